@@ -1,0 +1,82 @@
+"""Sample grids: G(fixed z) every N iterations, at each epoch end and at the end; the real batch once."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import lightning as L
+import torch
+from lightning.pytorch.utilities import rank_zero_only
+from torchvision.utils import make_grid, save_image
+
+log = logging.getLogger(__name__)
+
+
+def save_grid(images: torch.Tensor, path: str | Path, nrow: int = 8) -> Path:
+    """Writes images in [-1, 1] as one PNG grid and returns the path."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_image(images.detach().float().cpu(), path, nrow=nrow, normalize=True, value_range=(-1, 1), padding=2)
+    return path
+
+
+def log_image(trainer: L.Trainer, key: str, images: torch.Tensor, step: int, nrow: int = 8) -> None:
+    """Sends a grid to every logger that takes images (W&B, TensorBoard); CSV gets nothing."""
+    grid = make_grid(images.detach().float().cpu(), nrow=nrow, normalize=True, value_range=(-1, 1))
+    for logger in trainer.loggers:
+        if hasattr(logger, "log_image"):  # WandbLogger
+            logger.log_image(key=key, images=[grid], step=step)
+        elif hasattr(getattr(logger, "experiment", None), "add_image"):  # TensorBoardLogger
+            logger.experiment.add_image(key, grid, global_step=step)
+
+
+class SampleGrids(L.Callback):
+    """Writes ``samples/step_XXXXXXX.png`` every ``every_n_steps`` iterations, ``samples/epoch_XXXX.png`` at
+    each epoch end and ``samples/final.png`` when training ends; ``real_samples.png`` once at the start.
+
+    The grid is always G applied to the module's ``fixed_noise`` buffer, so grids are comparable over time
+    and across a resume.
+    """
+
+    def __init__(
+        self,
+        dirpath: str,
+        real_samples_path: str | None = None,
+        every_n_steps: int = 500,
+        every_epoch: bool = True,
+        nrow: int = 8,
+    ) -> None:
+        self.dirpath = Path(dirpath)
+        self.real_samples_path = Path(real_samples_path) if real_samples_path else None
+        self.every_n_steps = every_n_steps
+        self.every_epoch = every_epoch
+        self.nrow = nrow
+        self.last_written: Path | None = None
+
+    @rank_zero_only
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        datamodule = trainer.datamodule
+        if self.real_samples_path is None or datamodule is None:
+            return
+        first = next(iter(datamodule.train_dataloader()))[: pl_module.fixed_noise.size(0)]
+        real = datamodule.preprocess(first.to(pl_module.device))  # exactly the training path's preprocessing
+        save_grid(real, self.real_samples_path, self.nrow)
+        log_image(trainer, "real_samples", real, pl_module.iteration, self.nrow)
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        if self.every_n_steps > 0 and pl_module.iteration % self.every_n_steps == 0:
+            self._write(trainer, pl_module, f"step_{pl_module.iteration:07d}.png")
+
+    def on_train_epoch_end(self, trainer, pl_module) -> None:
+        if self.every_epoch:
+            self._write(trainer, pl_module, f"epoch_{trainer.current_epoch:04d}.png")
+
+    def on_train_end(self, trainer, pl_module) -> None:
+        self._write(trainer, pl_module, "final.png")
+
+    @rank_zero_only
+    def _write(self, trainer: L.Trainer, pl_module: L.LightningModule, filename: str) -> None:
+        images = pl_module.sample_fixed()
+        self.last_written = save_grid(images, self.dirpath / filename, self.nrow)
+        log_image(trainer, "samples", images, pl_module.iteration, self.nrow)

@@ -1,0 +1,5 @@
+"""User-facing errors: raised early, printed as one line (what, where, how to fix) without a traceback."""
+
+
+class UserError(Exception):
+    """A mistake in the user's config, data or files; train.py prints it as one line and exits 1."""

@@ -1,0 +1,67 @@
+"""Builds callbacks and loggers from their config groups with Hydra's instantiate."""
+
+from __future__ import annotations
+
+import logging
+import netrc
+import os
+from pathlib import Path
+
+from hydra.utils import instantiate
+from lightning.pytorch import Callback
+from lightning.pytorch.loggers import Logger
+from omegaconf import DictConfig
+
+log = logging.getLogger(__name__)
+
+
+def instantiate_callbacks(cfg: DictConfig | None) -> list[Callback]:
+    """Every entry of the ``callbacks`` group that has a ``_target_`` (null entries are switched off)."""
+    if not cfg:
+        return []
+    return [instantiate(c) for c in cfg.values() if isinstance(c, DictConfig) and "_target_" in c]
+
+
+def wandb_has_credentials() -> bool:
+    """True when W&B could log online: an API key in the environment or in ~/.netrc."""
+    if os.environ.get("WANDB_API_KEY"):
+        return True
+    host = os.environ.get("WANDB_BASE_URL", "https://api.wandb.ai").split("://")[-1].rstrip("/")
+    try:
+        return netrc.netrc().authenticators(host) is not None
+    except (FileNotFoundError, netrc.NetrcParseError, OSError):
+        return False
+
+
+def wandb_should_be_offline(requested: bool | None) -> bool:
+    """``logger.wandb.offline``: true/false as set; null (the default) means offline unless credentials exist."""
+    if requested is not None:
+        return bool(requested)
+    if os.environ.get("WANDB_MODE", "").lower() in ("offline", "dryrun", "disabled"):
+        return True
+    return not wandb_has_credentials()
+
+
+def instantiate_loggers(cfg: DictConfig | None) -> list[Logger]:
+    """Every entry of the ``logger`` group; W&B is put offline when there is no way to reach a server."""
+    loggers: list[Logger] = []
+    if not cfg:
+        return loggers
+    for name, conf in cfg.items():
+        if not (isinstance(conf, DictConfig) and "_target_" in conf):
+            continue
+        if name == "wandb":
+            offline = wandb_should_be_offline(conf.get("offline"))
+            Path(conf.save_dir).mkdir(parents=True, exist_ok=True)
+            logger = instantiate(conf, offline=offline)
+            if offline:
+                log.info(
+                    "W&B is logging offline under %s/wandb; upload later with `wandb sync %s/wandb/offline-run-*`"
+                    " (set WANDB_API_KEY or run `wandb login` to log online)",
+                    conf.save_dir,
+                    conf.save_dir,
+                )
+            loggers.append(logger)
+        else:
+            loggers.append(instantiate(conf))
+    return loggers

@@ -1,0 +1,133 @@
+"""The DCGAN LightningModule: manual optimization, D steps then one G step per batch."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import lightning as L
+import torch
+import torch.nn.functional as F
+
+from dcgan_lit.networks import Discriminator, Generator, count_parameters, init_weights
+
+OptimizerFactory = Callable[..., torch.optim.Optimizer]
+
+
+def default_adam(
+    params, lr: float = 2e-4, betas: tuple[float, float] = (0.5, 0.999)
+) -> torch.optim.Optimizer:
+    """The paper's optimizer: Adam, lr 2e-4, beta1 0.5."""
+    return torch.optim.Adam(params, lr=lr, betas=betas)
+
+
+class DCGAN(L.LightningModule):
+    """Trains a DCGAN generator and discriminator with the non-saturating GAN loss.
+
+    Each training iteration (one batch) takes ``d_steps`` Adam steps of D, then one Adam step of G, so
+    Lightning's ``global_step`` (which counts optimizer steps) advances by ``d_steps + 1`` per batch;
+    :attr:`iteration` counts batches.
+    """
+
+    def __init__(
+        self,
+        image_size: int = 64,
+        channels: int = 3,
+        latent_dim: int = 100,
+        ngf: int = 64,
+        ndf: int = 64,
+        g_activation: str = "relu",
+        d_steps: int = 1,
+        optimizer_g: OptimizerFactory | None = None,
+        optimizer_d: OptimizerFactory | None = None,
+        num_fixed_samples: int = 64,
+    ) -> None:
+        super().__init__()
+        self.save_hyperparameters(ignore=["optimizer_g", "optimizer_d"])
+        self.automatic_optimization = False
+        self.generator = Generator(latent_dim, image_size, channels, ngf, g_activation)
+        self.discriminator = Discriminator(image_size, channels, ndf)
+        self.generator.apply(init_weights)
+        self.discriminator.apply(init_weights)
+        self.optimizer_g = optimizer_g or default_adam
+        self.optimizer_d = optimizer_d or default_adam
+        # The latent batch behind every sample grid; a buffer, so it is saved in checkpoints and a resumed
+        # run keeps drawing the same grid.
+        self.register_buffer("fixed_noise", torch.randn(num_fixed_samples, latent_dim, 1, 1))
+
+    # ----------------------------------------------------------------------------------------------
+    # The algorithm (Goodfellow et al. 2014, Algorithm 1, with the non-saturating G loss; DCGAN settings)
+    # ----------------------------------------------------------------------------------------------
+    def training_step(self, real: torch.Tensor, batch_idx: int) -> None:
+        opt_d, opt_g = self.optimizers()
+        batch_size = real.size(0)
+
+        # (1) Update D: maximize log D(x) + log(1 - D(G(z)))
+        for _ in range(self.hparams.d_steps):
+            fake = self.generator(self.sample_noise(batch_size))
+            logits_real = self.discriminator(real)
+            logits_fake = self.discriminator(fake.detach())
+            loss_d = bce(logits_real, 1.0) + bce(logits_fake, 0.0)
+            opt_d.zero_grad(set_to_none=True)
+            self.manual_backward(loss_d)
+            opt_d.step()
+
+        # (2) Update G: maximize log D(G(z)); D's parameters are frozen so they gather no gradients
+        with self.toggled_optimizer(opt_g):
+            logits_fake_for_g = self.discriminator(fake)
+            loss_g = bce(logits_fake_for_g, 1.0)
+            opt_g.zero_grad(set_to_none=True)
+            self.manual_backward(loss_g)
+            opt_g.step()
+
+        self.log_dict(
+            {
+                "train/loss_d": loss_d.detach(),
+                "train/loss_g": loss_g.detach(),
+                "train/d_real": torch.sigmoid(logits_real.detach()).mean(),  # D(x)
+                "train/d_fake": torch.sigmoid(logits_fake.detach()).mean(),  # D(G(z)) before D's step
+            },
+            prog_bar=False,
+        )
+
+    # ----------------------------------------------------------------------------------------------
+    # Machinery
+    # ----------------------------------------------------------------------------------------------
+    def configure_optimizers(self) -> list[torch.optim.Optimizer]:
+        return [
+            self.optimizer_d(self.discriminator.parameters()),
+            self.optimizer_g(self.generator.parameters()),
+        ]
+
+    def sample_noise(self, n: int) -> torch.Tensor:
+        """z ~ N(0, I), shaped (n, latent_dim, 1, 1) on this module's device."""
+        return torch.randn(n, self.hparams.latent_dim, 1, 1, device=self.device)
+
+    @torch.no_grad()
+    def sample_fixed(self) -> torch.Tensor:
+        """G(fixed_noise) in eval mode, in [-1, 1]; G's train/eval state is restored afterwards."""
+        was_training = self.generator.training
+        self.generator.eval()
+        images = self.generator(self.fixed_noise)
+        self.generator.train(was_training)
+        return images
+
+    @property
+    def optimizer_steps_per_iteration(self) -> int:
+        """Lightning's global_step advances by this much per batch (d_steps D steps + 1 G step)."""
+        return self.hparams.d_steps + 1
+
+    @property
+    def iteration(self) -> int:
+        """Training iterations (batches) completed: global_step // (d_steps + 1)."""
+        return self.trainer.global_step // self.optimizer_steps_per_iteration
+
+    def parameter_counts(self) -> dict[str, int]:
+        return {
+            "params/generator": count_parameters(self.generator),
+            "params/discriminator": count_parameters(self.discriminator),
+        }
+
+
+def bce(logits: torch.Tensor, target: float) -> torch.Tensor:
+    """Binary cross-entropy of logits against a constant label (1 = real, 0 = fake)."""
+    return F.binary_cross_entropy_with_logits(logits, torch.full_like(logits, target))

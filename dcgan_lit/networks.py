@@ -1,0 +1,118 @@
+"""The DCGAN generator and discriminator (Radford et al., 2015, section 3), one builder for every size.
+
+For ``image_size = 2**k`` both networks have ``k - 2`` stride-2 layers between 4x4 and the image; the
+widths double towards the 4x4 end (``ngf * 2**(k-3)`` channels at 4x4), so ``dcgan64`` with 3 channels has
+exactly the layer shapes of the PyTorch DCGAN example: G 100-512-256-128-64-3, D 3-64-128-256-512-1.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+SUPPORTED_SIZES = (32, 64, 128, 256)
+
+ACTIVATIONS = {
+    "relu": lambda: nn.ReLU(inplace=True),
+    "leaky_relu": lambda: nn.LeakyReLU(0.2, inplace=True),
+}
+
+
+def num_upsamplings(image_size: int) -> int:
+    """Number of stride-2 layers between 4x4 and ``image_size`` (log2(size) - 2)."""
+    if image_size not in SUPPORTED_SIZES:
+        raise ValueError(f"image_size={image_size} is not supported; use one of {SUPPORTED_SIZES}")
+    return int(math.log2(image_size)) - 2
+
+
+class Generator(nn.Module):
+    """z (N, latent_dim, 1, 1) -> image (N, channels, size, size) in [-1, 1].
+
+    Transposed convolutions with BatchNorm and ReLU, Tanh on the output; no pooling, no fully connected layers.
+    """
+
+    def __init__(
+        self,
+        latent_dim: int = 100,
+        image_size: int = 64,
+        channels: int = 3,
+        ngf: int = 64,
+        activation: str = "relu",
+    ) -> None:
+        super().__init__()
+        if activation not in ACTIVATIONS:
+            raise ValueError(
+                f"generator activation {activation!r} is unknown; use one of {sorted(ACTIVATIONS)}"
+            )
+        self.latent_dim = latent_dim
+        self.image_size = image_size
+        self.channels = channels
+        depth = num_upsamplings(image_size)
+        width = ngf * 2 ** (depth - 1)
+        layers: list[nn.Module] = [
+            nn.ConvTranspose2d(latent_dim, width, 4, 1, 0, bias=False),  # 1x1 -> 4x4
+            nn.BatchNorm2d(width),
+            ACTIVATIONS[activation](),
+        ]
+        for _ in range(depth - 1):
+            layers += [
+                nn.ConvTranspose2d(width, width // 2, 4, 2, 1, bias=False),
+                nn.BatchNorm2d(width // 2),
+                ACTIVATIONS[activation](),
+            ]
+            width //= 2
+        layers += [nn.ConvTranspose2d(width, channels, 4, 2, 1, bias=False), nn.Tanh()]
+        self.main = nn.Sequential(*layers)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        if z.dim() == 2:
+            z = z[:, :, None, None]
+        return self.main(z)
+
+
+class Discriminator(nn.Module):
+    """image (N, channels, size, size) -> one logit per image (N,).
+
+    Strided convolutions with LeakyReLU(0.2), BatchNorm on every layer but the first, no fully connected layers.
+    """
+
+    def __init__(self, image_size: int = 64, channels: int = 3, ndf: int = 64) -> None:
+        super().__init__()
+        self.image_size = image_size
+        self.channels = channels
+        depth = num_upsamplings(image_size)
+        width = ndf
+        layers: list[nn.Module] = [
+            nn.Conv2d(channels, width, 4, 2, 1, bias=False),
+            nn.LeakyReLU(0.2, inplace=True),
+        ]
+        for _ in range(depth - 1):
+            layers += [
+                nn.Conv2d(width, width * 2, 4, 2, 1, bias=False),
+                nn.BatchNorm2d(width * 2),
+                nn.LeakyReLU(0.2, inplace=True),
+            ]
+            width *= 2
+        self.features = nn.Sequential(*layers)  # ends at (N, ndf * 2**(depth-1), 4, 4)
+        self.head = nn.Conv2d(width, 1, 4, 1, 0, bias=False)
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(image)).flatten()
+
+
+def init_weights(module: nn.Module) -> None:
+    """The paper's init: conv weights from N(0, 0.02); BatchNorm weight N(1, 0.02), bias 0."""
+    if isinstance(module, nn.Conv2d | nn.ConvTranspose2d):
+        nn.init.normal_(module.weight, 0.0, 0.02)
+        if module.bias is not None:
+            nn.init.zeros_(module.bias)
+    elif isinstance(module, nn.BatchNorm2d):
+        nn.init.normal_(module.weight, 1.0, 0.02)
+        nn.init.zeros_(module.bias)
+
+
+def count_parameters(module: nn.Module) -> int:
+    """Number of trainable parameters."""
+    return sum(p.numel() for p in module.parameters() if p.requires_grad)

@@ -1,0 +1,99 @@
+"""The training run: config -> datamodule, model, callbacks, loggers, Trainer -> fit. Called by ``train.py``."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import lightning as L
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+from dcgan_lit.config import validate
+from dcgan_lit.errors import UserError
+from dcgan_lit.instantiate import instantiate_callbacks, instantiate_loggers
+from dcgan_lit.module import DCGAN
+
+log = logging.getLogger(__name__)
+
+
+def resolve_ckpt_path(ckpt_path: str | None, output_dir: str | Path) -> str | None:
+    """``ckpt_path``: null (fresh run), a file, or ``last``.
+
+    ``last`` is this run dir's ``checkpoints/last.ckpt`` if present, else the newest ``last.ckpt`` among the
+    sibling run dirs (earlier runs of the same dataset and model), else a fresh start with a warning.
+    """
+    if ckpt_path in (None, ""):
+        return None
+    if str(ckpt_path) != "last":
+        path = Path(ckpt_path).expanduser()
+        if not path.is_file():
+            raise UserError(
+                f"ckpt_path={ckpt_path}: no such file; pass a .ckpt file, 'last', or leave it null"
+            )
+        return str(path)
+    output_dir = Path(output_dir)
+    own = output_dir / "checkpoints" / "last.ckpt"
+    if own.is_file():
+        return str(own)
+    siblings = sorted(output_dir.parent.glob("*/checkpoints/last.ckpt"), key=lambda p: p.stat().st_mtime)
+    if siblings:
+        log.info("ckpt_path=last: resuming from %s", siblings[-1])
+        return str(siblings[-1])
+    log.warning("ckpt_path=last: no last.ckpt in %s or its sibling runs; starting from scratch", output_dir)
+    return None
+
+
+def iterations_to_optimizer_steps(max_steps: int, model: DCGAN) -> int:
+    """``trainer.max_steps`` counts training iterations (batches); Lightning's counts optimizer steps."""
+    return (
+        max_steps if max_steps is None or max_steps < 0 else max_steps * model.optimizer_steps_per_iteration
+    )
+
+
+def log_hyperparameters(trainer: L.Trainer, cfg: DictConfig, model: DCGAN) -> None:
+    """Sends the full resolved config and the parameter counts to every logger."""
+    if not trainer.loggers:
+        return
+    config = {
+        k: OmegaConf.to_container(v, resolve=True) if OmegaConf.is_config(v) else v
+        for k, v in cfg.items()
+        if k != "hydra"
+    }
+    config.update(model.parameter_counts())
+    for logger in trainer.loggers:
+        logger.log_hyperparams(config)
+
+
+def train(cfg: DictConfig) -> dict[str, float]:
+    """Trains a DCGAN as the config says and returns the final logged metrics."""
+    validate(cfg)
+    if cfg.get("seed") is not None:
+        L.seed_everything(cfg.seed, workers=True)
+
+    log.info("Instantiating datamodule <%s>", cfg.dataset._target_)
+    datamodule = instantiate(cfg.dataset)
+    datamodule.check_source()  # a missing dataset is one line now, not a traceback after model set-up
+    ckpt_path = resolve_ckpt_path(cfg.get("ckpt_path"), cfg.paths.output_dir)
+
+    log.info("Instantiating model <%s>", cfg.model._target_)
+    model: DCGAN = instantiate(cfg.model)
+    log.info(
+        "Generator: %s parameters, discriminator: %s",
+        *(f"{n:,}" for n in model.parameter_counts().values()),
+    )
+
+    callbacks = instantiate_callbacks(cfg.get("callbacks"))
+    loggers = instantiate_loggers(cfg.get("logger"))
+    trainer: L.Trainer = instantiate(
+        cfg.trainer,
+        callbacks=callbacks,
+        logger=loggers or False,
+        max_steps=iterations_to_optimizer_steps(cfg.trainer.get("max_steps", -1), model),
+    )
+    log_hyperparameters(trainer, cfg, model)
+
+    trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path)
+    metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
+    log.info("Finished after %d iterations; outputs in %s", model.iteration, cfg.paths.output_dir)
+    return metrics

@@ -1,0 +1,137 @@
+import copy
+
+import lightning as L
+import pytest
+import torch
+
+from dcgan_lit.data.datamodule import UInt8ImageDataset
+from dcgan_lit.module import DCGAN, bce
+
+
+def tiny_model(**kwargs) -> DCGAN:
+    return DCGAN(image_size=32, channels=3, ngf=8, ndf=8, num_fixed_samples=4, **kwargs)
+
+
+def fit(model: DCGAN, steps: int, batch_size: int = 8) -> L.Trainer:
+    images = torch.randint(0, 256, (64, 3, 32, 32), dtype=torch.uint8)
+    loader = torch.utils.data.DataLoader(
+        UInt8ImageDataset(images), batch_size=batch_size, collate_fn=lambda b: b.float() / 127.5 - 1
+    )
+    trainer = L.Trainer(
+        accelerator="cpu",
+        max_steps=steps * model.optimizer_steps_per_iteration,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+    )
+    trainer.fit(model, loader)
+    return trainer
+
+
+def snapshot(net: torch.nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone() for k, v in net.named_parameters()}
+
+
+def changed(before: dict, net: torch.nn.Module) -> bool:
+    return any(not torch.equal(before[k], v) for k, v in net.named_parameters())
+
+
+def test_one_iteration_changes_both_networks():
+    torch.manual_seed(0)
+    model = tiny_model()
+    g0, d0 = snapshot(model.generator), snapshot(model.discriminator)
+    fit(model, steps=1)
+    assert changed(g0, model.generator)
+    assert changed(d0, model.discriminator)
+    assert model.iteration == 1
+
+
+def test_generator_step_leaves_discriminator_unchanged(monkeypatch):
+    """Run one iteration and look at D's parameters right before and right after G's optimizer step."""
+    torch.manual_seed(0)
+    model = tiny_model()
+    seen = {}
+    original = DCGAN.configure_optimizers
+
+    def spy(self):
+        opt_d, opt_g = original(self)
+        step = opt_g.step
+
+        def g_step(*args, **kwargs):
+            seen["before"] = snapshot(self.discriminator)
+            out = step(*args, **kwargs)
+            seen["after"] = snapshot(self.discriminator)
+            return out
+
+        opt_g.step = g_step
+        return [opt_d, opt_g]
+
+    monkeypatch.setattr(DCGAN, "configure_optimizers", spy)
+    fit(model, steps=1)
+    assert seen, "G's step never ran"
+    assert all(torch.equal(seen["before"][k], seen["after"][k]) for k in seen["before"])
+    # D's grads are those of D's own step (zeroed to None before it), not accumulated by G's backward
+    assert all(p.requires_grad for p in model.discriminator.parameters()), "D must be unfrozen after G's step"
+
+
+def test_g_backward_puts_no_gradient_on_discriminator():
+    torch.manual_seed(0)
+    model = tiny_model()
+    trainer = fit(model, steps=1)
+    assert trainer.global_step == 2
+    model.discriminator.zero_grad(set_to_none=True)
+    with model.toggled_optimizer(trainer.optimizers[1]):
+        fake = model.generator(model.sample_noise(4))
+        bce(model.discriminator(fake), 1.0).backward()
+    assert all(p.grad is None for p in model.discriminator.parameters())
+    assert all(p.grad is not None for p in model.generator.parameters())
+
+
+def test_losses_stay_finite_and_are_logged():
+    torch.manual_seed(0)
+    model = tiny_model()
+    trainer = fit(model, steps=6)
+    metrics = trainer.callback_metrics
+    for key in ("train/loss_d", "train/loss_g", "train/d_real", "train/d_fake"):
+        assert torch.isfinite(metrics[key]), key
+    assert 0 < metrics["train/d_real"] < 1 and 0 < metrics["train/d_fake"] < 1
+
+
+@pytest.mark.parametrize("d_steps", [1, 3])
+def test_global_step_counts_optimizer_steps_and_iteration_counts_batches(d_steps):
+    torch.manual_seed(0)
+    model = tiny_model(d_steps=d_steps)
+    trainer = fit(model, steps=4)
+    assert trainer.global_step == 4 * (d_steps + 1)
+    assert model.iteration == 4
+
+
+def test_bce_direction():
+    logits = torch.tensor([3.0, -3.0])
+    # Labelling confident-real logits as real costs little; as fake costs a lot.
+    assert bce(logits[:1], 1.0) < 0.1 < bce(logits[:1], 0.0)
+    assert bce(logits[1:], 0.0) < 0.1 < bce(logits[1:], 1.0)
+
+
+def test_optimizers_are_the_papers_adam_and_configurable():
+    from functools import partial
+
+    model = tiny_model(optimizer_g=partial(torch.optim.Adam, lr=1e-4, betas=(0.0, 0.9)))
+    opt_d, opt_g = model.configure_optimizers()
+    assert opt_d.defaults["lr"] == 2e-4 and opt_d.defaults["betas"] == (0.5, 0.999)
+    assert opt_g.defaults["lr"] == 1e-4 and opt_g.defaults["betas"] == (0.0, 0.9)
+    assert {id(p) for g in opt_d.param_groups for p in g["params"]} == {
+        id(p) for p in model.discriminator.parameters()
+    }
+
+
+def test_fixed_noise_is_saved_in_state_dict_and_sampling_keeps_train_mode():
+    model = tiny_model()
+    assert "fixed_noise" in model.state_dict()
+    clone = tiny_model()
+    clone.load_state_dict(copy.deepcopy(model.state_dict()))
+    assert torch.equal(clone.fixed_noise, model.fixed_noise)
+    model.train()
+    assert model.sample_fixed().shape == (4, 3, 32, 32)
+    assert model.generator.training

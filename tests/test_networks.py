@@ -1,0 +1,89 @@
+import pytest
+import torch
+from torch import nn
+
+from dcgan_lit.networks import SUPPORTED_SIZES, Discriminator, Generator, count_parameters, init_weights
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+@pytest.mark.parametrize("size", SUPPORTED_SIZES)
+def test_shapes_every_size_and_channel_count(size, channels):
+    generator = Generator(latent_dim=100, image_size=size, channels=channels, ngf=8)
+    discriminator = Discriminator(image_size=size, channels=channels, ndf=8)
+    images = generator(torch.randn(2, 100, 1, 1))
+    assert images.shape == (2, channels, size, size)
+    assert images.abs().max() <= 1.0  # Tanh output
+    assert discriminator(images).shape == (2,)
+    # depth = log2(size) - 2 stride-2 layers after the 4x4 projection
+    strided = [m for m in generator.modules() if isinstance(m, nn.ConvTranspose2d) and m.stride == (2, 2)]
+    assert len(strided) == size.bit_length() - 3
+
+
+def test_generator_accepts_flat_latents():
+    generator = Generator(image_size=32, channels=1, ngf=8)
+    assert generator(torch.randn(3, 100)).shape == (3, 1, 32, 32)
+
+
+def test_dcgan64_has_the_reference_layer_shapes():
+    generator = Generator(latent_dim=100, image_size=64, channels=3, ngf=64)
+    discriminator = Discriminator(image_size=64, channels=3, ndf=64)
+    g_convs = [m for m in generator.modules() if isinstance(m, nn.ConvTranspose2d)]
+    d_convs = [m for m in discriminator.modules() if isinstance(m, nn.Conv2d)]
+    assert [(m.in_channels, m.out_channels) for m in g_convs] == [
+        (100, 512),
+        (512, 256),
+        (256, 128),
+        (128, 64),
+        (64, 3),
+    ]
+    assert [(m.in_channels, m.out_channels) for m in d_convs] == [
+        (3, 64),
+        (64, 128),
+        (128, 256),
+        (256, 512),
+        (512, 1),
+    ]
+    assert all(m.kernel_size == (4, 4) for m in g_convs + d_convs)
+    # The PyTorch DCGAN example's parameter counts
+    assert count_parameters(generator) == 3_576_704
+    assert count_parameters(discriminator) == 2_765_568
+
+
+def test_discriminator_batchnorm_on_every_layer_but_first_and_no_linear():
+    discriminator = Discriminator(image_size=64, channels=3, ndf=64)
+    layers = list(discriminator.features)
+    assert isinstance(layers[0], nn.Conv2d) and isinstance(layers[1], nn.LeakyReLU)
+    assert sum(isinstance(m, nn.BatchNorm2d) for m in discriminator.modules()) == 3
+    assert all(m.negative_slope == 0.2 for m in discriminator.modules() if isinstance(m, nn.LeakyReLU))
+    for net in (discriminator, Generator()):
+        assert not any(isinstance(m, nn.Linear | nn.MaxPool2d | nn.AvgPool2d) for m in net.modules())
+
+
+def test_generator_activation_is_configurable():
+    assert any(isinstance(m, nn.ReLU) for m in Generator(image_size=32).modules())
+    leaky = Generator(image_size=32, activation="leaky_relu")
+    assert not any(isinstance(m, nn.ReLU) for m in leaky.modules())
+    assert any(isinstance(m, nn.LeakyReLU) for m in leaky.modules())
+    with pytest.raises(ValueError, match="unknown"):
+        Generator(activation="gelu")
+
+
+def test_unsupported_size_is_refused():
+    with pytest.raises(ValueError, match="not supported"):
+        Generator(image_size=48)
+
+
+def test_init_statistics():
+    torch.manual_seed(0)
+    generator = Generator(image_size=64, channels=3, ngf=64)
+    generator.apply(init_weights)
+    conv_weights = torch.cat(
+        [m.weight.flatten() for m in generator.modules() if isinstance(m, nn.ConvTranspose2d)]
+    )
+    bn = [m for m in generator.modules() if isinstance(m, nn.BatchNorm2d)]
+    bn_weights = torch.cat([m.weight.flatten() for m in bn])
+    assert abs(conv_weights.mean().item()) < 1e-3
+    assert conv_weights.std().item() == pytest.approx(0.02, rel=0.02)
+    assert bn_weights.mean().item() == pytest.approx(1.0, abs=0.005)
+    assert bn_weights.std().item() == pytest.approx(0.02, rel=0.15)
+    assert all(torch.all(m.bias == 0) for m in bn)

@@ -1,0 +1,154 @@
+"""train.py end to end: outputs, max_steps semantics, resume, W&B offline history, one-line errors."""
+
+import csv
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from PIL import Image
+
+from dcgan_lit.errors import UserError
+from dcgan_lit.train import resolve_ckpt_path, train
+
+from .conftest import ROOT, TINY
+from .wandb_records import read_config, read_history
+
+
+def logged_rows(run_dir: Path) -> list[dict]:
+    with open(run_dir / "csv" / "metrics.csv") as f:
+        return list(csv.DictReader(f))
+
+
+def test_train_writes_every_output(tiny_cfg, tmp_path):
+    cfg = tiny_cfg("trainer.max_steps=5")
+    metrics = train(cfg)
+    run = Path(cfg.paths.output_dir)
+    assert (run / "checkpoints" / "last.ckpt").is_file()
+    real = Image.open(run / "real_samples.png")
+    assert real.size[0] > 32 * 4  # a grid, not one image
+    samples = sorted(p.name for p in (run / "samples").glob("*.png"))
+    # 32 images / batch 8 = 4 iterations per epoch: 5 iterations end inside the second epoch
+    assert samples == [
+        "epoch_0000.png",
+        "epoch_0001.png",
+        "final.png",
+        "step_0000002.png",
+        "step_0000004.png",
+    ]
+    assert all(torch.isfinite(torch.tensor(v)) for v in metrics.values())
+    rows = logged_rows(run)
+    assert (
+        len([r for r in rows if r.get("train/loss_d")]) == 5
+    )  # one row per iteration at log_every_n_steps=1
+
+
+def test_max_steps_counts_iterations_not_optimizer_steps(tiny_cfg):
+    cfg = tiny_cfg("trainer.max_steps=3", "model.d_steps=2")
+    train(cfg)
+    checkpoint = torch.load(Path(cfg.paths.output_dir) / "checkpoints/last.ckpt", weights_only=False)
+    assert checkpoint["global_step"] == 3 * 3  # Lightning's count: 2 D steps + 1 G step per iteration
+    assert checkpoint["loops"]["fit_loop"]["epoch_loop.state_dict"]["_batches_that_stepped"] == 3
+    steps = [int(r["step"]) for r in logged_rows(Path(cfg.paths.output_dir)) if r.get("train/loss_g")]
+    assert steps == [0, 1, 2]  # the logged x-axis is iterations
+
+
+def test_resume_from_last_continues_the_step_count_and_the_fixed_grid(tiny_cfg, tmp_path):
+    run = tmp_path / "resumable"
+    first = tiny_cfg("trainer.max_steps=4", output_dir=run)
+    train(first)
+    ckpt = torch.load(run / "checkpoints/last.ckpt", weights_only=False)
+    assert ckpt["global_step"] == 8
+    fixed = ckpt["state_dict"]["fixed_noise"]
+
+    second = tiny_cfg("trainer.max_steps=6", "ckpt_path=last", "seed=123", output_dir=run)
+    train(second)
+    resumed = torch.load(run / "checkpoints/last.ckpt", weights_only=False)
+    assert resumed["global_step"] == 12
+    assert torch.equal(resumed["state_dict"]["fixed_noise"], fixed)  # same grid despite another seed
+    assert (run / "samples" / "step_0000006.png").is_file()
+    rows = [r for r in logged_rows(run) if r.get("train/loss_d")]
+    assert [int(r["step"]) for r in rows][-2:] == [4, 5]
+
+
+def test_ckpt_path_last_finds_a_sibling_run(tiny_cfg, tmp_path):
+    parent = tmp_path / "runs"
+    train(tiny_cfg("trainer.max_steps=2", output_dir=parent / "2026-01-01_00-00-00"))
+    found = resolve_ckpt_path("last", parent / "2026-01-02_00-00-00")
+    assert found == str(parent / "2026-01-01_00-00-00" / "checkpoints" / "last.ckpt")
+    assert resolve_ckpt_path("last", tmp_path / "elsewhere" / "run") is None
+    with pytest.raises(UserError, match="no such file"):
+        resolve_ckpt_path(str(tmp_path / "missing.ckpt"), tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("model.image_size=48", "model.image_size=48 is not supported"),
+        ("dataset.batch_size=0", "dataset.batch_size=0 must be a positive integer"),
+        ("model.optimizer_d.lr=-1", "model.optimizer_d.lr=-1"),
+        ("model.optimizer_g.betas=[0.5,1.0]", "model.optimizer_g.betas"),
+        ("dataset.channels=4", "dataset.channels=4"),
+    ],
+)
+def test_bad_config_is_refused_before_data_are_read(tiny_cfg, override, message):
+    with pytest.raises(UserError, match=message.replace("[", r"\[")):
+        train(tiny_cfg(override))
+
+
+def run_cli(*args: str, cwd: Path, env_extra: dict | None = None) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env_extra or {})}
+    return subprocess.run(
+        [sys.executable, str(ROOT / "train.py"), *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+
+@pytest.mark.slow
+def test_cli_end_to_end_with_wandb_offline(image_folder, tmp_path):
+    run = tmp_path / "cli_run"
+    tiny = [o for o in TINY if not o.startswith("logger=")]
+    result = run_cli(
+        "dataset=imagefolder",
+        f"dataset.path={image_folder}",
+        *tiny,
+        "logger=wandb",
+        "trainer.max_steps=4",
+        f"hydra.run.dir={run}",
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    out = result.stdout + result.stderr
+    assert "Dataset imagefolder: 32 images, 3x32x32, from" in out
+    assert "wandb sync" in out
+    for path in ("checkpoints/last.ckpt", "real_samples.png", "samples/final.png", ".hydra/config.yaml"):
+        assert (run / path).is_file(), path
+    history = read_history(run / "wandb")
+    losses = [row["train/loss_d"] for row in history if "train/loss_d" in row]
+    assert len(losses) == 4 and all(isinstance(v, float) for v in losses)
+    assert any("samples" in key for row in history for key in row)  # sample grids were logged as images
+    config = read_config(run / "wandb")
+    assert config["model"]["image_size"] == 32
+    assert config["params/generator"] > 0
+
+
+@pytest.mark.slow
+def test_cli_user_error_is_one_line_without_traceback(tmp_path):
+    result = run_cli("dataset=catfaces", f"paths.data_dir={tmp_path / 'absent'}", cwd=tmp_path)
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "catfaces" in errors[0] and "kaggle" in errors[0]
+
+
+@pytest.mark.slow
+def test_cli_prints_the_composed_config(tmp_path):
+    result = run_cli("--cfg", "job", "dataset=catfaces", "model=dcgan64", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "image_size: 64" in result.stdout and "CatFacesDataModule" in result.stdout

@@ -1,0 +1,76 @@
+"""Reads back what an offline W&B run recorded, from its ``run-*.wandb`` file (no server needed).
+
+The file is a 7-byte header (":W&B", magic, version) followed by LevelDB-log framing: 32 KiB blocks of
+records, each with a 7-byte header (crc32, length, type: 1 full, 2 first, 3 middle, 4 last); each record
+is a serialized ``wandb_internal_pb2.Record``.
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+from pathlib import Path
+
+from wandb.proto import wandb_internal_pb2 as pb
+
+BLOCK = 32768
+HEADER = 7
+
+
+def read_records(path: str | Path) -> list[pb.Record]:
+    data = Path(path).read_bytes()
+    assert data[:4] == b":W&B", f"{path} is not a W&B run file"
+    records, pending, pos = [], b"", HEADER
+    while pos + HEADER <= len(data):
+        left = BLOCK - pos % BLOCK
+        if left < HEADER:
+            pos += left
+            continue
+        _crc, length, kind = struct.unpack("<IHB", data[pos : pos + HEADER])
+        if length == 0 and kind == 0:  # block padding
+            pos += left
+            continue
+        chunk = data[pos + HEADER : pos + HEADER + length]
+        pos += HEADER + length
+        if kind == 1:
+            records.append(chunk)
+        elif kind == 2:
+            pending = chunk
+        elif kind == 3:
+            pending += chunk
+        elif kind == 4:
+            records.append(pending + chunk)
+            pending = b""
+    parsed = []
+    for raw in records:
+        record = pb.Record()
+        record.ParseFromString(raw)
+        parsed.append(record)
+    return parsed
+
+
+def read_history(run_dir: str | Path) -> list[dict]:
+    """Every history row logged by the offline run(s) under ``run_dir``, values JSON-decoded."""
+    rows = []
+    for path in sorted(Path(run_dir).rglob("run-*.wandb")):
+        for record in read_records(path):
+            if record.WhichOneof("record_type") == "history":
+                rows.append(
+                    {(i.key or "/".join(i.nested_key)): json.loads(i.value_json) for i in record.history.item}
+                )
+    return rows
+
+
+def read_config(run_dir: str | Path) -> dict:
+    """The run config keys recorded by the offline run(s) under ``run_dir``."""
+    config = {}
+    for path in sorted(Path(run_dir).rglob("run-*.wandb")):
+        for record in read_records(path):
+            kind = record.WhichOneof("record_type")
+            if kind == "config":
+                for item in record.config.update:
+                    config[item.key or "/".join(item.nested_key)] = json.loads(item.value_json)
+            elif kind == "run":
+                for item in record.run.config.update:
+                    config[item.key or "/".join(item.nested_key)] = json.loads(item.value_json)
+    return config
