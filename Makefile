@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 ARGS ?=
 PYTEST_ARGS ?=
 
-.PHONY: install train test test-fast lint format clean
+.PHONY: install train test test-fast bench lint format clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,9 @@ test: install ## the whole test suite (real-data tests skip unless DCGAN_DATA_DI
 
 test-fast: install ## unit tests only, no end-to-end subprocess runs
 	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
+
+bench: install ## training throughput vs the PyTorch DCGAN example loop; ARGS="sizes=[64] data=synthetic"
+	$(BIN)/python -m dcgan_lit.bench $(ARGS)
 
 lint: install ## ruff lint + format check
 	$(BIN)/ruff check .

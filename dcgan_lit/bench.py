@@ -1,0 +1,321 @@
+"""Training throughput: dcgan-lit's real training path against the classic PyTorch DCGAN loop.
+
+    python -m dcgan_lit.bench                       # sizes 32, 64, 128 on the cat faces, batch 128
+    python -m dcgan_lit.bench sizes=[64] data=synthetic iterations=20
+
+For each size it times, on the same model, batch and device:
+  ours       Trainer + DCGAN LightningModule + datamodule, instantiated from conf/train.yaml as train.py does;
+  reference  the PyTorch DCGAN example's loop: torchvision ImageFolder + DataLoader (2 workers), D then G;
+  bare       the same D-then-G step as ours in a plain loop over batches already on the device.
+Reported: images/s (median over timed iterations after warm-up), ours/reference, ours' step vs the bare step
+(Lightning's overhead), model FLOPs per image (torch's flop counter) and the fraction of a matmul peak measured
+in the same run. Results are printed as a table and written to bench.json in the run folder.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import statistics
+import time
+from pathlib import Path
+
+import hydra
+import lightning as L
+import torch
+import torch.nn.functional as F
+from hydra import compose
+from hydra.utils import instantiate
+from omegaconf import DictConfig
+from rich.console import Console
+from rich.table import Table
+from torch.utils.flop_counter import FlopCounterMode
+
+from dcgan_lit.module import DCGAN
+from dcgan_lit.networks import Discriminator, Generator, init_weights
+
+log = logging.getLogger(__name__)
+
+
+def pick_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def images_per_second(durations: list[float], batch_size: int) -> float:
+    return batch_size / statistics.median(durations)
+
+
+def matmul_peak_flops(device: torch.device, n: int = 2048, repeats: int = 10) -> float:
+    """Measured float32 matmul FLOP/s on this device: the 'hardware limit' the fractions refer to."""
+    a, b = torch.randn(n, n, device=device), torch.randn(n, n, device=device)
+    for _ in range(2):
+        a @ b
+    synchronize(device)
+    start = time.perf_counter()
+    for _ in range(repeats):
+        a @ b
+    synchronize(device)
+    return 2 * n**3 * repeats / (time.perf_counter() - start)
+
+
+# --------------------------------------------------------------------------------------------------
+# (a) ours: the framework's training path
+# --------------------------------------------------------------------------------------------------
+class IterationTimer(L.Callback):
+    """Records each iteration's wall time end to end (data included) and its training step alone."""
+
+    def __init__(self) -> None:
+        self.end_to_end: list[float] = []
+        self.step: list[float] = []
+        self._last_end: float | None = None
+        self._start = 0.0
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+        synchronize(pl_module.device)
+        self._start = time.perf_counter()
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        synchronize(pl_module.device)
+        now = time.perf_counter()
+        self.step.append(now - self._start)
+        if self._last_end is not None:
+            self.end_to_end.append(now - self._last_end)
+        self._last_end = now
+
+
+def train_config(cfg: DictConfig, size: int) -> DictConfig:
+    """conf/train.yaml composed for this benchmark: model size, data, batch, no logging or callbacks."""
+    if cfg.data == "catfaces":
+        dataset = ["dataset=catfaces", f"dataset.path={cfg.data_path}"]
+    else:  # SyntheticDataModule fills the set; the folder is never read
+        dataset = ["dataset=imagefolder", "dataset.path=synthetic"]
+    overrides = [
+        f"model=dcgan{size}",
+        *dataset,
+        f"dataset.batch_size={cfg.batch_size}",
+        "logger=none",
+        "callbacks=none",
+        f"paths.output_dir={cfg.paths.output_dir}",
+        f"trainer.precision={cfg.precision}",
+        f"accelerator={'gpu' if pick_device(cfg.device).type == 'cuda' else 'cpu'}",
+        *cfg.train_overrides,
+    ]
+    return compose(config_name="train", overrides=overrides)
+
+
+class SyntheticDataModule(L.LightningDataModule):
+    """Random uint8 images through the same batch path as the real datamodules."""
+
+    def __init__(self, real: L.LightningDataModule, count: int) -> None:
+        super().__init__()
+        self.real = real
+        self.count = count
+
+    def setup(self, stage: str | None = None) -> None:
+        from dcgan_lit.data.datamodule import UInt8ImageDataset
+
+        shape = (self.count, self.real.channels, self.real.image_size, self.real.image_size)
+        self.real.train_set = UInt8ImageDataset(torch.randint(0, 256, shape, dtype=torch.uint8))
+
+    def train_dataloader(self):
+        return self.real.train_dataloader()
+
+    def on_after_batch_transfer(self, batch, dataloader_idx):
+        return self.real.preprocess(batch)
+
+
+def time_ours(cfg: DictConfig, size: int) -> tuple[IterationTimer, DCGAN]:
+    run_cfg = train_config(cfg, size)
+    torch.manual_seed(0)
+    datamodule = instantiate(run_cfg.dataset)
+    if cfg.data == "synthetic":
+        datamodule = SyntheticDataModule(datamodule, cfg.batch_size * (cfg.warmup + cfg.iterations + 2))
+    model: DCGAN = instantiate(run_cfg.model)
+    timer = IterationTimer()
+    trainer: L.Trainer = instantiate(
+        run_cfg.trainer,
+        callbacks=[timer],
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        max_steps=(cfg.warmup + cfg.iterations + 1) * model.optimizer_steps_per_iteration,
+        max_epochs=-1,
+    )
+    trainer.fit(model, datamodule=datamodule)
+    timer.end_to_end, timer.step = timer.end_to_end[cfg.warmup :], timer.step[cfg.warmup + 1 :]
+    return timer, model
+
+
+# --------------------------------------------------------------------------------------------------
+# (b) reference: the classic PyTorch DCGAN example loop
+# --------------------------------------------------------------------------------------------------
+def reference_loader(cfg: DictConfig, size: int) -> torch.utils.data.DataLoader:
+    """ImageFolder decoding JPEGs every step (catfaces), or random float tensors (synthetic); 2 workers."""
+    if cfg.data == "catfaces":
+        import torchvision.transforms as T
+        from torchvision.datasets import ImageFolder
+
+        transform = T.Compose(
+            [T.Resize(size), T.CenterCrop(size), T.ToTensor(), T.Normalize((0.5, 0.5, 0.5), (0.5, 0.5, 0.5))]
+        )
+        dataset = ImageFolder(cfg.data_path, transform=transform)
+    else:
+        count = cfg.batch_size * (cfg.warmup + cfg.iterations + 2)
+        dataset = torch.utils.data.TensorDataset(torch.rand(count, 3, size, size) * 2 - 1, torch.zeros(count))
+    return torch.utils.data.DataLoader(
+        dataset, batch_size=cfg.batch_size, shuffle=True, num_workers=cfg.reference_workers, drop_last=True
+    )
+
+
+def time_reference(cfg: DictConfig, size: int, device: torch.device) -> list[float]:
+    torch.manual_seed(0)
+    netG, netD = Generator(image_size=size).to(device), Discriminator(image_size=size).to(device)
+    netG.apply(init_weights)
+    netD.apply(init_weights)
+    optimizerD = torch.optim.Adam(netD.parameters(), lr=2e-4, betas=(0.5, 0.999))
+    optimizerG = torch.optim.Adam(netG.parameters(), lr=2e-4, betas=(0.5, 0.999))
+    criterion = torch.nn.BCEWithLogitsLoss()
+    durations: list[float] = []
+    last = None
+    for i, (data, _) in enumerate(reference_loader(cfg, size)):
+        real = data.to(device)
+        b = real.size(0)
+        # (1) Update D network: maximize log(D(x)) + log(1 - D(G(z)))
+        netD.zero_grad()
+        errD_real = criterion(netD(real), torch.ones(b, device=device))
+        errD_real.backward()
+        fake = netG(torch.randn(b, 100, 1, 1, device=device))
+        errD_fake = criterion(netD(fake.detach()), torch.zeros(b, device=device))
+        errD_fake.backward()
+        optimizerD.step()
+        # (2) Update G network: maximize log(D(G(z)))
+        netG.zero_grad()
+        errG = criterion(netD(fake), torch.ones(b, device=device))
+        errG.backward()
+        optimizerG.step()
+        synchronize(device)
+        now = time.perf_counter()
+        if last is not None and i > cfg.warmup:
+            durations.append(now - last)
+        last = now
+        if len(durations) >= cfg.iterations:
+            break
+    return durations
+
+
+# --------------------------------------------------------------------------------------------------
+# bare: ours' step without Lightning, on batches already on the device
+# --------------------------------------------------------------------------------------------------
+def bare_iteration(model: DCGAN, opt_d, opt_g, real: torch.Tensor) -> None:
+    """The same computation as DCGAN.training_step with d_steps=1, in plain PyTorch."""
+    b = real.size(0)
+    fake = model.generator(torch.randn(b, model.hparams.latent_dim, 1, 1, device=real.device))
+    loss_d = F.binary_cross_entropy_with_logits(
+        model.discriminator(real), torch.ones(b, device=real.device)
+    ) + F.binary_cross_entropy_with_logits(model.discriminator(fake.detach()), torch.zeros(b, device=real.device))
+    opt_d.zero_grad(set_to_none=True)
+    loss_d.backward()
+    opt_d.step()
+    model.discriminator.requires_grad_(False)
+    loss_g = F.binary_cross_entropy_with_logits(model.discriminator(fake), torch.ones(b, device=real.device))
+    opt_g.zero_grad(set_to_none=True)
+    loss_g.backward()
+    opt_g.step()
+    model.discriminator.requires_grad_(True)
+
+
+def time_bare(cfg: DictConfig, size: int, device: torch.device) -> tuple[list[float], float]:
+    """Per-iteration times of the bare loop, and model FLOPs per image of one iteration."""
+    torch.manual_seed(0)
+    model = DCGAN(image_size=size, channels=3).to(device)
+    opt_d, opt_g = model.configure_optimizers()
+    batches = [torch.rand(cfg.batch_size, 3, size, size, device=device) * 2 - 1 for _ in range(2)]
+    with FlopCounterMode(display=False) as counter:
+        bare_iteration(model, opt_d, opt_g, batches[0])
+    durations = []
+    for i in range(cfg.warmup + cfg.iterations):
+        synchronize(device)
+        start = time.perf_counter()
+        bare_iteration(model, opt_d, opt_g, batches[i % 2])
+        synchronize(device)
+        if i >= cfg.warmup:
+            durations.append(time.perf_counter() - start)
+    return durations, counter.get_total_flops() / cfg.batch_size
+
+
+def run(cfg: DictConfig) -> list[dict]:
+    device = pick_device(cfg.device)
+    if cfg.data == "catfaces" and not Path(cfg.data_path).is_dir():
+        from dcgan_lit.errors import UserError
+
+        raise UserError(f"bench: data=catfaces but no folder at {cfg.data_path}; set data_path= or data=synthetic")
+    peak = matmul_peak_flops(device)
+    log.info("matmul peak on %s: %.1f GFLOP/s", device, peak / 1e9)
+    rows = []
+    for size in cfg.sizes:
+        bare, flops_per_image = time_bare(cfg, size, device)
+        timer, _ = time_ours(cfg, size)
+        reference = time_reference(cfg, size, device)
+        ours_ips = images_per_second(timer.end_to_end, cfg.batch_size)
+        reference_ips = images_per_second(reference, cfg.batch_size)
+        rows.append(
+            {
+                "device": torch.cuda.get_device_name(device) if device.type == "cuda" else f"cpu x{torch.get_num_threads()}",
+                "size": size,
+                "batch": cfg.batch_size,
+                "data": cfg.data,
+                "precision": cfg.precision,
+                "ours_img_s": ours_ips,
+                "reference_img_s": reference_ips,
+                "ratio": ours_ips / reference_ips,
+                "ours_step_img_s": images_per_second(timer.step, cfg.batch_size),
+                "bare_step_img_s": images_per_second(bare, cfg.batch_size),
+                "step_vs_bare": statistics.median(bare) / statistics.median(timer.step),
+                "gflops_per_image": flops_per_image / 1e9,
+                "peak_gflops": peak / 1e9,
+                "fraction_of_peak": flops_per_image * ours_ips / peak,
+            }
+        )
+        log.info("size %d: %s", size, rows[-1])
+    return rows
+
+
+def print_table(rows: list[dict]) -> None:
+    table = Table(title="dcgan-lit training throughput (median images/s after warm-up)")
+    for column in ("device", "size", "batch", "ours", "reference", "ratio", "step vs bare", "GFLOP/img", "of peak"):
+        table.add_column(column, justify="right")
+    for r in rows:
+        table.add_row(
+            r["device"],
+            str(r["size"]),
+            str(r["batch"]),
+            f"{r['ours_img_s']:.1f}",
+            f"{r['reference_img_s']:.1f}",
+            f"{r['ratio']:.2f}x",
+            f"{r['step_vs_bare']:.3f}",
+            f"{r['gflops_per_image']:.2f}",
+            f"{r['fraction_of_peak']:.1%}",
+        )
+    Console(width=140).print(table)
+
+
+@hydra.main(version_base="1.3", config_path="../conf", config_name="bench")
+def main(cfg: DictConfig) -> None:
+    rows = run(cfg)
+    print_table(rows)
+    out = Path(cfg.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(rows, indent=2))
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()

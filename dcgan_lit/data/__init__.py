@@ -1,0 +1,13 @@
+"""One LightningDataModule per data source, all over one decoded-once uint8 pipeline."""
+
+from dcgan_lit.data.datamodule import ImageDataModule, UInt8ImageDataset
+from dcgan_lit.data.folder import CatFacesDataModule, ImageFolderDataModule
+from dcgan_lit.data.mnist import MNISTDataModule
+
+__all__ = [
+    "CatFacesDataModule",
+    "ImageDataModule",
+    "ImageFolderDataModule",
+    "MNISTDataModule",
+    "UInt8ImageDataset",
+]

@@ -1,0 +1,68 @@
+"""An on-disk cache of decoded datasets: uint8 tensors keyed by everything that determines them."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import tempfile
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+import torch
+
+log = logging.getLogger(__name__)
+
+CACHE_VERSION = 1  # bump when decoding changes in a way that alters cached pixels
+
+
+def make_key(name: str, parts: dict) -> str:
+    """A readable, stable key: ``<name>-<16 hex of sha1(parts)>``."""
+    blob = json.dumps({"version": CACHE_VERSION, **parts}, sort_keys=True, default=str)
+    return f"{name}-{hashlib.sha1(blob.encode()).hexdigest()[:16]}"
+
+
+def fingerprint_files(paths: Iterable[Path], root: Path) -> str:
+    """Hash of each file's relative path, size and mtime: changes when any file is added, removed or edited."""
+    digest = hashlib.sha1()
+    for path in paths:
+        stat = path.stat()
+        digest.update(f"{path.relative_to(root)}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
+    return digest.hexdigest()
+
+
+def atomic_torch_save(obj, path: Path) -> None:
+    """torch.save to a temporary file in the same folder, then rename: readers never see a partial file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(obj, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def load_or_build(cache_dir: str | os.PathLike | None, key: str, build: Callable[[], torch.Tensor]) -> torch.Tensor:
+    """Returns the cached tensor for ``key`` (memory-mapped), or builds, caches and returns it."""
+    if cache_dir is None:
+        return build()
+    path = Path(cache_dir) / f"{key}.pt"
+    if path.exists():
+        try:
+            tensor = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+            log.info("Using cached dataset %s", path)
+            return tensor
+        except Exception as error:  # a damaged cache entry is rebuilt, never fatal
+            log.warning("Cached dataset %s is unreadable (%s); rebuilding it", path, error)
+    tensor = build()
+    try:
+        atomic_torch_save(tensor, path)
+        log.info("Cached dataset at %s", path)
+    except OSError as error:
+        log.warning("Could not write the dataset cache %s (%s); continuing without it", path, error)
+    return tensor

@@ -1,0 +1,149 @@
+"""The shared LightningDataModule: a decoded-once uint8 tensor, indexed per batch, preprocessed on the device."""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+import lightning as L
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from dcgan_lit.data.cache import load_or_build, make_key
+from dcgan_lit.errors import UserError
+
+log = logging.getLogger(__name__)
+
+
+class UInt8ImageDataset(Dataset):
+    """Images held as one (N, C, H, W) uint8 tensor; a batch is one indexing operation, not N decodes."""
+
+    def __init__(self, images: torch.Tensor) -> None:
+        assert images.dtype == torch.uint8 and images.dim() == 4, images.shape
+        self.images = images
+
+    def __len__(self) -> int:
+        return self.images.size(0)
+
+    def __getitem__(self, index: int) -> torch.Tensor:
+        return self.images[index]
+
+    def __getitems__(self, indices: list[int]) -> torch.Tensor:
+        return self.images[torch.as_tensor(indices)]
+
+
+def return_batch(batch: torch.Tensor) -> torch.Tensor:
+    """collate_fn for datasets whose ``__getitems__`` already returns the stacked batch."""
+    return batch
+
+
+class ImageDataModule(L.LightningDataModule):
+    """Base class: subclasses say where images come from (:meth:`build`) and what identifies them.
+
+    The decoded dataset is cached under ``cache_dir`` by a key over source, size, channels and preprocessing,
+    so later runs skip decoding. Per step, a batch is indexed, moved to the device as uint8 and turned into
+    floats in [-1, 1] there (with a random horizontal flip when ``hflip``).
+    """
+
+    name = "images"
+
+    def __init__(
+        self,
+        image_size: int = 64,
+        channels: int = 3,
+        batch_size: int = 128,
+        num_workers: int = 0,
+        hflip: bool = True,
+        cache_dir: str | None = None,
+        pin_memory: bool = False,
+        drop_last: bool = True,
+    ) -> None:
+        super().__init__()
+        self.image_size = image_size
+        self.channels = channels
+        self.batch_size = batch_size
+        self.num_workers = num_workers
+        self.hflip = hflip
+        self.cache_dir = cache_dir
+        self.pin_memory = pin_memory
+        self.drop_last = drop_last
+        self.train_set: UInt8ImageDataset | None = None
+
+    # -- what subclasses provide -------------------------------------------------------------------
+    def check_source(self) -> None:
+        """Raises :class:`UserError` with one line when the data are missing. Called before any decoding."""
+
+    def source(self) -> str:
+        """Where the images come from, for the summary line."""
+        raise NotImplementedError
+
+    def cache_parts(self) -> dict:
+        """Everything besides size and channels that determines the decoded pixels."""
+        raise NotImplementedError
+
+    def build(self) -> torch.Tensor:
+        """Decodes the source into an (N, C, image_size, image_size) uint8 tensor."""
+        raise NotImplementedError
+
+    # -- shared machinery --------------------------------------------------------------------------
+    def cache_key(self) -> str:
+        parts = {"source": self.name, "size": self.image_size, "channels": self.channels, **self.cache_parts()}
+        return make_key(f"{self.name}-{self.image_size}px-{self.channels}ch", parts)
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.train_set is not None:
+            return
+        self.check_source()
+        start = time.perf_counter()
+        images = load_or_build(self.cache_dir, self.cache_key(), self.build)
+        if images.size(0) == 0:
+            raise UserError(f"Dataset {self.name}: no usable images in {self.source()}; check the path and files")
+        self.train_set = UInt8ImageDataset(images)
+        if images.size(0) < self.batch_size and self.drop_last:
+            raise UserError(
+                f"Dataset {self.name}: {images.size(0)} images is fewer than dataset.batch_size="
+                f"{self.batch_size}; lower the batch size"
+            )
+        c, h, w = images.shape[1:]
+        log.info(
+            "Dataset %s: %d images, %dx%dx%d, from %s (%.1fs)",
+            self.name,
+            len(self.train_set),
+            c,
+            h,
+            w,
+            self.source(),
+            time.perf_counter() - start,
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        return DataLoader(
+            self.train_set,
+            batch_size=self.batch_size,
+            shuffle=True,
+            drop_last=self.drop_last,
+            num_workers=self.num_workers,
+            collate_fn=return_batch,
+            pin_memory=self.pin_memory,
+            persistent_workers=self.num_workers > 0,
+        )
+
+    def preprocess(self, images: torch.Tensor, augment: bool = True) -> torch.Tensor:
+        """uint8 (N, C, H, W) on any device -> float in [-1, 1], randomly mirrored when ``hflip``."""
+        x = images.float().div_(127.5).sub_(1.0)
+        if augment and self.hflip:
+            flip = torch.rand(x.size(0), 1, 1, 1, device=x.device) < 0.5
+            x = torch.where(flip, x.flip(3), x)
+        return x
+
+    def on_after_batch_transfer(self, batch: torch.Tensor, dataloader_idx: int) -> torch.Tensor:
+        return self.preprocess(batch, augment=self.trainer is None or self.trainer.training)
+
+
+def require_dir(path: str | Path, what: str, how_to_fix: str) -> Path:
+    """Returns ``path`` as a Path, or raises one clear line when it is not an existing folder."""
+    path = Path(path).expanduser()
+    if not path.is_dir():
+        raise UserError(f"{what}: no folder at {path.resolve()}. {how_to_fix}")
+    return path

@@ -1,0 +1,73 @@
+"""Datasets that are folders of image files: any folder (``imagefolder``) and the Kaggle cat faces."""
+
+from __future__ import annotations
+
+import logging
+from functools import cached_property
+from pathlib import Path
+
+import torch
+
+from dcgan_lit.data.cache import fingerprint_files
+from dcgan_lit.data.datamodule import ImageDataModule, require_dir
+from dcgan_lit.data.images import IMAGE_EXTENSIONS, decode_images, find_images
+from dcgan_lit.errors import UserError
+
+log = logging.getLogger(__name__)
+
+
+class ImageFolderDataModule(ImageDataModule):
+    """Every image under ``path`` (recursive: jpg, jpeg, png, webp, bmp), resized and centre-cropped."""
+
+    name = "imagefolder"
+    missing_hint = "Set dataset.path=<folder of images>"
+
+    def __init__(self, path: str, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.path = Path(path).expanduser()
+
+    def check_source(self) -> None:
+        root = require_dir(self.path, f"Dataset {self.name}", self.missing_hint)
+        if not self.files:
+            raise UserError(
+                f"Dataset {self.name}: no image files ({', '.join(IMAGE_EXTENSIONS)}) under {root.resolve()}. "
+                f"{self.missing_hint}"
+            )
+
+    @cached_property
+    def files(self) -> list[Path]:
+        return find_images(self.path)
+
+    def source(self) -> str:
+        return str(self.path.resolve())
+
+    def cache_parts(self) -> dict:
+        return {
+            "path": str(self.path.resolve()),
+            "count": len(self.files),
+            "files": fingerprint_files(self.files, self.path),
+            "resize": "shorter-side-bicubic-center-crop",
+        }
+
+    def build(self) -> torch.Tensor:
+        log.info("Decoding %d images from %s (once; later runs use the cache)", len(self.files), self.path)
+        images, skipped = decode_images(self.files, self.image_size, self.channels)
+        if skipped:
+            log.warning(
+                "Dataset %s: skipped %d of %d files that could not be read as images",
+                self.name,
+                skipped,
+                len(self.files),
+            )
+        return images
+
+
+class CatFacesDataModule(ImageFolderDataModule):
+    """The Kaggle "Cats faces 64x64 (for generative models)" set: ~15.7k JPEGs found recursively."""
+
+    name = "catfaces"
+    missing_hint = (
+        "Download https://www.kaggle.com/datasets/spandan2/cats-faces-64x64-for-generative-models "
+        "(`kaggle datasets download spandan2/cats-faces-64x64-for-generative-models`), unzip it there "
+        "(any layout: images are found recursively), or set paths.data_dir= / dataset.path="
+    )

@@ -1,0 +1,77 @@
+"""Decoding image files into uint8 arrays, once: the shared pipeline of every folder-based dataset."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, ImageOps
+
+log = logging.getLogger(__name__)
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp")
+# Refuse decompression bombs: far above any real training image, far below what exhausts memory.
+MAX_IMAGE_PIXELS = 64_000_000
+
+
+def find_images(root: str | os.PathLike) -> list[Path]:
+    """All image files under ``root`` (recursive), sorted for a deterministic order."""
+    root = Path(root)
+    return sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file())
+
+
+def to_mode(image: Image.Image, channels: int) -> Image.Image:
+    """Converts any PIL mode to 'RGB' (channels=3) or 'L' (channels=1); transparency is composited on white."""
+    if image.mode == "P":
+        image = image.convert("RGBA" if "transparency" in image.info else "RGB")
+    if image.mode in ("I;16", "I;16B", "I;16L", "I"):
+        array = np.asarray(image, dtype=np.float64)
+        peak = 65535.0 if array.max() > 255 else 255.0
+        image = Image.fromarray(np.clip(array / peak * 255.0, 0, 255).round().astype(np.uint8), "L")
+    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "RGB" and "transparency" in image.info):
+        rgba = image.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        image = Image.alpha_composite(background, rgba)
+    return image.convert("RGB" if channels == 3 else "L")
+
+
+def resize_center_crop(image: Image.Image, size: int) -> Image.Image:
+    """Resizes the shorter side to ``size`` (antialiased bicubic), then crops the centred square."""
+    return ImageOps.fit(image, (size, size), method=Image.Resampling.BICUBIC, centering=(0.5, 0.5))
+
+
+def load_image(path: str | os.PathLike, size: int, channels: int) -> np.ndarray:
+    """One file -> uint8 array (channels, size, size). Raises on unreadable, corrupt or oversized files."""
+    with Image.open(path) as image:
+        if image.width * image.height > MAX_IMAGE_PIXELS:
+            raise ValueError(f"{image.width}x{image.height} exceeds {MAX_IMAGE_PIXELS} pixels")
+        image.load()
+        image = ImageOps.exif_transpose(image)
+        image = resize_center_crop(to_mode(image, channels), size)
+    array = np.array(image, dtype=np.uint8)  # a writable copy
+    return array[None] if array.ndim == 2 else array.transpose(2, 0, 1)
+
+
+def decode_images(paths: Sequence[Path], size: int, channels: int) -> tuple[torch.Tensor, int]:
+    """Decodes files in parallel into one (N, C, size, size) uint8 tensor; returns it and the number skipped."""
+    images = torch.empty(len(paths), channels, size, size, dtype=torch.uint8)
+    ok = np.zeros(len(paths), dtype=bool)
+
+    def work(i: int) -> None:
+        try:
+            images[i] = torch.from_numpy(load_image(paths[i], size, channels))
+            ok[i] = True
+        except Exception as error:  # corrupt, truncated, empty, not an image, too large: skip and count
+            log.debug("skipping %s: %s", paths[i], error)
+
+    with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
+        list(pool.map(work, range(len(paths))))
+    skipped = int((~ok).sum())
+    if skipped:
+        images = images[torch.from_numpy(ok)]
+    return images, skipped
