@@ -220,7 +220,9 @@ def bare_iteration(model: DCGAN, opt_d, opt_g, real: torch.Tensor) -> None:
     fake = model.generator(torch.randn(b, model.hparams.latent_dim, 1, 1, device=real.device))
     loss_d = F.binary_cross_entropy_with_logits(
         model.discriminator(real), torch.ones(b, device=real.device)
-    ) + F.binary_cross_entropy_with_logits(model.discriminator(fake.detach()), torch.zeros(b, device=real.device))
+    ) + F.binary_cross_entropy_with_logits(
+        model.discriminator(fake.detach()), torch.zeros(b, device=real.device)
+    )
     opt_d.zero_grad(set_to_none=True)
     loss_d.backward()
     opt_d.step()
@@ -256,7 +258,9 @@ def run(cfg: DictConfig) -> list[dict]:
     if cfg.data == "catfaces" and not Path(cfg.data_path).is_dir():
         from dcgan_lit.errors import UserError
 
-        raise UserError(f"bench: data=catfaces but no folder at {cfg.data_path}; set data_path= or data=synthetic")
+        raise UserError(
+            f"bench: data=catfaces but no folder at {cfg.data_path}; set data_path= or data=synthetic"
+        )
     peak = matmul_peak_flops(device)
     log.info("matmul peak on %s: %.1f GFLOP/s", device, peak / 1e9)
     rows = []
@@ -268,7 +272,9 @@ def run(cfg: DictConfig) -> list[dict]:
         reference_ips = images_per_second(reference, cfg.batch_size)
         rows.append(
             {
-                "device": torch.cuda.get_device_name(device) if device.type == "cuda" else f"cpu x{torch.get_num_threads()}",
+                "device": torch.cuda.get_device_name(device)
+                if device.type == "cuda"
+                else f"cpu x{torch.get_num_threads()}",
                 "size": size,
                 "batch": cfg.batch_size,
                 "data": cfg.data,
@@ -290,7 +296,17 @@ def run(cfg: DictConfig) -> list[dict]:
 
 def print_table(rows: list[dict]) -> None:
     table = Table(title="dcgan-lit training throughput (median images/s after warm-up)")
-    for column in ("device", "size", "batch", "ours", "reference", "ratio", "step vs bare", "GFLOP/img", "of peak"):
+    for column in (
+        "device",
+        "size",
+        "batch",
+        "ours",
+        "reference",
+        "ratio",
+        "step vs bare",
+        "GFLOP/img",
+        "of peak",
+    ):
         table.add_column(column, justify="right")
     for r in rows:
         table.add_row(

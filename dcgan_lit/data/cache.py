@@ -47,7 +47,9 @@ def atomic_torch_save(obj, path: Path) -> None:
         raise
 
 
-def load_or_build(cache_dir: str | os.PathLike | None, key: str, build: Callable[[], torch.Tensor]) -> torch.Tensor:
+def load_or_build(
+    cache_dir: str | os.PathLike | None, key: str, build: Callable[[], torch.Tensor]
+) -> torch.Tensor:
     """Returns the cached tensor for ``key`` (memory-mapped), or builds, caches and returns it."""
     if cache_dir is None:
         return build()

@@ -88,7 +88,12 @@ class ImageDataModule(L.LightningDataModule):
 
     # -- shared machinery --------------------------------------------------------------------------
     def cache_key(self) -> str:
-        parts = {"source": self.name, "size": self.image_size, "channels": self.channels, **self.cache_parts()}
+        parts = {
+            "source": self.name,
+            "size": self.image_size,
+            "channels": self.channels,
+            **self.cache_parts(),
+        }
         return make_key(f"{self.name}-{self.image_size}px-{self.channels}ch", parts)
 
     def setup(self, stage: str | None = None) -> None:
@@ -98,7 +103,9 @@ class ImageDataModule(L.LightningDataModule):
         start = time.perf_counter()
         images = load_or_build(self.cache_dir, self.cache_key(), self.build)
         if images.size(0) == 0:
-            raise UserError(f"Dataset {self.name}: no usable images in {self.source()}; check the path and files")
+            raise UserError(
+                f"Dataset {self.name}: no usable images in {self.source()}; check the path and files"
+            )
         self.train_set = UInt8ImageDataset(images)
         if images.size(0) < self.batch_size and self.drop_last:
             raise UserError(

@@ -56,7 +56,9 @@ class MNISTDataModule(ImageDataModule):
             MNIST(str(self.root), train=True, download=True)
             MNIST(str(self.root), train=False, download=True)
         except Exception as error:
-            raise UserError(f"Dataset mnist: not found in {where} and the download failed ({error}); {fix}") from None
+            raise UserError(
+                f"Dataset mnist: not found in {where} and the download failed ({error}); {fix}"
+            ) from None
 
     def source(self) -> str:
         return str((self.root / "MNIST").resolve())
