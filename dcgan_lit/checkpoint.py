@@ -1,11 +1,14 @@
 """Safe loading of trained networks from Lightning checkpoints: ``weights_only=True``, never arbitrary pickles.
 
-Everything outside Lightning's own resume (tools, the Python API, exports) loads through here.
+Everything outside Lightning's own resume (tools, the Python API, exports) loads through here. A standalone
+generator file (:func:`save_generator`) has the same layout as a checkpoint, reduced to G's weights and the
+hyperparameters that rebuild it, so every loader here reads both.
 """
 
 from __future__ import annotations
 
 import pickle
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +18,7 @@ from dcgan_lit.errors import UserError
 from dcgan_lit.networks import Discriminator, Generator
 
 GENERATOR_KEYS = ("latent_dim", "image_size", "channels", "ngf", "g_activation")
+EXPORT_FORMAT = "dcgan-lit/generator"  # the "format" entry of a standalone generator file
 
 
 def load_weights(path: str | Path) -> dict[str, Any]:
@@ -22,6 +26,7 @@ def load_weights(path: str | Path) -> dict[str, Any]:
     path = Path(path).expanduser()
     if not path.is_file():
         raise UserError(f"checkpoint {path}: no such file")
+    refuse_other_exports(path)
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as error:
@@ -50,6 +55,16 @@ def generator_from_checkpoint(
     """Rebuilds the eval-mode generator of a training checkpoint (its EMA weights when it has them)."""
     checkpoint = load_weights(path)
     hparams = checkpoint.get("hyper_parameters", {})
+    return generator_from_state(checkpoint["state_dict"], hparams, prefer_ema, path).to(device)
+
+
+def generator_from_state(
+    state: dict[str, torch.Tensor],
+    hparams: dict[str, Any],
+    prefer_ema: bool = True,
+    source: str | Path = "model",
+) -> Generator:
+    """Rebuilds the eval-mode generator from a DCGAN state dict and its hyperparameters (EMA weights first)."""
     generator = Generator(
         latent_dim=hparams.get("latent_dim", 100),
         image_size=hparams.get("image_size", 64),
@@ -57,10 +72,9 @@ def generator_from_checkpoint(
         ngf=hparams.get("ngf", 64),
         activation=hparams.get("g_activation", "relu"),
     )
-    state = checkpoint["state_dict"]
     weights = submodule_state(state, "generator_ema") if prefer_ema else {}
-    generator.load_state_dict(weights or submodule_state(state, "generator"))
-    return generator.to(device).eval()
+    load_submodule(generator, weights or submodule_state(state, "generator"), source, "generator")
+    return generator.eval()
 
 
 def discriminator_from_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> Discriminator:
@@ -72,5 +86,68 @@ def discriminator_from_checkpoint(path: str | Path, device: str | torch.device =
         channels=hparams.get("channels", 3),
         ndf=hparams.get("ndf", 64),
     )
-    discriminator.load_state_dict(submodule_state(checkpoint["state_dict"], "discriminator"))
+    load_submodule(
+        discriminator, submodule_state(checkpoint["state_dict"], "discriminator"), path, "discriminator"
+    )
     return discriminator.to(device).eval()
+
+
+def load_submodule(
+    network: torch.nn.Module, weights: dict[str, torch.Tensor], path: Path | str, name: str
+) -> None:
+    """Loads a network's weights, or says in one line why the checkpoint doesn't hold them."""
+    if not weights:
+        hint = " (a standalone generator export holds only the generator)" if name == "discriminator" else ""
+        raise UserError(
+            f"checkpoint {path} holds no {name} weights{hint}; pass a dcgan-lit training checkpoint"
+        )
+    try:
+        network.load_state_dict(weights)
+    except RuntimeError as error:
+        # torch's message is a header line, then one line per problem: show the first problem
+        lines = str(error).strip().splitlines()
+        first = lines[min(1, len(lines) - 1)].strip()
+        raise UserError(
+            f"checkpoint {path}: its {name} weights don't fit the network its hyperparameters describe ({first})"
+        ) from None
+
+
+def refuse_other_exports(path: Path) -> None:
+    """TorchScript and ONNX exports are not checkpoints: say how to load them instead."""
+    if path.suffix == ".onnx":
+        raise UserError(
+            f"{path} is an ONNX graph; run it with onnxruntime (see README, Export), not load_generator"
+        )
+    if zipfile.is_zipfile(path):
+        with zipfile.ZipFile(path) as archive:
+            if any(name.split("/", 1)[-1].startswith("code/") for name in archive.namelist()):
+                raise UserError(
+                    f"{path} is a TorchScript export; load it with torch.jit.load({str(path)!r}) "
+                    "and sample with .sample(n, seed)"
+                )
+
+
+def generator_hyperparameters(generator: Generator) -> dict[str, Any]:
+    """The hyperparameters that rebuild ``generator`` (the checkpoint's names, GENERATOR_KEYS)."""
+    values = (
+        generator.latent_dim,
+        generator.image_size,
+        generator.channels,
+        generator.ngf,
+        generator.activation,
+    )
+    return dict(zip(GENERATOR_KEYS, values, strict=True))
+
+
+def save_generator(generator: Generator, path: str | Path) -> Path:
+    """Writes a standalone generator file (tensors and plain data only) that every loader here reads back."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    weights = {f"generator.{k}": v.detach().cpu().clone() for k, v in generator.state_dict().items()}
+    export = {
+        "format": EXPORT_FORMAT,
+        "hyper_parameters": generator_hyperparameters(generator),
+        "state_dict": weights,
+    }
+    torch.save(export, path)
+    return path

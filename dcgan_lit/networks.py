@@ -49,6 +49,8 @@ class Generator(nn.Module):
         self.latent_dim = latent_dim
         self.image_size = image_size
         self.channels = channels
+        self.ngf = ngf
+        self.activation = activation
         depth = num_upsamplings(image_size)
         width = ngf * 2 ** (depth - 1)
         layers: list[nn.Module] = [
@@ -70,6 +72,40 @@ class Generator(nn.Module):
         if z.dim() == 2:
             z = z[:, :, None, None]
         return self.main(z)
+
+    # The two methods below compile with TorchScript (@torch.jit.export), so a scripted export samples
+    # exactly as this module does, seed for seed.
+    @torch.jit.export
+    def sample_latent(self, n: int, seed: int | None = None, truncation: float | None = None) -> torch.Tensor:
+        """n latent vectors z ~ N(0, I), shape (n, latent_dim), drawn on the CPU and moved to G's device.
+
+        ``seed`` gives its own random stream (the same z on every device and in every export); None draws
+        from torch's global CPU generator (``torch.manual_seed``). ``truncation=t`` is the truncation trick:
+        entries with |z| > t are redrawn until every entry lies in [-t, t] (resampled, not clamped).
+        """
+        stream: torch.Generator | None = None
+        if seed is not None:
+            stream = torch.Generator()
+            stream.manual_seed(seed)
+        z = torch.randn([n, self.latent_dim], generator=stream)
+        if truncation is not None:
+            if truncation <= 0:
+                raise ValueError("truncation must be > 0")
+            outside = z.abs() > truncation
+            while bool(outside.any()):
+                z = torch.where(outside, torch.randn([n, self.latent_dim], generator=stream), z)
+                outside = z.abs() > truncation
+        weight = self.main[0].weight
+        return z.to(device=weight.device, dtype=weight.dtype)
+
+    @torch.jit.export
+    def sample(self, n: int, seed: int | None = None, truncation: float | None = None) -> torch.Tensor:
+        """n images (n, channels, image_size, image_size) in [-1, 1] from :meth:`sample_latent`, no gradients.
+
+        Uses the module's current mode: networks from :func:`dcgan_lit.load_generator` are in eval mode.
+        """
+        with torch.no_grad():
+            return self.forward(self.sample_latent(n, seed, truncation))
 
 
 class Discriminator(nn.Module):
@@ -95,7 +131,9 @@ class Discriminator(nn.Module):
                 nn.LeakyReLU(0.2, inplace=True),
             ]
             width *= 2
-        self.features = nn.Sequential(*layers)  # ends at (N, ndf * 2**(depth-1), 4, 4)
+        # D(x)'s last convolutional block, (N, ndf * 2**(depth-1), 4, 4): ``discriminator.features(images)``
+        # gives the representation the paper probes (section 5.1); flatten it for a linear classifier.
+        self.features = nn.Sequential(*layers)
         self.head = nn.Conv2d(width, 1, 4, 1, 0, bias=False)
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:

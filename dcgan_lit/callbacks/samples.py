@@ -8,17 +8,11 @@ from pathlib import Path
 import lightning as L
 import torch
 from lightning.pytorch.utilities import rank_zero_only
-from torchvision.utils import make_grid, save_image
+from torchvision.utils import make_grid
+
+from dcgan_lit.api import save_grid
 
 log = logging.getLogger(__name__)
-
-
-def save_grid(images: torch.Tensor, path: str | Path, nrow: int = 8) -> Path:
-    """Writes images in [-1, 1] as one PNG grid and returns the path."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    save_image(images.detach().float().cpu(), path, nrow=nrow, normalize=True, value_range=(-1, 1), padding=2)
-    return path
 
 
 def log_image(trainer: L.Trainer, key: str, images: torch.Tensor, step: int, nrow: int = 8) -> None:

@@ -1,0 +1,58 @@
+"""The Python API for a trained DCGAN: load G or D, sample, turn images into PIL images or a PNG grid.
+
+import dcgan_lit
+generator = dcgan_lit.load_generator("outputs/train/.../checkpoints/last.ckpt")  # eval mode
+images = generator.sample(16, seed=0)             # (16, channels, image_size, image_size) in [-1, 1]
+dcgan_lit.save_grid(images, "grid.png", nrow=4)
+dcgan_lit.to_pil(images)[0].save("first.png")
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from PIL import Image
+from torchvision.utils import save_image
+
+from dcgan_lit.checkpoint import discriminator_from_checkpoint, generator_from_checkpoint
+from dcgan_lit.networks import Discriminator, Generator
+
+
+def load_generator(path: str | Path, device: str | torch.device = "cpu", ema: bool = True) -> Generator:
+    """The eval-mode generator of a training checkpoint or a standalone export (``weights_only`` loading).
+
+    ``ema=True`` takes the checkpoint's EMA weights (``generator_ema.*``) when it has them. The result has
+    ``latent_dim``, ``image_size`` and ``channels`` and samples with ``generator.sample(n, seed=...)``.
+    """
+    return generator_from_checkpoint(path, device=device, prefer_ema=ema)
+
+
+def load_discriminator(path: str | Path, device: str | torch.device = "cpu") -> Discriminator:
+    """The eval-mode discriminator of a training checkpoint, e.g. for ``discriminator.features(images)``."""
+    return discriminator_from_checkpoint(path, device=device)
+
+
+def to_uint8(images: torch.Tensor) -> torch.Tensor:
+    """Images in [-1, 1] -> uint8 in [0, 255] on the CPU, rounded as torchvision's ``save_image`` rounds."""
+    return images.detach().float().cpu().add(1).mul(127.5).add_(0.5).clamp_(0, 255).to(torch.uint8)
+
+
+def to_pil(images: torch.Tensor) -> list[Image.Image]:
+    """One PIL image (``L`` or ``RGB``) per image of a (N, C, H, W) batch in [-1, 1]; (C, H, W) gives one."""
+    if images.dim() == 3:
+        images = images[None]
+    if images.dim() != 4 or images.size(1) not in (1, 3):
+        raise ValueError(f"to_pil takes (N, 1|3, H, W) images in [-1, 1], got shape {tuple(images.shape)}")
+    arrays = to_uint8(images).permute(0, 2, 3, 1).numpy()
+    if images.size(1) == 1:
+        return [Image.fromarray(array[..., 0], "L") for array in arrays]
+    return [Image.fromarray(array, "RGB") for array in arrays]
+
+
+def save_grid(images: torch.Tensor, path: str | Path, nrow: int = 8) -> Path:
+    """Writes images in [-1, 1] as one PNG grid of ``nrow`` images per row and returns the path."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_image(images.detach().float().cpu(), path, nrow=nrow, normalize=True, value_range=(-1, 1), padding=2)
+    return path
