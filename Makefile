@@ -12,10 +12,10 @@ $(BIN)/python:
 	$(BIN)/python -m pip install --upgrade pip
 
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install -e ".[dev]"
+	$(BIN)/python -m pip install -e ".[dev,onnx]"
 	touch $@
 
-install: $(VENV)/.installed ## create .venv and install the package with dev extras
+install: $(VENV)/.installed ## create .venv and install the package with the dev and onnx extras
 
 train: install ## train; pass Hydra overrides with ARGS="dataset=catfaces model=dcgan64"
 	$(BIN)/python train.py $(ARGS)

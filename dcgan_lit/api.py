@@ -13,7 +13,6 @@ from pathlib import Path
 
 import torch
 from PIL import Image
-from torchvision.utils import save_image
 
 from dcgan_lit.checkpoint import discriminator_from_checkpoint, generator_from_checkpoint
 from dcgan_lit.networks import Discriminator, Generator
@@ -52,6 +51,8 @@ def to_pil(images: torch.Tensor) -> list[Image.Image]:
 
 def save_grid(images: torch.Tensor, path: str | Path, nrow: int = 8) -> Path:
     """Writes images in [-1, 1] as one PNG grid of ``nrow`` images per row and returns the path."""
+    from torchvision.utils import save_image  # importing torchvision loads all its models: only when needed
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     save_image(images.detach().float().cpu(), path, nrow=nrow, normalize=True, value_range=(-1, 1), padding=2)

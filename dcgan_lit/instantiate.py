@@ -53,7 +53,9 @@ def instantiate_loggers(cfg: DictConfig | None) -> list[Logger]:
         if name == "wandb":
             offline = wandb_should_be_offline(conf.get("offline"))
             Path(conf.save_dir).mkdir(parents=True, exist_ok=True)
-            logger = instantiate(conf, offline=offline)
+            # Offline goes through wandb.init(mode=...): Lightning's own offline=True refuses log_model,
+            # although W&B records artifacts offline and `wandb sync` uploads them.
+            logger = instantiate(conf, offline=False, mode="offline" if offline else None)
             if offline:
                 log.info(
                     "W&B is logging offline under %s/wandb; upload later with `wandb sync %s/wandb/offline-run-*`"

@@ -23,6 +23,9 @@ def _isolated_env(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("WANDB_MODE", "offline")
     monkeypatch.setenv("WANDB_SILENT", "true")
     monkeypatch.setenv("DCGAN_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
+    wandb_home = tmp_path_factory.mktemp("wandb_home")  # W&B stages artifact files here, not in ~/.local
+    for variable in ("WANDB_DATA_DIR", "WANDB_CACHE_DIR", "WANDB_ARTIFACT_DIR", "WANDB_CONFIG_DIR"):
+        monkeypatch.setenv(variable, str(wandb_home / variable.lower()))
     monkeypatch.delenv("HYDRA_FULL_ERROR", raising=False)
 
 

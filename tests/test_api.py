@@ -1,6 +1,8 @@
 """The Python API: load_generator / load_discriminator, seeded sampling and truncation, to_pil, save_grid."""
 
 import pickle
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -11,6 +13,8 @@ from dcgan_lit import load_discriminator, load_generator, save_grid, to_pil
 from dcgan_lit.callbacks import samples
 from dcgan_lit.errors import UserError
 from dcgan_lit.module import DCGAN
+
+from .conftest import ROOT
 
 
 def save_like_lightning(model: DCGAN, path, extra_state: dict | None = None) -> None:
@@ -165,3 +169,14 @@ def test_wrong_files_are_one_clear_line(model, tmp_path):
     (tmp_path / "g.onnx").write_bytes(b"\x08\x07")
     with pytest.raises(UserError, match="onnxruntime"):
         load_generator(tmp_path / "g.onnx")
+
+
+def test_import_dcgan_lit_does_not_import_lightning():
+    code = "import sys, dcgan_lit; assert dcgan_lit.load_generator; print(sorted({m.split('.')[0] for m in sys.modules}))"
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert (
+        "'torch'" in result.stdout and "lightning" not in result.stdout and "torchvision" not in result.stdout
+    )

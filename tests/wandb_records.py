@@ -74,3 +74,25 @@ def read_config(run_dir: str | Path) -> dict:
                 for item in record.run.config.update:
                     config[item.key or "/".join(item.nested_key)] = json.loads(item.value_json)
     return config
+
+
+def read_artifacts(run_dir: str | Path) -> list[dict]:
+    """The artifacts logged by the offline run(s) under ``run_dir``: name, type, aliases, metadata, files.
+
+    Each file is (name in the artifact, size, where W&B staged it for ``wandb sync``).
+    """
+    artifacts = []
+    for path in sorted(Path(run_dir).rglob("run-*.wandb")):
+        for record in read_records(path):
+            if record.WhichOneof("record_type") == "artifact":
+                artifact = record.artifact
+                artifacts.append(
+                    {
+                        "name": artifact.name,
+                        "type": artifact.type,
+                        "aliases": list(artifact.aliases),
+                        "metadata": json.loads(artifact.metadata or "{}"),
+                        "files": [(e.path, e.size, e.local_path) for e in artifact.manifest.contents],
+                    }
+                )
+    return artifacts
