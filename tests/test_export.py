@@ -117,6 +117,14 @@ def test_onnx_without_its_packages_is_a_clear_message(trained, tmp_path, monkeyp
     assert not (tmp_path / "g.onnx").exists()
 
 
+def test_onnx_without_onnxruntime_is_written_unchecked(trained, tmp_path, monkeypatch, caplog):
+    pytest.importorskip("onnxscript", reason="onnxscript is not installed (pip install '.[onnx]')")
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)  # as if not installed
+    path, difference = export(trained / "checkpoints" / "last.ckpt", "onnx", tmp_path / "g.onnx")
+    assert difference is None and path.stat().st_size > 100_000
+    assert "onnxruntime is not installed" in caplog.text
+
+
 def test_wandb_offline_run_records_checkpoint_and_generator_artifacts(trained):
     artifacts = read_artifacts(trained / "wandb")
     run_id = next((trained / "wandb").glob("offline-run-*")).name.rsplit("-", 1)[-1]
