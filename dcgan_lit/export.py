@@ -56,7 +56,8 @@ def export_torchscript(generator: Generator, out: Path) -> Sampler:
     """A scripted G with ``sample(n, seed, truncation)``: runs with torch alone, no dcgan_lit needed."""
     out.parent.mkdir(parents=True, exist_ok=True)
     with warnings.catch_warnings():  # torch >= 2.10 marks torch.jit deprecated; it still works
-        warnings.simplefilter("ignore", (DeprecationWarning, FutureWarning))
+        warnings.simplefilter("ignore", DeprecationWarning)
+        warnings.simplefilter("ignore", FutureWarning)
         torch.jit.script(generator).save(str(out))
         return torch.jit.load(str(out))
 
