@@ -9,7 +9,7 @@ import pytest
 import torch
 from hydra.core.global_hydra import GlobalHydra
 
-from dcgan_lit import load_generator
+from dcgan_lit import load_discriminator, load_generator
 from dcgan_lit.errors import UserError
 from dcgan_lit.export import export
 from dcgan_lit.train import train
@@ -50,9 +50,10 @@ def trained(tmp_path_factory) -> Path:
         env.setenv("WANDB_SILENT", "true")
         for variable in ("WANDB_DATA_DIR", "WANDB_CACHE_DIR", "WANDB_ARTIFACT_DIR", "WANDB_CONFIG_DIR"):
             env.setenv(variable, str(root / variable.lower()))
-        train(compose_config(overrides, root / "run"))
         import wandb
 
+        wandb.finish()  # a run left open elsewhere would swallow this one
+        train(compose_config(overrides, root / "run"))
         wandb.finish()  # flush the offline run file
     GlobalHydra.instance().clear()
     return root / "run"
@@ -90,6 +91,8 @@ def test_same_samples_from_checkpoint_state_dict_and_torchscript(trained, tmp_pa
     assert torch.equal(standalone["truncated"], truncated)
     with pytest.raises(UserError, match="TorchScript.*torch.jit.load"):
         load_generator(torchscript_file)
+    with pytest.raises(UserError, match="holds no discriminator weights.*only the generator"):
+        load_discriminator(state_dict_file)
 
 
 def test_onnx_matches_pytorch(trained, tmp_path):
