@@ -14,6 +14,7 @@ in the same run. Results are printed as a table and written to bench.json in the
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import statistics
@@ -122,13 +123,14 @@ class SyntheticDataModule(L.LightningDataModule):
         from dcgan_lit.data.datamodule import UInt8ImageDataset
 
         shape = (self.count, self.real.channels, self.real.image_size, self.real.image_size)
-        self.real.train_set = UInt8ImageDataset(torch.randint(0, 256, shape, dtype=torch.uint8))
+        images = torch.randint(0, 256, shape, dtype=torch.uint8)
+        self.real.train_set = UInt8ImageDataset(images, indices_only=self.real.on_device)
 
     def train_dataloader(self):
         return self.real.train_dataloader()
 
     def on_after_batch_transfer(self, batch, dataloader_idx):
-        return self.real.preprocess(batch)
+        return self.real.on_after_batch_transfer(batch, dataloader_idx)
 
 
 def time_ours(cfg: DictConfig, size: int) -> tuple[IterationTimer, DCGAN]:
@@ -234,19 +236,34 @@ def bare_iteration(model: DCGAN, opt_d, opt_g, real: torch.Tensor) -> None:
     model.discriminator.requires_grad_(True)
 
 
+def autocast(precision: str, device: torch.device) -> contextlib.AbstractContextManager:
+    """The autocast that Lightning's ``precision`` setting applies, for the bare loop."""
+    if precision.startswith("bf16"):
+        return torch.autocast(device.type, dtype=torch.bfloat16)
+    if precision.startswith("16"):
+        return torch.autocast(device.type, dtype=torch.float16)
+    return contextlib.nullcontext()
+
+
 def time_bare(cfg: DictConfig, size: int, device: torch.device) -> tuple[list[float], float]:
-    """Per-iteration times of the bare loop, and model FLOPs per image of one iteration."""
+    """Per-iteration times of the bare loop, and model FLOPs per image of one iteration.
+
+    The model is built from the same config as ours (so channels_last/compile apply to both); a 16-bit
+    ``precision`` runs under the matching autocast (without a loss scaler, which only adds a few kernels).
+    """
     torch.manual_seed(0)
-    model = DCGAN(image_size=size, channels=3).to(device)
+    model: DCGAN = instantiate(train_config(cfg, size).model).to(device)
     opt_d, opt_g = model.configure_optimizers()
     batches = [torch.rand(cfg.batch_size, 3, size, size, device=device) * 2 - 1 for _ in range(2)]
-    with FlopCounterMode(display=False) as counter:
-        bare_iteration(model, opt_d, opt_g, batches[0])
+    with FlopCounterMode(display=False) as counter, autocast(cfg.precision, device):
+        bare_iteration(model, opt_d, opt_g, batches[0])  # counted before compiling: the flops are the same
+    model.configure_model()
     durations = []
     for i in range(cfg.warmup + cfg.iterations):
         synchronize(device)
         start = time.perf_counter()
-        bare_iteration(model, opt_d, opt_g, batches[i % 2])
+        with autocast(cfg.precision, device):
+            bare_iteration(model, opt_d, opt_g, batches[i % 2])
         synchronize(device)
         if i >= cfg.warmup:
             durations.append(time.perf_counter() - start)
@@ -279,6 +296,7 @@ def run(cfg: DictConfig) -> list[dict]:
                 "batch": cfg.batch_size,
                 "data": cfg.data,
                 "precision": cfg.precision,
+                "options": " ".join(cfg.train_overrides),
                 "ours_img_s": ours_ips,
                 "reference_img_s": reference_ips,
                 "ratio": ours_ips / reference_ips,

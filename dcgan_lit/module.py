@@ -40,6 +40,8 @@ class DCGAN(L.LightningModule):
         optimizer_g: OptimizerFactory | None = None,
         optimizer_d: OptimizerFactory | None = None,
         num_fixed_samples: int = 64,
+        channels_last: bool = False,
+        compile: bool = False,
     ) -> None:
         super().__init__()
         self.save_hyperparameters(ignore=["optimizer_g", "optimizer_d"])
@@ -53,6 +55,7 @@ class DCGAN(L.LightningModule):
         # The latent batch behind every sample grid; a buffer, so it is saved in checkpoints and a resumed
         # run keeps drawing the same grid.
         self.register_buffer("fixed_noise", torch.randn(num_fixed_samples, latent_dim, 1, 1))
+        self._speed_options_applied = False
 
     # ----------------------------------------------------------------------------------------------
     # The algorithm (Goodfellow et al. 2014, Algorithm 1, with the non-saturating G loss; DCGAN settings)
@@ -92,6 +95,19 @@ class DCGAN(L.LightningModule):
     # ----------------------------------------------------------------------------------------------
     # Machinery
     # ----------------------------------------------------------------------------------------------
+    def configure_model(self) -> None:
+        """Speed options: the channels_last memory layout and torch.compile of G and D (in place, so
+        parameter names and checkpoints are unchanged). Lightning may call this more than once."""
+        if self._speed_options_applied:
+            return
+        self._speed_options_applied = True
+        if self.hparams.channels_last:
+            self.generator.to(memory_format=torch.channels_last)
+            self.discriminator.to(memory_format=torch.channels_last)
+        if self.hparams.compile:
+            self.generator.compile()
+            self.discriminator.compile()
+
     def configure_optimizers(self) -> list[torch.optim.Optimizer]:
         return [
             self.optimizer_d(self.discriminator.parameters()),

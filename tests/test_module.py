@@ -12,7 +12,7 @@ def tiny_model(**kwargs) -> DCGAN:
     return DCGAN(image_size=32, channels=3, ngf=8, ndf=8, num_fixed_samples=4, **kwargs)
 
 
-def fit(model: DCGAN, steps: int, batch_size: int = 8) -> L.Trainer:
+def fit(model: DCGAN, steps: int, batch_size: int = 8, **trainer_kwargs) -> L.Trainer:
     images = torch.randint(0, 256, (64, 3, 32, 32), dtype=torch.uint8)
     loader = torch.utils.data.DataLoader(
         UInt8ImageDataset(images), batch_size=batch_size, collate_fn=lambda b: b.float() / 127.5 - 1
@@ -24,6 +24,7 @@ def fit(model: DCGAN, steps: int, batch_size: int = 8) -> L.Trainer:
         enable_checkpointing=False,
         enable_progress_bar=False,
         enable_model_summary=False,
+        **trainer_kwargs,
     )
     trainer.fit(model, loader)
     return trainer

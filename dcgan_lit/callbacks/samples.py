@@ -54,7 +54,8 @@ class SampleGrids(L.Callback):
         if self.real_samples_path is None or datamodule is None:
             return
         first = next(iter(datamodule.train_dataloader()))[: pl_module.fixed_noise.size(0)]
-        real = datamodule.preprocess(first.to(pl_module.device))  # exactly the training path's preprocessing
+        # exactly the training path's preprocessing (and the lookup, when batches are indices on the device)
+        real = datamodule.on_after_batch_transfer(first.to(pl_module.device), 0)
         save_grid(real, self.real_samples_path, self.nrow)
         log_image(trainer, "real_samples", real, pl_module.iteration, self.nrow)
 

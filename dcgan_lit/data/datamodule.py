@@ -17,11 +17,16 @@ log = logging.getLogger(__name__)
 
 
 class UInt8ImageDataset(Dataset):
-    """Images held as one (N, C, H, W) uint8 tensor; a batch is one indexing operation, not N decodes."""
+    """Images held as one (N, C, H, W) uint8 tensor; a batch is one indexing operation, not N decodes.
 
-    def __init__(self, images: torch.Tensor) -> None:
+    With ``indices_only`` a batch is just the sampled indices: the images are then indexed where a copy of
+    the tensor already lives (on the accelerator), and nothing but the indices crosses the bus.
+    """
+
+    def __init__(self, images: torch.Tensor, indices_only: bool = False) -> None:
         assert images.dtype == torch.uint8 and images.dim() == 4, images.shape
         self.images = images
+        self.indices_only = indices_only
 
     def __len__(self) -> int:
         return self.images.size(0)
@@ -30,7 +35,8 @@ class UInt8ImageDataset(Dataset):
         return self.images[index]
 
     def __getitems__(self, indices: list[int]) -> torch.Tensor:
-        return self.images[torch.as_tensor(indices)]
+        indices = torch.as_tensor(indices)
+        return indices if self.indices_only else self.images[indices]
 
 
 def return_batch(batch: torch.Tensor) -> torch.Tensor:
@@ -43,7 +49,8 @@ class ImageDataModule(L.LightningDataModule):
 
     The decoded dataset is cached under ``cache_dir`` by a key over source, size, channels and preprocessing,
     so later runs skip decoding. Per step, a batch is indexed, moved to the device as uint8 and turned into
-    floats in [-1, 1] there (with a random horizontal flip when ``hflip``).
+    floats in [-1, 1] there (with a random horizontal flip when ``hflip``). With ``on_device`` the whole
+    uint8 tensor is copied to the accelerator once and batches are indexed there.
     """
 
     name = "images"
@@ -58,6 +65,7 @@ class ImageDataModule(L.LightningDataModule):
         cache_dir: str | None = None,
         pin_memory: bool = False,
         drop_last: bool = True,
+        on_device: bool = False,
     ) -> None:
         super().__init__()
         self.image_size = image_size
@@ -68,7 +76,9 @@ class ImageDataModule(L.LightningDataModule):
         self.cache_dir = cache_dir
         self.pin_memory = pin_memory
         self.drop_last = drop_last
+        self.on_device = on_device
         self.train_set: UInt8ImageDataset | None = None
+        self._resident: torch.Tensor | None = None
 
     # -- what subclasses provide -------------------------------------------------------------------
     def check_source(self) -> None:
@@ -106,7 +116,7 @@ class ImageDataModule(L.LightningDataModule):
             raise UserError(
                 f"Dataset {self.name}: no usable images in {self.source()}; check the path and files"
             )
-        self.train_set = UInt8ImageDataset(images)
+        self.train_set = UInt8ImageDataset(images, indices_only=self.on_device)
         if images.size(0) < self.batch_size and self.drop_last:
             raise UserError(
                 f"Dataset {self.name}: {images.size(0)} images is fewer than dataset.batch_size="
@@ -144,7 +154,15 @@ class ImageDataModule(L.LightningDataModule):
             x = torch.where(flip, x.flip(3), x)
         return x
 
+    def resident_images(self, device: torch.device) -> torch.Tensor:
+        """The whole uint8 dataset on ``device``, copied there on first use."""
+        if self._resident is None or self._resident.device != device:
+            self._resident = self.train_set.images.to(device)
+        return self._resident
+
     def on_after_batch_transfer(self, batch: torch.Tensor, dataloader_idx: int) -> torch.Tensor:
+        if self.on_device:  # the batch holds indices into the resident copy
+            batch = self.resident_images(batch.device)[batch]
         return self.preprocess(batch, augment=self.trainer is None or self.trainer.training)
 
 
