@@ -32,6 +32,7 @@ from rich.console import Console
 from rich.table import Table
 from torch.utils.flop_counter import FlopCounterMode
 
+from dcgan_lit.bench_memory import cache_times, training_peak_rss
 from dcgan_lit.module import DCGAN
 from dcgan_lit.networks import Discriminator, Generator, init_weights
 
@@ -341,13 +342,41 @@ def print_table(rows: list[dict]) -> None:
     Console(width=140).print(table)
 
 
+def measure_memory(cfg: DictConfig) -> dict:
+    """Cache build/reuse times and a train.py run's peak RSS at ``memory.size`` on the cat faces."""
+    size, steps = cfg.memory.size, cfg.memory.steps
+    result = {"size": size, **cache_times(train_config(cfg, size).dataset)}
+    overrides = [
+        "dataset=catfaces",
+        f"dataset.path={cfg.data_path}",
+        f"model=dcgan{size}",
+        f"dataset.batch_size={cfg.batch_size}",
+        f"trainer.max_steps={steps}",
+        f"accelerator={'gpu' if pick_device(cfg.device).type == 'cuda' else 'cpu'}",
+        "logger=none",
+        f"paths.cache_dir={cfg.paths.cache_dir}",
+        f"hydra.run.dir={Path(cfg.paths.output_dir) / 'memory_run'}",
+    ]
+    result.update(training_peak_rss(overrides))
+    result["train_command"] = "python train.py " + " ".join(overrides)
+    log.info("memory: %s", result)
+    return result
+
+
 @hydra.main(version_base="1.3", config_path="../conf", config_name="bench")
 def main(cfg: DictConfig) -> None:
+    memory = measure_memory(cfg) if cfg.memory.enabled and cfg.data == "catfaces" else None
     rows = run(cfg)
     print_table(rows)
+    if memory:
+        print(
+            f"cat faces at {memory['size']}px ({memory['images']} images): cache build "
+            f"{memory['cache_build_s']:.1f}s, cache reuse {memory['cache_reuse_s']:.2f}s; "
+            f"train.py peak RSS {memory['peak_rss_mib']:.0f} MiB ({cfg.memory.steps} iterations)"
+        )
     out = Path(cfg.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(rows, indent=2))
+    out.write_text(json.dumps({"throughput": rows, "memory": memory}, indent=2))
     print(f"wrote {out}")
 
 
