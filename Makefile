@@ -12,10 +12,10 @@ $(BIN)/python:
 	$(BIN)/python -m pip install --upgrade pip
 
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install -e ".[dev,onnx]"
+	$(BIN)/python -m pip install -e ".[dev,onnx,sweep]"
 	touch $@
 
-install: $(VENV)/.installed ## create .venv and install the package with the dev and onnx extras
+install: $(VENV)/.installed ## create .venv and install the package with the dev, onnx and sweep extras
 
 train: install ## train; pass Hydra overrides with ARGS="dataset=catfaces model=dcgan64"
 	$(BIN)/python train.py $(ARGS)

@@ -7,19 +7,22 @@ import hydra
 from omegaconf import DictConfig
 
 from dcgan_lit.errors import UserError
+from dcgan_lit.sweep import task_wrapper
 from dcgan_lit.train import train
+
+run_task = task_wrapper(train)
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="train")
 def main(cfg: DictConfig) -> float | None:
+    """Returns ``optimized_metric`` to Hydra sweepers; in a multirun a failed job is logged and the rest go on."""
     try:
-        metrics = train(cfg)
-    except UserError as error:
+        return run_task(cfg)
+    except UserError as error:  # a single run: one line, exit 1
         if os.environ.get("HYDRA_FULL_ERROR") == "1":
             raise
         print(f"error: {error}", file=sys.stderr)
         sys.exit(1)
-    return metrics.get(cfg.get("optimized_metric", ""))
 
 
 if __name__ == "__main__":

@@ -12,6 +12,8 @@ from lightning.pytorch import Callback
 from lightning.pytorch.loggers import Logger
 from omegaconf import DictConfig
 
+from dcgan_lit.sweep import wandb_sweep_options
+
 log = logging.getLogger(__name__)
 
 
@@ -43,7 +45,10 @@ def wandb_should_be_offline(requested: bool | None) -> bool:
 
 
 def instantiate_loggers(cfg: DictConfig | None) -> list[Logger]:
-    """Every entry of the ``logger`` group; W&B is put offline when there is no way to reach a server."""
+    """Every entry of the ``logger`` group; W&B is put offline when there is no way to reach a server.
+
+    In a multirun job the W&B run joins the group named after the sweep (see :mod:`dcgan_lit.sweep`).
+    """
     loggers: list[Logger] = []
     if not cfg:
         return loggers
@@ -55,7 +60,9 @@ def instantiate_loggers(cfg: DictConfig | None) -> list[Logger]:
             Path(conf.save_dir).mkdir(parents=True, exist_ok=True)
             # Offline goes through wandb.init(mode=...): Lightning's own offline=True refuses log_model,
             # although W&B records artifacts offline and `wandb sync` uploads them.
-            logger = instantiate(conf, offline=False, mode="offline" if offline else None)
+            logger = instantiate(
+                conf, offline=False, mode="offline" if offline else None, **wandb_sweep_options(conf)
+            )
             if offline:
                 log.info(
                     "W&B is logging offline under %s/wandb; upload later with `wandb sync %s/wandb/offline-run-*`"

@@ -114,6 +114,11 @@ class DCGAN(L.LightningModule):
             self.optimizer_g(self.generator.parameters()),
         ]
 
+    def on_fit_start(self) -> None:
+        # Lightning seeds every DDP process alike; without an offset all ranks would draw the same z each step.
+        if self.trainer.world_size > 1:
+            torch.manual_seed(torch.initial_seed() + self.global_rank)
+
     def sample_noise(self, n: int) -> torch.Tensor:
         """z ~ N(0, I), shaped (n, latent_dim, 1, 1) on this module's device."""
         return torch.randn(n, self.hparams.latent_dim, 1, 1, device=self.device)

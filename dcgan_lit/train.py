@@ -10,6 +10,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from dcgan_lit.config import validate
+from dcgan_lit.distributed import check_distributed
 from dcgan_lit.errors import UserError
 from dcgan_lit.instantiate import instantiate_callbacks, instantiate_loggers
 from dcgan_lit.module import DCGAN
@@ -91,6 +92,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
         logger=loggers or False,
         max_steps=iterations_to_optimizer_steps(cfg.trainer.get("max_steps", -1), model),
     )
+    check_distributed(trainer)
     log_hyperparameters(trainer, cfg, model)
 
     trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path)

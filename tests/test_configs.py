@@ -7,7 +7,18 @@ from hydra.utils import instantiate
 
 from .conftest import CONF_DIR, compose_config
 
-GROUPS = ["model", "dataset", "accelerator", "logger", "trainer", "callbacks", "paths", "debug", "experiment"]
+GROUPS = [
+    "model",
+    "dataset",
+    "accelerator",
+    "logger",
+    "trainer",
+    "callbacks",
+    "paths",
+    "debug",
+    "experiment",
+    "hparams_search",
+]
 
 
 def options(group: str) -> list[str]:

@@ -96,3 +96,18 @@ def read_artifacts(run_dir: str | Path) -> list[dict]:
                     }
                 )
     return artifacts
+
+
+def read_runs(run_dir: str | Path) -> list[dict]:
+    """One entry per offline run file under ``run_dir``: its group, display name and exit code (None: unfinished)."""
+    runs = []
+    for path in sorted(Path(run_dir).rglob("run-*.wandb")):
+        run = {"group": None, "name": None, "exit_code": None}
+        for record in read_records(path):
+            kind = record.WhichOneof("record_type")
+            if kind == "run":
+                run.update(group=record.run.run_group, name=record.run.display_name)
+            elif kind == "exit":
+                run["exit_code"] = record.exit.exit_code
+        runs.append(run)
+    return runs
