@@ -10,6 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from hydra.core.hydra_config import HydraConfig
+from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
@@ -18,6 +19,8 @@ from dcgan_lit.errors import UserError
 log = logging.getLogger(__name__)
 
 Task = Callable[[DictConfig], dict[str, float]]
+
+FAILURE_FILE = "failed.txt"  # in a failed job's dir: the error line, for the end-of-sweep summary
 
 
 def in_multirun() -> bool:
@@ -80,6 +83,9 @@ def task_wrapper(task: Task) -> Callable[[DictConfig], float | None]:
     @functools.wraps(task)
     def run(cfg: DictConfig) -> float | None:
         failed = True
+        failure_file = Path(HydraConfig.get().runtime.output_dir) / FAILURE_FILE if in_multirun() else None
+        if failure_file is not None:
+            failure_file.unlink(missing_ok=True)  # a rerun into the same sweep dir starts clean
         try:
             value = objective(task(cfg), cfg.get("optimized_metric"))
             failed = False
@@ -91,8 +97,28 @@ def task_wrapper(task: Task) -> Callable[[DictConfig], float | None]:
                 log.error("error: %s failed: %s; the sweep goes on", describe_job(), error)
             else:
                 log.exception("%s failed; the sweep goes on", describe_job())
+            first_line = next(iter(str(error).strip().splitlines()), "")
+            failure_file.parent.mkdir(parents=True, exist_ok=True)
+            failure_file.write_text(f"{type(error).__name__}: {first_line}\n")
             return None
         finally:
             finish_wandb(failed)
 
     return run
+
+
+class SweepReport(Callback):
+    """Hydra callback: at the end of a multirun, one log line per failed job (from their ``failed.txt``)."""
+
+    def on_multirun_end(self, config: DictConfig, **kwargs) -> None:
+        sweep_dir = Path(config.hydra.sweep.dir)
+        jobs = len(list(sweep_dir.glob("**/.hydra/overrides.yaml")))
+        failures = sorted(sweep_dir.glob(f"**/{FAILURE_FILE}"))
+        if not failures:
+            log.info("Sweep finished: %d job(s) in %s", jobs, sweep_dir)
+            return
+        log.error(
+            "Sweep finished: %d of %d job(s) failed (each job's log is in its folder):", len(failures), jobs
+        )
+        for path in failures:
+            log.error("  %s: %s", path.parent, path.read_text().strip())

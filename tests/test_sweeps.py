@@ -14,7 +14,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
 from dcgan_lit.errors import UserError
-from dcgan_lit.sweep import in_multirun, objective, task_wrapper, wandb_sweep_options
+from dcgan_lit.sweep import SweepReport, in_multirun, objective, task_wrapper, wandb_sweep_options
 
 from .conftest import ROOT, TINY, compose_config
 from .test_train import logged_rows, run_cli
@@ -92,6 +92,29 @@ def test_a_failed_job_is_logged_its_wandb_run_closed_and_the_sweep_goes_on(tmp_p
     assert errors[1].exc_info[0] is RuntimeError  # anything else keeps its traceback
     (run_file,) = tmp_path.rglob("run-*.wandb")
     assert read_runs(run_file.parent)[0]["exit_code"] == 1
+    assert not (tmp_path / "7" / "failed.txt").exists()  # the job that then succeeded removed it
+
+
+def test_the_sweep_report_lists_the_failed_jobs(tmp_path, caplog):
+    for num, fails in enumerate([True, False, True]):
+        job = as_multirun_job(compose_config([], tmp_path / str(num)), tmp_path, num=num)
+        (tmp_path / str(num) / ".hydra").mkdir(parents=True)
+        (tmp_path / str(num) / ".hydra" / "overrides.yaml").write_text("[]\n")
+
+        def task(_cfg, fails=fails, num=num):
+            if fails:
+                raise UserError(f"job {num} went wrong\nsecond line")
+            return {}
+
+        task_wrapper(task)(job)
+    caplog.clear()
+    with caplog.at_level(logging.INFO):
+        SweepReport().on_multirun_end(job)
+    assert [r.getMessage() for r in caplog.records if r.name == "dcgan_lit.sweep"] == [
+        "Sweep finished: 2 of 3 job(s) failed (each job's log is in its folder):",
+        f"  {tmp_path / '0'}: UserError: job 0 went wrong",
+        f"  {tmp_path / '2'}: UserError: job 2 went wrong",
+    ]
 
 
 def test_a_single_run_raises(tmp_path):
@@ -182,6 +205,7 @@ def test_joblib_runs_jobs_in_parallel_and_a_failing_job_does_not_stop_the_sweep(
         in log
     )
     assert not (failed / "checkpoints").exists()
+    assert "Sweep finished: 1 of 3 job(s) failed" in result.stdout + result.stderr
     for job, d_steps in zip(completed, (1, 2), strict=True):
         checkpoint = torch.load(job / "checkpoints" / "last.ckpt", weights_only=False)
         assert checkpoint["global_step"] == 2 * (d_steps + 1)  # both jobs trained their 2 iterations
@@ -225,7 +249,7 @@ def test_optuna_runs_two_trials_and_reports_the_best(image_folder, tmp_path):
     best = min(losses, key=losses.get)
     assert results.best_value == pytest.approx(losses[best], abs=1e-6)
     best_config = OmegaConf.load(sweep / best / ".hydra" / "config.yaml")
-    assert results.best_params["model.ngf"] == best_config.model.ngf
+    assert results.best_params["model.ngf"] == best_config.model.ngf in (4, 8)  # the command line's space
     assert results.best_params["dataset.batch_size"] == best_config.dataset.batch_size
     assert list(best_config.model.optimizer_g.betas) == [results.best_params["search.beta1"], 0.999]
     assert "Best value:" in result.stdout + result.stderr
