@@ -72,34 +72,43 @@ def describe_job() -> str:
     return f"job {hydra.job.num} ({hydra.runtime.output_dir})"
 
 
+def failure_file() -> Path:
+    """This multirun job's ``failed.txt``."""
+    return Path(HydraConfig.get().runtime.output_dir) / FAILURE_FILE
+
+
+def report_failure(error: Exception) -> None:
+    """Logs a failed job (one line for a :class:`UserError`, else the traceback) and leaves ``failed.txt``."""
+    if isinstance(error, UserError):
+        log.error("error: %s failed: %s; the sweep goes on", describe_job(), error)
+    else:
+        log.exception("%s failed; the sweep goes on", describe_job())
+    path = failure_file()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    one_line = " ".join(line.strip() for line in str(error).splitlines())
+    path.write_text(f"{type(error).__name__}: {one_line}\n")
+
+
 def task_wrapper(task: Task) -> Callable[[DictConfig], float | None]:
     """Wraps the training task so it returns ``optimized_metric`` and always closes its W&B run.
 
-    In a multirun a failed job is logged (one line for a :class:`UserError`, the traceback otherwise) and
-    returns None, so the launcher goes on with the other jobs and the Optuna sweeper records a failed trial.
-    A single run re-raises.
+    In a multirun a failed job is reported and returns None, so the launcher goes on with the other jobs and
+    the Optuna sweeper records a failed trial. A single run re-raises.
     """
 
     @functools.wraps(task)
     def run(cfg: DictConfig) -> float | None:
-        failed = True
-        failure_file = Path(HydraConfig.get().runtime.output_dir) / FAILURE_FILE if in_multirun() else None
-        if failure_file is not None:
-            failure_file.unlink(missing_ok=True)  # a rerun into the same sweep dir starts clean
+        multirun, failed = in_multirun(), True
+        if multirun:
+            failure_file().unlink(missing_ok=True)  # a rerun into the same sweep dir starts clean
         try:
             value = objective(task(cfg), cfg.get("optimized_metric"))
             failed = False
             return value
         except Exception as error:
-            if not in_multirun():
+            if not multirun:
                 raise
-            if isinstance(error, UserError):
-                log.error("error: %s failed: %s; the sweep goes on", describe_job(), error)
-            else:
-                log.exception("%s failed; the sweep goes on", describe_job())
-            first_line = next(iter(str(error).strip().splitlines()), "")
-            failure_file.parent.mkdir(parents=True, exist_ok=True)
-            failure_file.write_text(f"{type(error).__name__}: {first_line}\n")
+            report_failure(error)
             return None
         finally:
             finish_wandb(failed)
@@ -113,7 +122,7 @@ class SweepReport(Callback):
     def on_multirun_end(self, config: DictConfig, **kwargs) -> None:
         sweep_dir = Path(config.hydra.sweep.dir)
         jobs = len(list(sweep_dir.glob("**/.hydra/overrides.yaml")))
-        failures = sorted(sweep_dir.glob(f"**/{FAILURE_FILE}"))
+        failures = sorted(sweep_dir.glob(f"**/{FAILURE_FILE}"), key=lambda p: natural_key(p, sweep_dir))
         if not failures:
             log.info("Sweep finished: %d job(s) in %s", jobs, sweep_dir)
             return
@@ -122,3 +131,8 @@ class SweepReport(Callback):
         )
         for path in failures:
             log.error("  %s: %s", path.parent, path.read_text().strip())
+
+
+def natural_key(path: Path, root: Path) -> list:
+    """Sorts job folders 2 before 10."""
+    return [(0, int(part), "") if part.isdigit() else (1, 0, part) for part in path.relative_to(root).parts]

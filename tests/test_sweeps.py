@@ -112,8 +112,8 @@ def test_the_sweep_report_lists_the_failed_jobs(tmp_path, caplog):
         SweepReport().on_multirun_end(job)
     assert [r.getMessage() for r in caplog.records if r.name == "dcgan_lit.sweep"] == [
         "Sweep finished: 2 of 3 job(s) failed (each job's log is in its folder):",
-        f"  {tmp_path / '0'}: UserError: job 0 went wrong",
-        f"  {tmp_path / '2'}: UserError: job 2 went wrong",
+        f"  {tmp_path / '0'}: UserError: job 0 went wrong second line",
+        f"  {tmp_path / '2'}: UserError: job 2 went wrong second line",
     ]
 
 
