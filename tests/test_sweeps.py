@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import math
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -66,6 +67,14 @@ def test_wandb_joins_the_sweeps_group_only_in_a_multirun(tmp_path):
     assert wandb_sweep_options(cfg.logger.wandb) == {"name": "mnist-dcgan32-3"}  # a set group is kept
 
 
+def exit_code_when_written(run_dir: Path, timeout: float = 20.0) -> int | None:
+    """The run's exit code, once W&B's service has flushed its exit record (it may lag wandb.finish)."""
+    deadline = time.monotonic() + timeout
+    while (code := read_runs(run_dir)[0]["exit_code"]) is None and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return code
+
+
 def test_a_failed_job_is_logged_its_wandb_run_closed_and_the_sweep_goes_on(tmp_path, caplog):
     import wandb
 
@@ -91,7 +100,7 @@ def test_a_failed_job_is_logged_its_wandb_run_closed_and_the_sweep_goes_on(tmp_p
     assert errors[0].exc_info is None  # a user error is one line
     assert errors[1].exc_info[0] is RuntimeError  # anything else keeps its traceback
     (run_file,) = tmp_path.rglob("run-*.wandb")
-    assert read_runs(run_file.parent)[0]["exit_code"] == 1
+    assert exit_code_when_written(run_file.parent) == 1
     assert not (tmp_path / "7" / "failed.txt").exists()  # the job that then succeeded removed it
 
 
