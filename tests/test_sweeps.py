@@ -21,7 +21,7 @@ from .conftest import ROOT, TINY, compose_config
 from .test_train import logged_rows, run_cli
 from .wandb_records import read_history, read_runs
 
-QUIET = ["trainer.max_steps=2", "callbacks.samples.every_n_steps=0"]
+QUIET = ["trainer.max_steps=2", "callbacks.samples.every_n_steps=0", "callbacks.generator_export=null"]
 
 
 @pytest.fixture(autouse=True)
