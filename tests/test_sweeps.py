@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import math
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -19,7 +18,7 @@ from dcgan_lit.sweep import SweepReport, in_multirun, objective, task_wrapper, w
 
 from .conftest import ROOT, TINY, compose_config
 from .test_train import logged_rows, run_cli
-from .wandb_records import read_history, read_runs
+from .wandb_records import finished_run_files, read_history, read_runs
 
 QUIET = ["trainer.max_steps=2", "callbacks.samples.every_n_steps=0", "callbacks.generator_export=null"]
 
@@ -69,10 +68,8 @@ def test_wandb_joins_the_sweeps_group_only_in_a_multirun(tmp_path):
 
 def exit_code_when_written(run_dir: Path, timeout: float = 20.0) -> int | None:
     """The run's exit code, once W&B's service has flushed its exit record (it may lag wandb.finish)."""
-    deadline = time.monotonic() + timeout
-    while (code := read_runs(run_dir)[0]["exit_code"]) is None and time.monotonic() < deadline:
-        time.sleep(0.2)
-    return code
+    finished_run_files(run_dir, timeout)
+    return read_runs(run_dir)[0]["exit_code"]
 
 
 def test_a_failed_job_is_logged_its_wandb_run_closed_and_the_sweep_goes_on(tmp_path, caplog):

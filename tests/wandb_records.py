@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import struct
+import time
 from pathlib import Path
 
 from wandb.proto import wandb_internal_pb2 as pb
@@ -49,10 +50,30 @@ def read_records(path: str | Path) -> list[pb.Record]:
     return parsed
 
 
+def has_exit_record(path: Path) -> bool:
+    try:
+        return any(r.WhichOneof("record_type") == "exit" for r in read_records(path))
+    except Exception:  # caught mid-write: a partial record at the end
+        return False
+
+
+def finished_run_files(run_dir: str | Path, timeout: float = 60.0) -> list[Path]:
+    """The run files under ``run_dir`` once each holds its exit record.
+
+    W&B's service process writes the file asynchronously and may still be flushing the last history rows
+    after the training process has returned, the more so on a loaded machine.
+    """
+    deadline = time.monotonic() + timeout
+    paths = sorted(Path(run_dir).rglob("run-*.wandb"))
+    while not all(has_exit_record(p) for p in paths) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return paths
+
+
 def read_history(run_dir: str | Path) -> list[dict]:
     """Every history row logged by the offline run(s) under ``run_dir``, values JSON-decoded."""
     rows = []
-    for path in sorted(Path(run_dir).rglob("run-*.wandb")):
+    for path in finished_run_files(run_dir):
         for record in read_records(path):
             if record.WhichOneof("record_type") == "history":
                 rows.append(
@@ -64,7 +85,7 @@ def read_history(run_dir: str | Path) -> list[dict]:
 def read_config(run_dir: str | Path) -> dict:
     """The run config keys recorded by the offline run(s) under ``run_dir``."""
     config = {}
-    for path in sorted(Path(run_dir).rglob("run-*.wandb")):
+    for path in finished_run_files(run_dir):
         for record in read_records(path):
             kind = record.WhichOneof("record_type")
             if kind == "config":
@@ -82,7 +103,7 @@ def read_artifacts(run_dir: str | Path) -> list[dict]:
     Each file is (name in the artifact, size, where W&B staged it for ``wandb sync``).
     """
     artifacts = []
-    for path in sorted(Path(run_dir).rglob("run-*.wandb")):
+    for path in finished_run_files(run_dir):
         for record in read_records(path):
             if record.WhichOneof("record_type") == "artifact":
                 artifact = record.artifact
