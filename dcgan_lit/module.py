@@ -9,6 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from dcgan_lit.networks import Discriminator, Generator, count_parameters, init_weights
+from dcgan_lit.resume import rng_states, set_rng_states
 
 OptimizerFactory = Callable[..., torch.optim.Optimizer]
 
@@ -131,6 +132,18 @@ class DCGAN(L.LightningModule):
         images = self.generator(self.fixed_noise)
         self.generator.train(was_training)
         return images
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        checkpoint["rng_states"] = rng_states()  # with the data order (datamodule state): an exact resume
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        self._resumed_rng_states = checkpoint.get("rng_states")
+
+    def on_train_epoch_start(self) -> None:
+        # Restored here, not at load: set-up after loading (sample grids, data loaders) draws random numbers.
+        if states := getattr(self, "_resumed_rng_states", None):
+            set_rng_states(states)
+            self._resumed_rng_states = None
 
     @property
     def optimizer_steps_per_iteration(self) -> int:

@@ -3,46 +3,19 @@
 from __future__ import annotations
 
 import logging
-from pathlib import Path
-
 import lightning as L
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from dcgan_lit.config import validate
 from dcgan_lit.distributed import check_distributed
-from dcgan_lit.errors import UserError
 from dcgan_lit.instantiate import instantiate_callbacks, instantiate_loggers
 from dcgan_lit.module import DCGAN
+from dcgan_lit.resume import AtomicCheckpointIO, resolve_ckpt_path
+
+__all__ = ["resolve_ckpt_path", "train"]
 
 log = logging.getLogger(__name__)
-
-
-def resolve_ckpt_path(ckpt_path: str | None, output_dir: str | Path) -> str | None:
-    """``ckpt_path``: null (fresh run), a file, or ``last``.
-
-    ``last`` is this run dir's ``checkpoints/last.ckpt`` if present, else the newest ``last.ckpt`` among the
-    sibling run dirs (earlier runs of the same dataset and model), else a fresh start with a warning.
-    """
-    if ckpt_path in (None, ""):
-        return None
-    if str(ckpt_path) != "last":
-        path = Path(ckpt_path).expanduser()
-        if not path.is_file():
-            raise UserError(
-                f"ckpt_path={ckpt_path}: no such file; pass a .ckpt file, 'last', or leave it null"
-            )
-        return str(path)
-    output_dir = Path(output_dir)
-    own = output_dir / "checkpoints" / "last.ckpt"
-    if own.is_file():
-        return str(own)
-    siblings = sorted(output_dir.parent.glob("*/checkpoints/last.ckpt"), key=lambda p: p.stat().st_mtime)
-    if siblings:
-        log.info("ckpt_path=last: resuming from %s", siblings[-1])
-        return str(siblings[-1])
-    log.warning("ckpt_path=last: no last.ckpt in %s or its sibling runs; starting from scratch", output_dir)
-    return None
 
 
 def iterations_to_optimizer_steps(max_steps: int, model: DCGAN) -> int:
@@ -90,6 +63,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
         cfg.trainer,
         callbacks=callbacks,
         logger=loggers or False,
+        plugins=[AtomicCheckpointIO()],
         max_steps=iterations_to_optimizer_steps(cfg.trainer.get("max_steps", -1), model),
     )
     check_distributed(trainer)

@@ -11,6 +11,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from dcgan_lit.data.cache import load_or_build, make_key
+from dcgan_lit.data.sampler import ResumableShuffleSampler
 from dcgan_lit.errors import UserError
 
 log = logging.getLogger(__name__)
@@ -79,6 +80,8 @@ class ImageDataModule(L.LightningDataModule):
         self.on_device = on_device
         self.train_set: UInt8ImageDataset | None = None
         self._resident: torch.Tensor | None = None
+        self.sampler: ResumableShuffleSampler | None = None
+        self._sampler_state: dict | None = None
 
     # -- what subclasses provide -------------------------------------------------------------------
     def check_source(self) -> None:
@@ -138,13 +141,32 @@ class ImageDataModule(L.LightningDataModule):
         return DataLoader(
             self.train_set,
             batch_size=self.batch_size,
-            shuffle=True,
+            sampler=self.train_sampler(),
             drop_last=self.drop_last,
             num_workers=self.num_workers,
             collate_fn=return_batch,
             pin_memory=self.pin_memory,
             persistent_workers=self.num_workers > 0,
+            generator=torch.Generator(),  # DataLoader draws a base seed per iterator: not from the global RNG
         )
+
+    def train_sampler(self) -> ResumableShuffleSampler:
+        """The one shuffling sampler of this data module, made on first use (its seed follows the run's seed)."""
+        if self.sampler is None:
+            seed = int(torch.randint(0, 2**31 - 1, ()).item())
+            self.sampler = ResumableShuffleSampler(len(self.train_set), self.batch_size, self.drop_last, seed)
+            if self._sampler_state is not None:
+                self.sampler.load_state_dict(self._sampler_state)
+        return self.sampler
+
+    def state_dict(self) -> dict:
+        """The shuffle seed and the number of batches trained on: where the data order stands."""
+        return {"sampler": self.sampler.state_dict()} if self.sampler is not None else {}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        self._sampler_state = state_dict.get("sampler")
+        if self.sampler is not None and self._sampler_state is not None:
+            self.sampler.load_state_dict(self._sampler_state)
 
     def preprocess(self, images: torch.Tensor, augment: bool = True) -> torch.Tensor:
         """uint8 (N, C, H, W) on any device -> float in [-1, 1], randomly mirrored when ``hflip``."""
@@ -161,9 +183,12 @@ class ImageDataModule(L.LightningDataModule):
         return self._resident
 
     def on_after_batch_transfer(self, batch: torch.Tensor, dataloader_idx: int) -> torch.Tensor:
+        training = self.trainer is None or self.trainer.training
+        if self.trainer is not None and training and self.sampler is not None:
+            self.sampler.batches_consumed += 1  # once per batch training takes, not per batch prefetched
         if self.on_device:  # the batch holds indices into the resident copy
             batch = self.resident_images(batch.device)[batch]
-        return self.preprocess(batch, augment=self.trainer is None or self.trainer.training)
+        return self.preprocess(batch, augment=training)
 
 
 def require_dir(path: str | Path, what: str, how_to_fix: str) -> Path:

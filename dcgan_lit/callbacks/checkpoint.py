@@ -1,0 +1,63 @@
+"""Lightning's ModelCheckpoint, plus saves every N iterations and a refusal to save a diverged state."""
+
+from __future__ import annotations
+
+import logging
+
+import lightning as L
+import torch
+from lightning.pytorch.callbacks import ModelCheckpoint
+
+log = logging.getLogger(__name__)
+
+
+def state_is_finite(trainer: L.Trainer, pl_module: L.LightningModule) -> bool:
+    """True when every parameter and every logged loss is finite (one host sync: only called when saving)."""
+    losses = [v for k, v in trainer.callback_metrics.items() if "loss" in k]
+    flags = [torch.isfinite(p).all() for p in pl_module.parameters()]
+    flags += [torch.isfinite(torch.as_tensor(v)).all().to(flags[0].device) for v in losses]
+    return bool(torch.stack(flags).all())
+
+
+class Checkpoint(ModelCheckpoint):
+    """``ModelCheckpoint`` that also saves every ``every_n_steps`` training iterations (batches).
+
+    Lightning's ``every_n_train_steps`` counts optimizer steps (``d_steps + 1`` per iteration with manual
+    optimization) and excludes ``every_n_epochs``; ``every_n_steps`` counts iterations and adds to the epoch
+    schedule. A state with a non-finite parameter or loss is never written, so the last good checkpoint
+    survives a divergence.
+    """
+
+    def __init__(self, every_n_steps: int = 0, **kwargs) -> None:
+        super().__init__(**kwargs)
+        if every_n_steps < 0:
+            raise ValueError(f"every_n_steps={every_n_steps} must be >= 0 (0: off)")
+        self.every_n_steps = every_n_steps
+        self.skipped_nonfinite = 0
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        super().on_train_batch_end(trainer, pl_module, outputs, batch, batch_idx)
+        iteration = pl_module.iteration
+        if self.every_n_steps < 1 or iteration % self.every_n_steps != 0:
+            return
+        if self._should_skip_saving_checkpoint(trainer):
+            return
+        candidates = self._monitor_candidates(trainer)
+        self._save_topk_checkpoint(trainer, candidates)
+        self._save_last_checkpoint(trainer, candidates)
+
+    def _save_checkpoint(self, trainer: L.Trainer, filepath: str) -> None:
+        if not state_is_finite(trainer, trainer.lightning_module):
+            self.skipped_nonfinite += 1
+            iteration = trainer.lightning_module.iteration
+            log.warning(
+                "Not writing %s at iteration %d: the model or its losses are not finite (diverged); "
+                "the previous checkpoint is kept",
+                filepath,
+                iteration,
+            )
+            return
+        super()._save_checkpoint(trainer, filepath)
+
+
+

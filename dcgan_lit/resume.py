@@ -1,0 +1,133 @@
+"""Resuming and crash safety: atomic checkpoint writes, verified ``ckpt_path`` resolution, RNG states.
+
+A checkpoint is written to a temporary file in its folder, fsynced and renamed over the old one, so a crash
+mid-write leaves the previous checkpoint intact. Every checkpoint is read with ``weights_only=True`` (through
+:func:`dcgan_lit.checkpoint.load_weights`), Lightning's own resume included: a damaged file or one carrying
+arbitrary pickled objects is one clear line, and ``ckpt_path=last`` falls back to the newest good one.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from lightning.pytorch.plugins.io import TorchCheckpointIO
+
+from dcgan_lit.checkpoint import load_weights
+from dcgan_lit.data.cache import atomic_torch_save
+from dcgan_lit.errors import UserError
+
+log = logging.getLogger(__name__)
+
+
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """Lightning checkpoint IO that writes atomically (temp file, fsync, rename) and reads ``weights_only``."""
+
+    def save_checkpoint(self, checkpoint: dict[str, Any], path: Any, storage_options: Any = None) -> None:
+        atomic_torch_save(checkpoint, Path(path))
+        fsync_dir(Path(path).parent)
+
+    def load_checkpoint(
+        self, path: Any, map_location: Callable | None = None, weights_only: bool | None = None
+    ) -> dict[str, Any]:
+        return load_weights(path)
+
+
+def fsync_dir(folder: Path) -> None:
+    """Makes a rename in ``folder`` durable (a no-op where directories can't be opened, e.g. Windows)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def checkpoint_candidates(output_dir: Path) -> list[Path]:
+    """Checkpoints ``ckpt_path=last`` may resume from, best first: this run's, then earlier sibling runs'.
+
+    Within a run, ``last.ckpt`` comes first, then its other checkpoints, newest first.
+    """
+
+    def of_run(run: Path) -> list[Path]:
+        files = sorted((run / "checkpoints").glob("*.ckpt"), key=lambda p: p.stat().st_mtime, reverse=True)
+        return sorted(files, key=lambda p: p.name != "last.ckpt")  # stable: last.ckpt, then newest first
+
+    siblings = [p for p in output_dir.parent.glob("*/checkpoints") if p.parent != output_dir]
+    siblings.sort(key=lambda p: max((f.stat().st_mtime for f in p.glob("*.ckpt")), default=0), reverse=True)
+    return [*of_run(output_dir), *(f for run in siblings for f in of_run(run.parent))]
+
+
+def resolve_ckpt_path(ckpt_path: str | None, output_dir: str | Path) -> str | None:
+    """``ckpt_path``: null (fresh run), a file, or ``last``; returns a checkpoint that loads, or None.
+
+    A file is verified (read with ``weights_only=True``) and refused with one line when damaged or unsafe.
+    ``last`` takes the first good one of :func:`checkpoint_candidates`, warning about each damaged one it
+    passes over, and starts fresh with a warning when there is none.
+    """
+    if ckpt_path in (None, ""):
+        return None
+    if str(ckpt_path) != "last":
+        path = Path(ckpt_path).expanduser()
+        if not path.is_file():
+            raise UserError(f"ckpt_path={ckpt_path}: no such file; pass a .ckpt file, 'last', or leave it null")
+        load_weights(path)
+        return str(path)
+    output_dir = Path(output_dir)
+    for candidate in checkpoint_candidates(output_dir):
+        try:
+            load_weights(candidate)
+        except UserError as error:
+            log.warning("ckpt_path=last: skipping %s", error)
+            continue
+        log.info("ckpt_path=last: resuming from %s", candidate)
+        return str(candidate)
+    log.warning("ckpt_path=last: no usable checkpoint in %s or its sibling runs; starting from scratch", output_dir)
+    return None
+
+
+def rng_states() -> dict[str, Any]:
+    """The global random states (torch CPU and CUDA, Python, NumPy) as plain tensors and numbers."""
+    kind, keys, position, has_gauss, cached_gaussian = np.random.get_state()
+    version, python_state, gauss = random.getstate()
+    return {
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else [],
+        "numpy": {
+            "kind": kind,
+            "keys": torch.from_numpy(keys.astype(np.int64)),
+            "position": int(position),
+            "has_gauss": int(has_gauss),
+            "cached_gaussian": float(cached_gaussian),
+        },
+        "python": {"version": version, "state": list(python_state), "gauss": gauss},
+    }
+
+
+def set_rng_states(states: dict[str, Any]) -> None:
+    """Restores what :func:`rng_states` captured."""
+    torch.set_rng_state(states["torch"])
+    if states.get("cuda") and torch.cuda.is_available() and len(states["cuda"]) == torch.cuda.device_count():
+        torch.cuda.set_rng_state_all(states["cuda"])
+    state = states["numpy"]
+    np.random.set_state(
+        (
+            state["kind"],
+            state["keys"].numpy().astype(np.uint32),
+            state["position"],
+            state["has_gauss"],
+            state["cached_gaussian"],
+        )
+    )
+    python = states["python"]
+    random.setstate((python["version"], tuple(python["state"]), python["gauss"]))
