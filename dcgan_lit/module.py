@@ -139,8 +139,9 @@ class DCGAN(L.LightningModule):
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         self._resumed_rng_states = checkpoint.get("rng_states")
 
-    def on_train_epoch_start(self) -> None:
-        # Restored here, not at load: set-up after loading (sample grids, data loaders) draws random numbers.
+    def on_train_start(self) -> None:
+        # Restored here, not at load: set-up after loading (callbacks' on_train_start, which run before this
+        # hook, the sampler's seed) draws random numbers; a resumed epoch may not call on_train_epoch_start.
         if states := getattr(self, "_resumed_rng_states", None):
             set_rng_states(states)
             self._resumed_rng_states = None

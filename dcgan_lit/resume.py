@@ -80,7 +80,9 @@ def resolve_ckpt_path(ckpt_path: str | None, output_dir: str | Path) -> str | No
     if str(ckpt_path) != "last":
         path = Path(ckpt_path).expanduser()
         if not path.is_file():
-            raise UserError(f"ckpt_path={ckpt_path}: no such file; pass a .ckpt file, 'last', or leave it null")
+            raise UserError(
+                f"ckpt_path={ckpt_path}: no such file; pass a .ckpt file, 'last', or leave it null"
+            )
         load_weights(path)
         return str(path)
     output_dir = Path(output_dir)
@@ -92,7 +94,9 @@ def resolve_ckpt_path(ckpt_path: str | None, output_dir: str | Path) -> str | No
             continue
         log.info("ckpt_path=last: resuming from %s", candidate)
         return str(candidate)
-    log.warning("ckpt_path=last: no usable checkpoint in %s or its sibling runs; starting from scratch", output_dir)
+    log.warning(
+        "ckpt_path=last: no usable checkpoint in %s or its sibling runs; starting from scratch", output_dir
+    )
     return None
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+
 import lightning as L
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf

@@ -1,13 +1,26 @@
 """Exact resume, atomic checkpoints, corrupt-checkpoint fallback and recovery from a killed training process."""
 
 import csv
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
+import lightning as L
 import pytest
 import torch
 
+from dcgan_lit.checkpoint import load_weights
+from dcgan_lit.data import ImageFolderDataModule
 from dcgan_lit.errors import UserError
+from dcgan_lit.module import DCGAN
+from dcgan_lit.resume import AtomicCheckpointIO, resolve_ckpt_path
 from dcgan_lit.train import train
+
+from .conftest import ROOT, TINY, compose_config
 
 DETERMINISTIC = ["trainer.deterministic=true", "seed=7", "callbacks.samples.every_n_steps=0"]
 
@@ -33,3 +46,139 @@ def test_interrupted_then_resumed_run_reproduces_the_uninterrupted_losses(tiny_c
     assert sorted(expected) == list(range(11))
     assert losses(first) == {i: expected[i] for i in range(6)}
     assert losses(second) == {i: expected[i] for i in range(6, 11)}
+
+
+class CrashAt(L.Callback):
+    """Raises at the start of iteration ``iteration``: a crash after ``iteration`` completed iterations."""
+
+    def __init__(self, iteration: int) -> None:
+        self.iteration = iteration
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+        if pl_module.iteration == self.iteration:
+            raise RuntimeError(f"simulated crash at iteration {self.iteration}")
+
+
+def test_periodic_checkpoints_count_iterations_and_survive_a_crash(tiny_cfg, tmp_path):
+    run = tmp_path / "crashing"
+    crash = ["+callbacks.crash._target_=tests.test_resume.CrashAt", "+callbacks.crash.iteration=5"]
+    every = ["model.d_steps=2", "callbacks.model_checkpoint.every_n_steps=2"]
+    with pytest.raises(RuntimeError, match="simulated crash at iteration 5"):
+        train(tiny_cfg("trainer.max_steps=20", *every, *crash, output_dir=run))
+    checkpoint = load_weights(run / "checkpoints" / "last.ckpt")
+    assert (
+        checkpoint["global_step"] == 4 * 3
+    )  # saved after iteration 4 (d_steps + 1 = 3 optimizer steps each)
+
+    train(tiny_cfg("trainer.max_steps=7", *every, "ckpt_path=last", output_dir=run))
+    resumed = load_weights(run / "checkpoints" / "last.ckpt")
+    assert resumed["global_step"] == 7 * 3
+    assert sorted(losses(run))[-3:] == [4, 5, 6]  # the resumed run redid only the lost iteration 4 onwards
+
+
+def test_atomic_checkpoint_write_leaves_the_previous_file_when_it_fails(tmp_path):
+    path = tmp_path / "checkpoints" / "last.ckpt"
+    io = AtomicCheckpointIO()
+    io.save_checkpoint({"state_dict": {"w": torch.ones(3)}, "global_step": 1}, path)
+
+    class Unpicklable:
+        def __reduce__(self):
+            raise RuntimeError("disk full")  # fails halfway through writing the new checkpoint
+
+    with pytest.raises(RuntimeError, match="disk full"):
+        io.save_checkpoint({"state_dict": {"w": torch.zeros(3)}, "broken": Unpicklable()}, path)
+    assert io.load_checkpoint(path)["global_step"] == 1
+    assert [p.name for p in path.parent.iterdir()] == ["last.ckpt"]  # no temporary file left behind
+
+
+def save_tiny_checkpoint(path: Path, global_step: int) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save({"state_dict": {"generator.w": torch.ones(2)}, "global_step": global_step}, path)
+    return path
+
+
+class Exploit:
+    def __reduce__(self):
+        return (os.system, ("touch pwned",))
+
+
+def test_ckpt_path_last_skips_damaged_and_unsafe_checkpoints(tmp_path, caplog):
+    runs = tmp_path / "runs"
+    good = save_tiny_checkpoint(runs / "2026-01-01_00-00-00" / "checkpoints" / "last.ckpt", 4)
+    own = save_tiny_checkpoint(runs / "2026-01-03_00-00-00" / "checkpoints" / "last.ckpt", 8)
+    own.write_bytes(own.read_bytes()[:100])  # a partial write
+    evil = runs / "2026-01-02_00-00-00" / "checkpoints" / "last.ckpt"
+    torch.save({"state_dict": {}, "payload": Exploit()}, save_tiny_checkpoint(evil, 6))
+    os.utime(good, (1, 1))  # the oldest: the fallback must still reach it past the newer, unsafe one
+
+    with caplog.at_level(logging.WARNING):
+        assert resolve_ckpt_path("last", own.parents[1]) == str(good)
+    assert "is corrupt or not a PyTorch checkpoint" in caplog.text and str(own) in caplog.text
+    assert "was refused" in caplog.text and str(evil) in caplog.text
+    assert not (tmp_path / "pwned").exists() and not Path("pwned").exists()
+
+
+def test_an_explicit_damaged_or_malicious_checkpoint_is_one_clear_line(tiny_cfg, tmp_path):
+    partial = save_tiny_checkpoint(tmp_path / "partial.ckpt", 3)
+    partial.write_bytes(partial.read_bytes()[:-200])
+    with pytest.raises(UserError, match=r"partial.ckpt is corrupt or not a PyTorch checkpoint"):
+        train(tiny_cfg(f"ckpt_path={partial}"))
+    evil = tmp_path / "evil.ckpt"
+    torch.save({"state_dict": {}, "payload": Exploit()}, evil)
+    with pytest.raises(UserError, match=r"evil.ckpt was refused: it holds objects other than tensors"):
+        train(tiny_cfg(f"ckpt_path={evil}"))
+    assert not Path("pwned").exists()
+
+
+def test_lightning_resume_reads_through_weights_only(image_folder, tmp_path):
+    """Even a file handed straight to Trainer.fit reaches Lightning only through weights_only loading."""
+    evil = tmp_path / "evil.ckpt"
+    torch.save({"state_dict": {}, "payload": Exploit()}, evil)
+    trainer = L.Trainer(plugins=[AtomicCheckpointIO()], max_steps=1, logger=False, enable_checkpointing=False)
+    datamodule = ImageFolderDataModule(path=str(image_folder), image_size=32, batch_size=8)
+    with pytest.raises(UserError, match="was refused"):
+        trainer.fit(DCGAN(image_size=32, ngf=8, ndf=8), datamodule=datamodule, ckpt_path=str(evil))
+    assert not Path("pwned").exists()
+
+
+@pytest.mark.slow
+def test_training_killed_with_sigkill_resumes_from_its_last_checkpoint(image_folder, tmp_path):
+    run = tmp_path / "killed"
+    overrides = [
+        "dataset=imagefolder",
+        f"dataset.path={image_folder}",
+        *TINY,
+        "callbacks.model_checkpoint.every_n_steps=1",  # a write every iteration: the kill may land mid-write
+        f"hydra.run.dir={run}",
+    ]
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    process = subprocess.Popen(
+        [sys.executable, str(ROOT / "train.py"), *overrides, "trainer.max_steps=100000"],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    last = run / "checkpoints" / "last.ckpt"
+    try:
+        deadline = time.monotonic() + 120
+        while not (last.exists() and load_weights(last)["global_step"] >= 3 * 2) and process.poll() is None:
+            assert time.monotonic() < deadline, "no checkpoint after 120 s"
+            time.sleep(0.05)
+        time.sleep(0.3)  # somewhere in the next iterations and checkpoint writes
+    finally:
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+    assert process.returncode == -signal.SIGKILL
+
+    saved = load_weights(last)  # still a whole checkpoint, whatever the kill interrupted
+    iteration = saved["global_step"] // 2
+    assert iteration >= 3
+    resumed = compose_config(
+        [o for o in overrides if not o.startswith("hydra.")]
+        + [f"trainer.max_steps={iteration + 2}", "ckpt_path=last"],
+        run,
+    )
+    train(resumed)
+    assert load_weights(last)["global_step"] == (iteration + 2) * 2
+    assert sorted(losses(run)) == [iteration, iteration + 1]  # picked up exactly where the checkpoint was

@@ -1,7 +1,8 @@
 """Lightning callbacks of dcgan-lit (Lightning's own RichProgressBar and model summary are used as is)."""
 
 from dcgan_lit.callbacks.checkpoint import Checkpoint
+from dcgan_lit.callbacks.divergence import DivergenceGuard
 from dcgan_lit.callbacks.export import ExportGenerator
 from dcgan_lit.callbacks.samples import SampleGrids, save_grid
 
-__all__ = ["Checkpoint", "ExportGenerator", "SampleGrids", "save_grid"]
+__all__ = ["Checkpoint", "DivergenceGuard", "ExportGenerator", "SampleGrids", "save_grid"]

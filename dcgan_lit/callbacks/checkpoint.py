@@ -15,12 +15,15 @@ def state_is_finite(trainer: L.Trainer, pl_module: L.LightningModule) -> bool:
     """True when every parameter and every logged loss is finite (one host sync: only called when saving)."""
     losses = [v for k, v in trainer.callback_metrics.items() if "loss" in k]
     flags = [torch.isfinite(p).all() for p in pl_module.parameters()]
-    flags += [torch.isfinite(torch.as_tensor(v)).all().to(flags[0].device) for v in losses]
+    flags += [torch.isfinite(torch.as_tensor(v)).all().to(flags[0].device) for v in losses]  # any device
     return bool(torch.stack(flags).all())
 
 
 class Checkpoint(ModelCheckpoint):
     """``ModelCheckpoint`` that also saves every ``every_n_steps`` training iterations (batches).
+
+    ``last.ckpt`` is written at every epoch end and when training ends (Lightning only writes it alongside a
+    top-k checkpoint, so with ``save_top_k=0`` it would be written once).
 
     Lightning's ``every_n_train_steps`` counts optimizer steps (``d_steps + 1`` per iteration with manual
     optimization) and excludes ``every_n_epochs``; ``every_n_steps`` counts iterations and adds to the epoch
@@ -34,17 +37,28 @@ class Checkpoint(ModelCheckpoint):
             raise ValueError(f"every_n_steps={every_n_steps} must be >= 0 (0: off)")
         self.every_n_steps = every_n_steps
         self.skipped_nonfinite = 0
+        self.last_good: tuple[str, int] | None = None  # (path, iteration) of the last checkpoint written
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         super().on_train_batch_end(trainer, pl_module, outputs, batch, batch_idx)
-        iteration = pl_module.iteration
-        if self.every_n_steps < 1 or iteration % self.every_n_steps != 0:
+        if self.every_n_steps < 1 or pl_module.iteration % self.every_n_steps != 0:
             return
-        if self._should_skip_saving_checkpoint(trainer):
-            return
-        candidates = self._monitor_candidates(trainer)
-        self._save_topk_checkpoint(trainer, candidates)
-        self._save_last_checkpoint(trainer, candidates)
+        if not self._should_skip_saving_checkpoint(trainer):
+            candidates = self._monitor_candidates(trainer)
+            self._save_topk_checkpoint(trainer, candidates)
+            self._save_last_checkpoint(trainer, candidates)
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        super().on_train_epoch_end(trainer, pl_module)
+        self._save_last_if_new(trainer)
+
+    def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        super().on_train_end(trainer, pl_module)
+        self._save_last_if_new(trainer)
+
+    def _save_last_if_new(self, trainer: L.Trainer) -> None:
+        if self.save_last and not self._should_skip_saving_checkpoint(trainer):
+            self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
 
     def _save_checkpoint(self, trainer: L.Trainer, filepath: str) -> None:
         if not state_is_finite(trainer, trainer.lightning_module):
@@ -58,6 +72,4 @@ class Checkpoint(ModelCheckpoint):
             )
             return
         super()._save_checkpoint(trainer, filepath)
-
-
-
+        self.last_good = (filepath, trainer.lightning_module.iteration)

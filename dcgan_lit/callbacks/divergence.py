@@ -1,0 +1,178 @@
+"""Divergence guards: a non-finite loss stops the run; "D wins" and mode collapse are logged, then warn or stop.
+
+Per iteration the guard only adds a few device-side tensor operations; it reads values back to the host every
+``check_every_n_steps`` iterations, so it costs no synchronisation per step.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+
+import lightning as L
+import torch
+from lightning.pytorch.utilities import rank_zero_only
+
+from dcgan_lit.callbacks.checkpoint import Checkpoint
+from dcgan_lit.errors import TrainingDiverged
+
+log = logging.getLogger(__name__)
+
+ACTIONS = ("warn", "stop")
+
+
+@torch.no_grad()
+def feature_diversity(discriminator: torch.nn.Module, images: torch.Tensor) -> torch.Tensor:
+    """Mean pairwise L2 distance between the discriminator's last feature maps of ``images`` (eval mode)."""
+    was_training = discriminator.training
+    discriminator.eval()
+    features = discriminator.features(images).flatten(1).float()
+    discriminator.train(was_training)
+    return torch.pdist(features).mean()
+
+
+class DivergenceGuard(L.Callback):
+    """Watches training for the three ways a GAN run goes bad.
+
+    * a non-finite loss: always stops the run (:class:`TrainingDiverged`, naming the first bad iteration);
+      :class:`Checkpoint` never writes a non-finite state, so the last good checkpoint survives;
+    * "D wins": over the last ``d_wins_window`` iterations the mean D loss stayed below ``d_wins_loss_d_below``
+      and the mean D(G(z)) below ``d_wins_d_fake_below`` (G gets no useful gradient any more);
+    * mode collapse: every ``collapse_every_n_steps`` iterations, the diversity of G(fixed z) in D's feature
+      space (:func:`feature_diversity`) divided by that of a real batch fell below ``collapse_ratio_below``
+      for ``collapse_patience`` checks in a row.
+
+    The last two are logged as ``health/d_wins`` and ``health/diversity_*`` and then warn or stop (``action``).
+    """
+
+    def __init__(
+        self,
+        action: str = "warn",
+        check_every_n_steps: int = 10,
+        d_wins_window: int = 200,
+        d_wins_loss_d_below: float = 0.05,
+        d_wins_d_fake_below: float = 0.05,
+        collapse_every_n_steps: int = 500,
+        collapse_ratio_below: float = 0.2,
+        collapse_patience: int = 2,
+    ) -> None:
+        if action not in ACTIONS:
+            raise ValueError(f"action={action!r}: use one of {ACTIONS}")
+        self.action = action
+        self.check_every_n_steps = max(1, check_every_n_steps)
+        self.d_wins_window = d_wins_window
+        self.d_wins_loss_d_below = d_wins_loss_d_below
+        self.d_wins_d_fake_below = d_wins_d_fake_below
+        self.collapse_every_n_steps = collapse_every_n_steps
+        self.collapse_ratio_below = collapse_ratio_below
+        self.collapse_patience = collapse_patience
+        chunks = -(-max(d_wins_window, 1) // self.check_every_n_steps)
+        self.window: deque[tuple[float, float]] = deque(maxlen=chunks)
+        self.collapsed_checks = 0
+        self.reported: set[str] = set()
+        self._running: torch.Tensor | None = (
+            None  # [sum loss_d, sum d_fake, count, first non-finite iteration]
+        )
+
+    # -- per iteration: device-side bookkeeping only ---------------------------------------------------
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        metrics = trainer.callback_metrics
+        if "train/loss_d" not in metrics:
+            return
+        loss_d, loss_g, d_fake = (
+            metrics[k].detach() for k in ("train/loss_d", "train/loss_g", "train/d_fake")
+        )
+        iteration = pl_module.iteration - 1  # the iteration that just ran, as logged
+        if self._running is None or self._running.device != loss_d.device:
+            self._running = torch.tensor([0.0, 0.0, 0.0, -1.0], device=loss_d.device, dtype=torch.float64)
+        bad = ~torch.isfinite(loss_d + loss_g)
+        first_bad = torch.where(bad & (self._running[3] < 0), iteration, self._running[3])
+        self._running += torch.stack(
+            [loss_d.double(), d_fake.double(), torch.ones_like(first_bad), torch.zeros_like(first_bad)]
+        )
+        self._running[3] = first_bad
+        if pl_module.iteration % self.check_every_n_steps == 0:
+            self.check(trainer, pl_module)
+        if self.collapse_every_n_steps > 0 and pl_module.iteration % self.collapse_every_n_steps == 0:
+            self.check_collapse(trainer, pl_module, batch)
+
+    # -- every check_every_n_steps iterations: one host sync -------------------------------------------
+    def check(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        sum_loss_d, sum_d_fake, count, first_bad = self._running.tolist()
+        self._running.zero_()
+        self._running[3] = -1.0
+        if first_bad >= 0:
+            raise TrainingDiverged(
+                f"training diverged: non-finite loss at iteration {int(first_bad)}; stopped. "
+                f"{self.last_good_checkpoint(trainer)} Lower the learning rates (model.optimizer_d.lr, "
+                "model.optimizer_g.lr) or try precision=32-true"
+            )
+        if count == 0:
+            return
+        self.window.append((sum_loss_d / count, sum_d_fake / count))
+        full = len(self.window) == self.window.maxlen
+        d_wins = full and all(
+            loss_d < self.d_wins_loss_d_below and d_fake < self.d_wins_d_fake_below
+            for loss_d, d_fake in self.window
+        )
+        log_metrics(trainer, pl_module, {"health/d_wins": float(d_wins)})
+        if d_wins:
+            self.act(
+                trainer,
+                "d_wins",
+                f"the discriminator wins: over the last {self.d_wins_window} iterations (to {pl_module.iteration}) "
+                f"loss_d < {self.d_wins_loss_d_below} and D(G(z)) < {self.d_wins_d_fake_below}, so G learns "
+                "nothing; try a lower model.optimizer_d.lr or model.d_steps=1",
+            )
+
+    def check_collapse(self, trainer: L.Trainer, pl_module: L.LightningModule, real: torch.Tensor) -> None:
+        n = min(len(real), pl_module.fixed_noise.size(0))
+        if n < 2:
+            return
+        fake = pl_module.sample_fixed()[:n]
+        diversity_fake = feature_diversity(pl_module.discriminator, fake)
+        diversity_real = feature_diversity(pl_module.discriminator, real[:n])
+        fake_value, real_value = torch.stack([diversity_fake, diversity_real]).tolist()
+        ratio = fake_value / real_value if real_value > 0 else float("inf")
+        log_metrics(
+            trainer,
+            pl_module,
+            {
+                "health/diversity_fake": fake_value,
+                "health/diversity_real": real_value,
+                "health/diversity_ratio": ratio,
+            },
+        )
+        self.collapsed_checks = self.collapsed_checks + 1 if ratio < self.collapse_ratio_below else 0
+        if self.collapsed_checks >= self.collapse_patience:
+            self.act(
+                trainer,
+                "mode_collapse",
+                f"mode collapse: at iteration {pl_module.iteration} the fixed samples' diversity in D's feature "
+                f"space is {ratio:.3f} of real data's (< {self.collapse_ratio_below} for {self.collapsed_checks} "
+                "checks); consider restarting from an earlier checkpoint with a lower learning rate",
+            )
+
+    # -- actions -----------------------------------------------------------------------------------------
+    def act(self, trainer: L.Trainer, kind: str, message: str) -> None:
+        if self.action == "stop":
+            log.error("%s. Stopping (callbacks.divergence.action=stop)", message)
+            trainer.should_stop = True
+        elif kind not in self.reported:  # warn once per kind, the metrics keep the record
+            log.warning("%s (callbacks.divergence.action=warn; set it to stop to end the run)", message)
+        self.reported.add(kind)
+
+    @staticmethod
+    def last_good_checkpoint(trainer: L.Trainer) -> str:
+        for callback in trainer.callbacks:
+            if isinstance(callback, Checkpoint) and callback.last_good is not None:
+                path, iteration = callback.last_good
+                return f"The last good checkpoint, {path} (iteration {iteration}), is kept: resume from it."
+        return "No checkpoint had been written yet."
+
+
+@rank_zero_only
+def log_metrics(trainer: L.Trainer, pl_module: L.LightningModule, metrics: dict[str, float]) -> None:
+    """Straight to every logger at this iteration (the guard checks on its own schedule, not the log's)."""
+    for logger in trainer.loggers:
+        logger.log_metrics(metrics, step=pl_module.iteration - 1)

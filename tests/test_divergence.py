@@ -1,0 +1,110 @@
+"""Divergence guards: non-finite losses stop the run and keep the last good checkpoint; D-wins and collapse."""
+
+import csv
+import logging
+from pathlib import Path
+
+import lightning as L
+import pytest
+import torch
+
+from dcgan_lit.callbacks.divergence import feature_diversity
+from dcgan_lit.checkpoint import load_weights
+from dcgan_lit.errors import TrainingDiverged
+from dcgan_lit.module import DCGAN
+from dcgan_lit.train import train
+
+
+def health_rows(run: Path, key: str) -> dict[int, float]:
+    with open(run / "csv" / "metrics.csv") as f:
+        return {int(r["step"]): float(r[key]) for r in csv.DictReader(f) if r.get(key)}
+
+
+class PoisonAt(L.Callback):
+    """Sets one discriminator weight to NaN before iteration ``iteration``: every loss from then on is NaN."""
+
+    def __init__(self, iteration: int) -> None:
+        self.iteration = iteration
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+        if pl_module.iteration == self.iteration:
+            with torch.no_grad():
+                next(pl_module.discriminator.parameters()).view(-1)[0] = float("nan")
+
+
+def test_a_non_finite_loss_stops_the_run_and_keeps_the_last_good_checkpoint(tiny_cfg, tmp_path):
+    run = tmp_path / "nan"
+    cfg = tiny_cfg(
+        "trainer.max_steps=40",
+        "+callbacks.poison._target_=tests.test_divergence.PoisonAt",
+        "+callbacks.poison.iteration=6",
+        "callbacks.model_checkpoint.every_n_steps=1",
+        "callbacks.divergence.check_every_n_steps=5",
+        output_dir=run,
+    )
+    with pytest.raises(TrainingDiverged) as error:
+        train(cfg)
+    message = str(error.value)
+    first_bad = int(message.split("non-finite loss at iteration ")[1].split(";")[0])
+    losses = [health_rows(run, "train/loss_d"), health_rows(run, "train/loss_g")]
+    logged = [i for loss in losses for i, v in loss.items() if not torch.isfinite(torch.tensor(v))]
+    assert first_bad == min(logged) == 6  # the first bad iteration, not the check (at 10) that noticed it
+    checkpoint = load_weights(run / "checkpoints" / "last.ckpt")
+    assert all(torch.isfinite(v).all() for v in checkpoint["state_dict"].values())
+    assert checkpoint["global_step"] == 6 * 2  # written after iterations 0-5; the diverged 6-9 were refused
+    assert "last.ckpt (iteration 6), is kept" in message
+    assert "\n" not in message
+
+
+def test_d_wins_is_logged_and_stops_the_run_when_asked(tiny_cfg, tmp_path, caplog):
+    run = tmp_path / "dwins"
+    cfg = tiny_cfg(
+        "trainer.max_steps=12",
+        "callbacks.divergence.action=stop",
+        "callbacks.divergence.check_every_n_steps=2",
+        "callbacks.divergence.d_wins_window=4",
+        "callbacks.divergence.d_wins_loss_d_below=100",  # thresholds any run meets: the window logic decides
+        "callbacks.divergence.d_wins_d_fake_below=1.0",
+        output_dir=run,
+    )
+    with caplog.at_level(logging.ERROR):
+        train(cfg)
+    assert health_rows(run, "health/d_wins") == {1: 0.0, 3: 1.0}  # the window holds 2 checks of 2 iterations
+    assert "the discriminator wins: over the last 4 iterations (to 4)" in caplog.text
+    assert load_weights(run / "checkpoints" / "last.ckpt")["global_step"] == 4 * 2  # stopped, state saved
+
+
+def test_feature_diversity_is_zero_for_identical_images_and_positive_for_distinct():
+    model = DCGAN(image_size=32, channels=3, ngf=8, ndf=8)
+    same = torch.zeros(6, 3, 32, 32)
+    distinct = torch.rand(6, 3, 32, 32) * 2 - 1
+    assert feature_diversity(model.discriminator, same).item() == pytest.approx(0.0, abs=1e-6)
+    assert feature_diversity(model.discriminator, distinct).item() > 0.01
+    assert model.discriminator.training  # its mode is restored
+
+
+class CollapseGenerator(L.Callback):
+    """Zeroes G's last layer at the start: G(z) = tanh(0) for every z, a total mode collapse."""
+
+    def on_train_start(self, trainer, pl_module) -> None:
+        with torch.no_grad():
+            pl_module.generator.main[-2].weight.zero_()
+
+
+def test_mode_collapse_is_measured_and_warned_about(tiny_cfg, tmp_path, caplog):
+    run = tmp_path / "collapse"
+    cfg = tiny_cfg(
+        "trainer.max_steps=6",
+        "model.optimizer_g.lr=1e-12",  # G stays collapsed
+        "callbacks.divergence.collapse_every_n_steps=2",
+        "callbacks.divergence.collapse_patience=2",
+        "+callbacks.collapse._target_=tests.test_divergence.CollapseGenerator",
+        output_dir=run,
+    )
+    with caplog.at_level(logging.WARNING):
+        train(cfg)
+    ratios = health_rows(run, "health/diversity_ratio")
+    assert sorted(ratios) == [1, 3, 5] and all(r < 0.05 for r in ratios.values())
+    assert all(v > 0 for v in health_rows(run, "health/diversity_real").values())
+    assert caplog.text.count("mode collapse: at iteration 4") == 1  # after 2 low checks; warned once
+    assert load_weights(run / "checkpoints" / "last.ckpt")["global_step"] == 6 * 2  # action=warn: ran on
