@@ -2,14 +2,41 @@
 
 from __future__ import annotations
 
-from omegaconf import DictConfig
+import tempfile
+from pathlib import Path
+
+from omegaconf import DictConfig, OmegaConf
 
 from dcgan_lit.errors import UserError
 from dcgan_lit.networks import SUPPORTED_SIZES
 
+# The folders a run writes into, as config keys (absent or null entries are skipped).
+OUTPUT_KEYS = ("paths.output_dir", "callbacks.model_checkpoint.dirpath", "callbacks.samples.dirpath")
+
 
 def validate(cfg: DictConfig) -> None:
     """Raises :class:`UserError` naming the key, the value and what is allowed."""
+    validate_model_and_data(cfg)
+    validate_training(cfg)
+    validate_data_source(cfg.dataset)
+    for key in OUTPUT_KEYS:
+        folder = OmegaConf.select(cfg, key, default=None)
+        if folder:
+            require_writable(key, folder)
+
+
+def positive_int(key: str, value) -> int:
+    """``value`` as an int >= 1, or one line naming ``key``."""
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        number = 0
+    if number < 1 or number != value:
+        raise UserError(f"{key}={value} must be a positive integer")
+    return number
+
+
+def validate_model_and_data(cfg: DictConfig) -> None:
     model, data = cfg.model, cfg.dataset
     if model.image_size not in SUPPORTED_SIZES:
         raise UserError(
@@ -24,23 +51,58 @@ def validate(cfg: DictConfig) -> None:
             f"model.channels={model.channels} does not match dataset.channels={data.channels}; "
             "leave model.channels as ${dataset.channels}"
         )
+    if data.get("image_size", model.image_size) != model.image_size:
+        raise UserError(
+            f"dataset.image_size={data.image_size} does not match model.image_size={model.image_size}; "
+            "leave dataset.image_size as ${model.image_size}"
+        )
     for key in ("latent_dim", "ngf", "ndf", "d_steps"):
-        if int(model[key]) < 1:
-            raise UserError(f"model.{key}={model[key]} must be a positive integer")
-    if int(data.batch_size) < 1:
-        raise UserError(f"dataset.batch_size={data.batch_size} must be a positive integer")
+        positive_int(f"model.{key}", model[key])
+    positive_int("dataset.batch_size", data.batch_size)
     for name in ("optimizer_g", "optimizer_d"):
         opt = model.get(name) or {}
         lr = opt.get("lr", 1.0)
-        if not lr > 0:
+        if not (isinstance(lr, (int, float)) and lr > 0):
             raise UserError(f"model.{name}.lr={lr} must be positive (the paper uses 2e-4)")
         betas = opt.get("betas", (0.5, 0.999))
-        if len(betas) != 2 or not all(0 <= b < 1 for b in betas):
+        if len(betas) != 2 or not all(isinstance(b, (int, float)) and 0 <= b < 1 for b in betas):
             raise UserError(
                 f"model.{name}.betas={list(betas)} must be two numbers in [0, 1) (the paper: [0.5, 0.999])"
             )
+
+
+def validate_training(cfg: DictConfig) -> None:
     max_steps = cfg.trainer.get("max_steps", -1)
-    if max_steps is not None and max_steps != -1 and max_steps < 1:
+    if max_steps is not None and max_steps != -1 and not (isinstance(max_steps, int) and max_steps >= 1):
         raise UserError(
             f"trainer.max_steps={max_steps} must be -1 (no limit) or a positive number of iterations"
         )
+    every = OmegaConf.select(cfg, "callbacks.model_checkpoint.every_n_steps", default=0)
+    if not (isinstance(every, int) and every >= 0):
+        raise UserError(
+            f"callbacks.model_checkpoint.every_n_steps={every} must be 0 (off) or a positive number of iterations"
+        )
+    action = OmegaConf.select(cfg, "callbacks.divergence.action", default="warn")
+    if action not in ("warn", "stop"):
+        raise UserError(f"callbacks.divergence.action={action} is not allowed; use warn or stop")
+
+
+def validate_data_source(data: DictConfig) -> None:
+    """Keys naming the data must be set; the datamodule's check_source then checks that they exist."""
+    for key in ("path", "root"):
+        if key in data.keys() and OmegaConf.is_missing(data, key):  # noqa: SIM118 (`in` skips missing values)
+            raise UserError(f"dataset.{key} is not set; pass dataset.{key}=<folder of images>")
+
+
+def require_writable(key: str, folder: str | Path) -> None:
+    """Creates ``folder`` and writes a probe file there, or raises one line naming ``key``."""
+    folder = Path(folder).expanduser()
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as error:
+        raise UserError(
+            f"{key}={folder} is not a writable folder ({error.strerror or type(error).__name__}); "
+            "choose another (the run folder: hydra.run.dir=...)"
+        ) from None

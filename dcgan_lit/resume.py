@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -68,12 +68,29 @@ def checkpoint_candidates(output_dir: Path) -> list[Path]:
     return [*of_run(output_dir), *(f for run in siblings for f in of_run(run.parent))]
 
 
-def resolve_ckpt_path(ckpt_path: str | None, output_dir: str | Path) -> str | None:
+# Model settings that shape the saved tensors: a checkpoint resumes only into the same ones.
+ARCHITECTURE_KEYS = ("image_size", "channels", "latent_dim", "ngf", "ndf", "num_fixed_samples")
+
+
+def verify_checkpoint(path: Path, model: Mapping[str, Any] | None = None) -> None:
+    """Reads ``path`` with ``weights_only=True`` and checks it was trained with ``model``'s architecture."""
+    hparams = load_weights(path).get("hyper_parameters", {})
+    for key in ARCHITECTURE_KEYS:
+        if model is not None and key in hparams and key in model and hparams[key] != model[key]:
+            raise UserError(
+                f"checkpoint {path} was trained with model.{key}={hparams[key]}, but the config has "
+                f"model.{key}={model[key]}; resume with the same model settings"
+            )
+
+
+def resolve_ckpt_path(
+    ckpt_path: str | None, output_dir: str | Path, model: Mapping[str, Any] | None = None
+) -> str | None:
     """``ckpt_path``: null (fresh run), a file, or ``last``; returns a checkpoint that loads, or None.
 
-    A file is verified (read with ``weights_only=True``) and refused with one line when damaged or unsafe.
-    ``last`` takes the first good one of :func:`checkpoint_candidates`, warning about each damaged one it
-    passes over, and starts fresh with a warning when there is none.
+    A file is verified (:func:`verify_checkpoint`) and refused with one line when damaged, unsafe or made for
+    another architecture. ``last`` takes the first good one of :func:`checkpoint_candidates`, warning about
+    each one it passes over, and starts fresh with a warning when there is none.
     """
     if ckpt_path in (None, ""):
         return None
@@ -83,12 +100,12 @@ def resolve_ckpt_path(ckpt_path: str | None, output_dir: str | Path) -> str | No
             raise UserError(
                 f"ckpt_path={ckpt_path}: no such file; pass a .ckpt file, 'last', or leave it null"
             )
-        load_weights(path)
+        verify_checkpoint(path, model)
         return str(path)
     output_dir = Path(output_dir)
     for candidate in checkpoint_candidates(output_dir):
         try:
-            load_weights(candidate)
+            verify_checkpoint(candidate, model)
         except UserError as error:
             log.warning("ckpt_path=last: skipping %s", error)
             continue

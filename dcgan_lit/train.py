@@ -49,7 +49,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
     log.info("Instantiating datamodule <%s>", cfg.dataset._target_)
     datamodule = instantiate(cfg.dataset)
     datamodule.check_source()  # a missing dataset is one line now, not a traceback after model set-up
-    ckpt_path = resolve_ckpt_path(cfg.get("ckpt_path"), cfg.paths.output_dir)
+    ckpt_path = resolve_ckpt_path(cfg.get("ckpt_path"), cfg.paths.output_dir, cfg.model)
 
     log.info("Instantiating model <%s>", cfg.model._target_)
     model: DCGAN = instantiate(cfg.model)

@@ -130,6 +130,16 @@ def test_an_explicit_damaged_or_malicious_checkpoint_is_one_clear_line(tiny_cfg,
     assert not Path("pwned").exists()
 
 
+def test_a_checkpoint_of_another_architecture_is_refused_or_skipped(tiny_cfg, tmp_path, caplog):
+    run = tmp_path / "runs" / "first"
+    train(tiny_cfg("trainer.max_steps=1", output_dir=run))
+    with pytest.raises(UserError, match=r"was trained with model.ngf=8, but the config has model.ngf=16"):
+        train(tiny_cfg("model.ngf=16", f"ckpt_path={run / 'checkpoints' / 'last.ckpt'}"))
+    with caplog.at_level(logging.WARNING):
+        assert resolve_ckpt_path("last", tmp_path / "runs" / "second", {"ngf": 16}) is None
+    assert "was trained with model.ngf=8" in caplog.text
+
+
 def test_lightning_resume_reads_through_weights_only(image_folder, tmp_path):
     """Even a file handed straight to Trainer.fit reaches Lightning only through weights_only loading."""
     evil = tmp_path / "evil.ckpt"

@@ -191,9 +191,9 @@ class ImageDataModule(L.LightningDataModule):
         return self.preprocess(batch, augment=training)
 
 
-def require_dir(path: str | Path, what: str, how_to_fix: str) -> Path:
-    """Returns ``path`` as a Path, or raises one clear line when it is not an existing folder."""
+def require_dir(path: str | Path, what: str, how_to_fix: str, key: str = "dataset.path") -> Path:
+    """Returns ``path`` as a Path, or raises one clear line (naming the config key) when it is not a folder."""
     path = Path(path).expanduser()
     if not path.is_dir():
-        raise UserError(f"{what}: no folder at {path.resolve()}. {how_to_fix}")
+        raise UserError(f"{what}: {key}={path} is not a folder (no folder at {path.resolve()}). {how_to_fix}")
     return path
