@@ -57,7 +57,9 @@ def test_corrupt_files_are_skipped_and_counted(tmp_path, caplog):
     truncated = tmp_path / "truncated.png"
     truncated.write_bytes(paths[0].read_bytes()[:60])
     images, skipped = decode_images(find_images(tmp_path), 32, 3)
-    assert images.shape == (5, 3, 32, 32) and skipped == 3
+    assert images.shape == (5, 3, 32, 32)
+    assert sorted(p.name for p, _ in skipped) == ["empty.png", "fake.jpg", "truncated.png"]
+    assert all(reason.startswith("unreadable") for _, reason in skipped)
 
 
 def test_datamodule_yields_uint8_batches_and_preprocesses_to_unit_range(image_folder, tmp_path, caplog):

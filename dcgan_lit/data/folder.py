@@ -53,11 +53,16 @@ class ImageFolderDataModule(ImageDataModule):
         log.info("Decoding %d images from %s (once; later runs use the cache)", len(self.files), self.path)
         images, skipped = decode_images(self.files, self.image_size, self.channels)
         if skipped:
+            too_large = sum(reason.startswith("too large") for _, reason in skipped)
             log.warning(
-                "Dataset %s: skipped %d of %d files that could not be read as images",
+                "Dataset %s: skipped %d of %d files (%d unreadable: corrupt, truncated, empty or not images; "
+                "%d over the pixel limit), e.g. %s: %s",
                 self.name,
-                skipped,
+                len(skipped),
                 len(self.files),
+                len(skipped) - too_large,
+                too_large,
+                *skipped[0],
             )
         return images
 

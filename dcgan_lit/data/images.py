@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 from collections.abc import Sequence
@@ -45,33 +46,42 @@ def resize_center_crop(image: Image.Image, size: int) -> Image.Image:
     return ImageOps.fit(image, (size, size), method=Image.Resampling.BICUBIC, centering=(0.5, 0.5))
 
 
+class TooLarge(ValueError):
+    """An image over :data:`MAX_IMAGE_PIXELS`: refused from its header, before any pixel is decoded."""
+
+
 def load_image(path: str | os.PathLike, size: int, channels: int) -> np.ndarray:
     """One file -> uint8 array (channels, size, size). Raises on unreadable, corrupt or oversized files."""
     with Image.open(path) as image:
         if image.width * image.height > MAX_IMAGE_PIXELS:
-            raise ValueError(f"{image.width}x{image.height} exceeds {MAX_IMAGE_PIXELS} pixels")
+            raise TooLarge(f"{image.width}x{image.height} is over {MAX_IMAGE_PIXELS:,} pixels")
         image.load()
-        image = ImageOps.exif_transpose(image)
+        with contextlib.suppress(Exception):  # a damaged EXIF block costs the orientation, not the image
+            image = ImageOps.exif_transpose(image)
         image = resize_center_crop(to_mode(image, channels), size)
     array = np.array(image, dtype=np.uint8)  # a writable copy
     return array[None] if array.ndim == 2 else array.transpose(2, 0, 1)
 
 
-def decode_images(paths: Sequence[Path], size: int, channels: int) -> tuple[torch.Tensor, int]:
-    """Decodes files in parallel into one (N, C, size, size) uint8 tensor; returns it and the number skipped."""
+def decode_images(
+    paths: Sequence[Path], size: int, channels: int
+) -> tuple[torch.Tensor, list[tuple[Path, str]]]:
+    """Decodes files in parallel into one (N, C, size, size) uint8 tensor; returns it and the skipped files
+    with the reason (corrupt, truncated, empty, not an image, too large): never fatal."""
     images = torch.empty(len(paths), channels, size, size, dtype=torch.uint8)
-    ok = np.zeros(len(paths), dtype=bool)
+    reasons: list[str | None] = [None] * len(paths)
 
     def work(i: int) -> None:
         try:
             images[i] = torch.from_numpy(load_image(paths[i], size, channels))
-            ok[i] = True
-        except Exception as error:  # corrupt, truncated, empty, not an image, too large: skip and count
-            log.debug("skipping %s: %s", paths[i], error)
+        except (TooLarge, Image.DecompressionBombError) as error:  # PIL's own check fires above 2 x 89 MP
+            reasons[i] = f"too large ({error})"
+        except Exception as error:  # PIL raises many types for damaged files; all mean "skip this one"
+            reasons[i] = f"unreadable ({type(error).__name__}: {str(error)[:80]})"
 
     with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
         list(pool.map(work, range(len(paths))))
-    skipped = int((~ok).sum())
+    skipped = [(paths[i], reason) for i, reason in enumerate(reasons) if reason is not None]
     if skipped:
-        images = images[torch.from_numpy(ok)]
+        images = images[torch.tensor([reason is None for reason in reasons])]
     return images, skipped
