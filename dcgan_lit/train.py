@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import warnings
 
 import lightning as L
 from hydra.utils import instantiate
@@ -17,6 +18,10 @@ from dcgan_lit.resume import AtomicCheckpointIO, resolve_ckpt_path
 __all__ = ["resolve_ckpt_path", "train"]
 
 log = logging.getLogger(__name__)
+
+# Lightning warns on any mid-epoch resume unless the DataLoader itself is stateful; the data module restores
+# the data order (its sampler's position is in the checkpoint), so the warning does not apply.
+warnings.filterwarnings("ignore", message=".*resuming from a checkpoint that ended before the epoch ended.*")
 
 
 def iterations_to_optimizer_steps(max_steps: int, model: DCGAN) -> int:
