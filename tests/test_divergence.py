@@ -2,6 +2,7 @@
 
 import csv
 import logging
+import sys
 from pathlib import Path
 
 import lightning as L
@@ -56,7 +57,26 @@ def test_a_non_finite_loss_stops_the_run_and_keeps_the_last_good_checkpoint(tiny
     assert "\n" not in message
 
 
-def test_d_wins_is_logged_and_stops_the_run_when_asked(tiny_cfg, tmp_path, caplog):
+def spy_host_syncs(monkeypatch, filename: str) -> list[str]:
+    """Records every .item()/.tolist()/bool()/float()/int() of a tensor made while ``filename`` is on the stack."""
+    calls = []
+    for name in ("item", "__bool__", "__float__", "__int__", "tolist"):
+        original = getattr(torch.Tensor, name)
+
+        def spy(self, *args, _original=original, _name=name, **kwargs):
+            frame = sys._getframe(1)
+            while frame is not None and not frame.f_code.co_filename.endswith(filename):
+                frame = frame.f_back
+            if frame is not None:
+                calls.append(_name)
+            return _original(self, *args, **kwargs)
+
+        monkeypatch.setattr(torch.Tensor, name, spy)
+    return calls
+
+
+def test_d_wins_is_logged_and_stops_the_run_when_asked(tiny_cfg, tmp_path, caplog, monkeypatch):
+    syncs = spy_host_syncs(monkeypatch, "callbacks/divergence.py")
     run = tmp_path / "dwins"
     cfg = tiny_cfg(
         "trainer.max_steps=12",
@@ -72,6 +92,7 @@ def test_d_wins_is_logged_and_stops_the_run_when_asked(tiny_cfg, tmp_path, caplo
     assert health_rows(run, "health/d_wins") == {1: 0.0, 3: 1.0}  # the window holds 2 checks of 2 iterations
     assert "the discriminator wins: over the last 4 iterations (to 4)" in caplog.text
     assert load_weights(run / "checkpoints" / "last.ckpt")["global_step"] == 4 * 2  # stopped, state saved
+    assert syncs == ["tolist", "tolist"]  # one host read per check (iterations 2 and 4), none in between
 
 
 def test_feature_diversity_is_zero_for_identical_images_and_positive_for_distinct():
@@ -108,3 +129,12 @@ def test_mode_collapse_is_measured_and_warned_about(tiny_cfg, tmp_path, caplog):
     assert all(v > 0 for v in health_rows(run, "health/diversity_real").values())
     assert caplog.text.count("mode collapse: at iteration 4") == 1  # after 2 low checks; warned once
     assert load_weights(run / "checkpoints" / "last.ckpt")["global_step"] == 6 * 2  # action=warn: ran on
+
+
+def called_from(filename: str) -> bool:
+    frame = sys._getframe(2)
+    while frame is not None:
+        if frame.f_code.co_filename.endswith(filename):
+            return True
+        frame = frame.f_back
+    return False

@@ -84,11 +84,13 @@ class DivergenceGuard(L.Callback):
         )
         iteration = pl_module.iteration - 1  # the iteration that just ran, as logged
         if self._running is None or self._running.device != loss_d.device:
-            self._running = torch.tensor([0.0, 0.0, 0.0, -1.0], device=loss_d.device, dtype=torch.float64)
+            self._running = torch.tensor(
+                [0.0, 0.0, 0.0, -1.0], device=loss_d.device
+            )  # float32: MPS has no float64
         bad = ~torch.isfinite(loss_d + loss_g)
         first_bad = torch.where(bad & (self._running[3] < 0), iteration, self._running[3])
         self._running += torch.stack(
-            [loss_d.double(), d_fake.double(), torch.ones_like(first_bad), torch.zeros_like(first_bad)]
+            [loss_d.float(), d_fake.float(), torch.ones_like(first_bad), torch.zeros_like(first_bad)]
         )
         self._running[3] = first_bad
         if pl_module.iteration % self.check_every_n_steps == 0:
