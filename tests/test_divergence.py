@@ -9,7 +9,7 @@ import lightning as L
 import pytest
 import torch
 
-from dcgan_lit.callbacks.divergence import feature_diversity
+from dcgan_lit.callbacks.divergence import DivergenceGuard, feature_diversity
 from dcgan_lit.checkpoint import load_weights
 from dcgan_lit.errors import TrainingDiverged
 from dcgan_lit.module import DCGAN
@@ -138,3 +138,16 @@ def called_from(filename: str) -> bool:
             return True
         frame = frame.f_back
     return False
+
+
+def test_the_guard_state_survives_a_weights_only_checkpoint_round_trip(tmp_path):
+    guard = DivergenceGuard(check_every_n_steps=10, d_wins_window=30)
+    guard.window.extend([(0.01, 0.02), (0.03, 0.04)])
+    guard.collapsed_checks = 1
+    torch.save({"callbacks": {"DivergenceGuard": guard.state_dict()}}, tmp_path / "c.ckpt")
+    restored = DivergenceGuard(check_every_n_steps=10, d_wins_window=30)
+    restored.load_state_dict(
+        torch.load(tmp_path / "c.ckpt", weights_only=True)["callbacks"]["DivergenceGuard"]
+    )
+    assert list(restored.window) == [(0.01, 0.02), (0.03, 0.04)] and restored.window.maxlen == 3
+    assert restored.collapsed_checks == 1

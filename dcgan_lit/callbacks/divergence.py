@@ -155,6 +155,14 @@ class DivergenceGuard(L.Callback):
                 "checks); consider restarting from an earlier checkpoint with a lower learning rate",
             )
 
+    def state_dict(self) -> dict:
+        """The D-wins window and the collapse streak, so a resumed run judges the same history."""
+        return {"window": list(self.window), "collapsed_checks": self.collapsed_checks}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        self.window.extend(tuple(chunk) for chunk in state_dict.get("window", []))
+        self.collapsed_checks = state_dict.get("collapsed_checks", 0)
+
     # -- actions -----------------------------------------------------------------------------------------
     def act(self, trainer: L.Trainer, kind: str, message: str) -> None:
         if self.action == "stop":
