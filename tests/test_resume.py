@@ -15,6 +15,7 @@ import torch
 
 from dcgan_lit.checkpoint import load_weights
 from dcgan_lit.data import ImageFolderDataModule
+from dcgan_lit.data.sampler import ResumableShuffleSampler
 from dcgan_lit.errors import UserError
 from dcgan_lit.module import DCGAN
 from dcgan_lit.resume import AtomicCheckpointIO, resolve_ckpt_path
@@ -42,10 +43,26 @@ def test_interrupted_then_resumed_run_reproduces_the_uninterrupted_losses(tiny_c
     resume = f"ckpt_path={first / 'checkpoints' / 'last.ckpt'}"
     train(tiny_cfg(*DETERMINISTIC, "trainer.max_steps=11", resume, "seed=999", output_dir=second))
 
+    saved = load_weights(first / "checkpoints" / "last.ckpt")["ImageFolderDataModule"]["sampler"]
+    assert saved["batches_consumed"] == 6  # the data order's position: 6 batches trained, none prefetched
     expected = losses(straight)
     assert sorted(expected) == list(range(11))
     assert losses(first) == {i: expected[i] for i in range(6)}
     assert losses(second) == {i: expected[i] for i in range(6, 11)}
+
+
+def test_sampler_resumes_inside_a_pass_and_reshuffles_between_passes():
+    sampler = ResumableShuffleSampler(num_samples=10, batch_size=3, drop_last=True, seed=5)
+    first_pass = list(sampler)
+    assert sorted(first_pass) == list(range(10)) and len(sampler) == 10
+    sampler.batches_consumed = 2  # two batches of the first pass trained
+    assert list(sampler) == first_pass[6:]
+    sampler.batches_consumed = 3  # a pass is 3 whole batches (drop_last): the next pass starts
+    second_pass = list(sampler)
+    assert sorted(second_pass) == list(range(10)) and second_pass != first_pass
+    restored = ResumableShuffleSampler(num_samples=10, batch_size=3)
+    restored.load_state_dict(sampler.state_dict())
+    assert list(restored) == second_pass
 
 
 class CrashAt(L.Callback):
@@ -60,20 +77,15 @@ class CrashAt(L.Callback):
 
 
 def test_periodic_checkpoints_count_iterations_and_survive_a_crash(tiny_cfg, tmp_path):
+    """Resuming after a crash is the SIGKILL test's; here: what was saved when the crash came."""
     run = tmp_path / "crashing"
-    crash = ["+callbacks.crash._target_=tests.test_resume.CrashAt", "+callbacks.crash.iteration=5"]
-    every = ["model.d_steps=2", "callbacks.model_checkpoint.every_n_steps=2"]
-    with pytest.raises(RuntimeError, match="simulated crash at iteration 5"):
+    crash = ["+callbacks.crash._target_=tests.test_resume.CrashAt", "+callbacks.crash.iteration=7"]
+    every = ["model.d_steps=2", "callbacks.model_checkpoint.every_n_steps=3"]
+    with pytest.raises(RuntimeError, match="simulated crash at iteration 7"):
         train(tiny_cfg("trainer.max_steps=20", *every, *crash, output_dir=run))
-    checkpoint = load_weights(run / "checkpoints" / "last.ckpt")
-    assert (
-        checkpoint["global_step"] == 4 * 3
-    )  # saved after iteration 4 (d_steps + 1 = 3 optimizer steps each)
-
-    train(tiny_cfg("trainer.max_steps=7", *every, "ckpt_path=last", output_dir=run))
-    resumed = load_weights(run / "checkpoints" / "last.ckpt")
-    assert resumed["global_step"] == 7 * 3
-    assert sorted(losses(run))[-3:] == [4, 5, 6]  # the resumed run redid only the lost iteration 4 onwards
+    # saves after iterations 3 and 6 (every_n_steps) and 4 (epoch end): the last is 6 iterations of
+    # d_steps + 1 = 3 optimizer steps (Lightning's every_n_train_steps=3 would have saved after 7)
+    assert load_weights(run / "checkpoints" / "last.ckpt")["global_step"] == 6 * 3
 
 
 def test_atomic_checkpoint_write_leaves_the_previous_file_when_it_fails(tmp_path):

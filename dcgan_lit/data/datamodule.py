@@ -182,13 +182,17 @@ class ImageDataModule(L.LightningDataModule):
             self._resident = self.train_set.images.to(device)
         return self._resident
 
+    def on_before_batch_transfer(self, batch: torch.Tensor, dataloader_idx: int) -> torch.Tensor:
+        # Lightning calls this once per batch training takes (not per batch prefetched, and not for the
+        # real-samples grid, which calls on_after_batch_transfer itself): the sampler's position.
+        if self.trainer is not None and self.trainer.training and self.sampler is not None:
+            self.sampler.batches_consumed += 1
+        return batch
+
     def on_after_batch_transfer(self, batch: torch.Tensor, dataloader_idx: int) -> torch.Tensor:
-        training = self.trainer is None or self.trainer.training
-        if self.trainer is not None and training and self.sampler is not None:
-            self.sampler.batches_consumed += 1  # once per batch training takes, not per batch prefetched
         if self.on_device:  # the batch holds indices into the resident copy
             batch = self.resident_images(batch.device)[batch]
-        return self.preprocess(batch, augment=training)
+        return self.preprocess(batch, augment=self.trainer is None or self.trainer.training)
 
 
 def require_dir(path: str | Path, what: str, how_to_fix: str, key: str = "dataset.path") -> Path:
