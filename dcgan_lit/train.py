@@ -19,10 +19,6 @@ __all__ = ["resolve_ckpt_path", "train"]
 
 log = logging.getLogger(__name__)
 
-# Lightning warns on any mid-epoch resume unless the DataLoader itself is stateful; the data module restores
-# the data order (its sampler's position is in the checkpoint), so the warning does not apply.
-warnings.filterwarnings("ignore", message=".*resuming from a checkpoint that ended before the epoch ended.*")
-
 
 def iterations_to_optimizer_steps(max_steps: int, model: DCGAN) -> int:
     """``trainer.max_steps`` counts training iterations (batches); Lightning's counts optimizer steps."""
@@ -75,6 +71,11 @@ def train(cfg: DictConfig) -> dict[str, float]:
     check_distributed(trainer)
     log_hyperparameters(trainer, cfg, model)
 
+    # Lightning warns on any mid-epoch resume unless the DataLoader itself is stateful; the data module
+    # restores the data order (its sampler's position is in the checkpoint), so the warning does not apply.
+    warnings.filterwarnings(
+        "ignore", message=".*resuming from a checkpoint that ended before the epoch ended"
+    )
     trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path)
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
     log.info("Finished after %d iterations; outputs in %s", model.iteration, cfg.paths.output_dir)

@@ -36,7 +36,6 @@ class Checkpoint(ModelCheckpoint):
         if every_n_steps < 0:
             raise ValueError(f"every_n_steps={every_n_steps} must be >= 0 (0: off)")
         self.every_n_steps = every_n_steps
-        self.skipped_nonfinite = 0
         self.last_good: tuple[str, int] | None = None  # (path, iteration) of the last checkpoint written
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
@@ -62,13 +61,11 @@ class Checkpoint(ModelCheckpoint):
 
     def _save_checkpoint(self, trainer: L.Trainer, filepath: str) -> None:
         if not state_is_finite(trainer, trainer.lightning_module):
-            self.skipped_nonfinite += 1
-            iteration = trainer.lightning_module.iteration
             log.warning(
                 "Not writing %s at iteration %d: the model or its losses are not finite (diverged); "
                 "the previous checkpoint is kept",
                 filepath,
-                iteration,
+                trainer.lightning_module.iteration,
             )
             return
         super()._save_checkpoint(trainer, filepath)

@@ -70,9 +70,8 @@ class DivergenceGuard(L.Callback):
         self.window: deque[tuple[float, float]] = deque(maxlen=chunks)
         self.collapsed_checks = 0
         self.reported: set[str] = set()
-        self._running: torch.Tensor | None = (
-            None  # [sum loss_d, sum d_fake, count, first non-finite iteration]
-        )
+        # On the device: [sum of loss_d, sum of D(G(z)), iterations, first non-finite iteration or -1]
+        self._running: torch.Tensor | None = None
 
     # -- per iteration: device-side bookkeeping only ---------------------------------------------------
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
@@ -83,10 +82,8 @@ class DivergenceGuard(L.Callback):
             metrics[k].detach() for k in ("train/loss_d", "train/loss_g", "train/d_fake")
         )
         iteration = pl_module.iteration - 1  # the iteration that just ran, as logged
-        if self._running is None or self._running.device != loss_d.device:
-            self._running = torch.tensor(
-                [0.0, 0.0, 0.0, -1.0], device=loss_d.device
-            )  # float32: MPS has no float64
+        if self._running is None or self._running.device != loss_d.device:  # float32: MPS has no float64
+            self._running = torch.tensor([0.0, 0.0, 0.0, -1.0], device=loss_d.device)
         bad = ~torch.isfinite(loss_d + loss_g)
         first_bad = torch.where(bad & (self._running[3] < 0), iteration, self._running[3])
         self._running += torch.stack(
