@@ -30,7 +30,11 @@ def load_weights(path: str | Path) -> dict[str, Any]:
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as error:
-        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+        # torch's first line is generic advice (to load with weights_only=False); the blocked global says why
+        first = next(
+            (line for line in lines if "GLOBAL" in line), lines[0] if lines else type(error).__name__
+        )
         raise UserError(
             f"checkpoint {path} was refused: it holds objects other than tensors and plain data ({first}). "
             "Only load checkpoints you trust; dcgan-lit never unpickles arbitrary objects"

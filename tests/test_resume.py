@@ -137,7 +137,9 @@ def test_an_explicit_damaged_or_malicious_checkpoint_is_one_clear_line(tiny_cfg,
         train(tiny_cfg(f"ckpt_path={partial}"))
     evil = tmp_path / "evil.ckpt"
     torch.save({"state_dict": {}, "payload": Exploit()}, evil)
-    with pytest.raises(UserError, match=r"evil.ckpt was refused: it holds objects other than tensors"):
+    with pytest.raises(
+        UserError, match=r"evil.ckpt was refused: .* \(Trying to load unsupported GLOBAL posix.system"
+    ):
         train(tiny_cfg(f"ckpt_path={evil}"))
     assert not Path("pwned").exists()
 
