@@ -145,6 +145,8 @@ class DCGAN(L.LightningModule):
         if states := getattr(self, "_resumed_rng_states", None):
             set_rng_states(states)
             self._resumed_rng_states = None
+            if self.global_rank > 0:  # the checkpoint holds rank 0's states: each rank needs its own z
+                torch.manual_seed(int(torch.randint(2**31 - 1, ())) + self.global_rank)
 
     @property
     def optimizer_steps_per_iteration(self) -> int:

@@ -91,6 +91,10 @@ def test_ddp_on_two_cpu_processes_averages_gradients(image_folder, tmp_path):
     assert [r["rank"] for r in ranks] == [0, 1] and ranks[0]["world_size"] == 2
     assert [len(r["batches"]) for r in ranks] == [3, 3]
     assert all(b.shape == (8, 3, 32, 32) for r in ranks for b in r["batches"])
+    # one pass is 2 batches per rank: together the ranks' shares are all 32 images, each once (the data
+    # module's resumable sampler shards one permutation, with rank 0's seed)
+    first_pass = torch.cat([*ranks[0]["batches"][:2], *ranks[1]["batches"][:2]]).flatten(1)
+    assert torch.unique(first_pass, dim=0).size(0) == 32
 
     for key, value in ranks[0]["final"].items():
         assert torch.equal(value, ranks[1]["final"][key]), key

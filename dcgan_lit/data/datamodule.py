@@ -151,10 +151,19 @@ class ImageDataModule(L.LightningDataModule):
         )
 
     def train_sampler(self) -> ResumableShuffleSampler:
-        """The one shuffling sampler of this data module, made on first use (its seed follows the run's seed)."""
+        """The one shuffling sampler of this data module, made on first use (its seed follows the run's seed).
+
+        Under DDP it takes this rank's share, with rank 0's seed on every rank (their global RNGs differ).
+        """
         if self.sampler is None:
             seed = int(torch.randint(0, 2**31 - 1, ()).item())
-            self.sampler = ResumableShuffleSampler(len(self.train_set), self.batch_size, self.drop_last, seed)
+            world_size, rank = 1, 0
+            if self.trainer is not None and self.trainer.world_size > 1:
+                world_size, rank = self.trainer.world_size, self.trainer.global_rank
+                seed = self.trainer.strategy.broadcast(seed, src=0)
+            self.sampler = ResumableShuffleSampler(
+                len(self.train_set), self.batch_size, self.drop_last, seed, world_size, rank
+            )
             if self._sampler_state is not None:
                 self.sampler.load_state_dict(self._sampler_state)
         return self.sampler
