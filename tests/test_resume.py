@@ -1,5 +1,6 @@
 """Exact resume, atomic checkpoints, corrupt-checkpoint fallback and recovery from a killed training process."""
 
+import copy
 import csv
 import logging
 import os
@@ -33,15 +34,30 @@ def losses(run_dir: Path) -> dict[int, tuple[str, str]]:
     return {int(r["step"]): (r["train/loss_d"], r["train/loss_g"]) for r in rows}
 
 
+class AveragedGenerator(L.Callback):
+    """A stand-in EMA: module state beyond G and D (``generator_ema``), updated with the RNG every iteration."""
+
+    def setup(self, trainer, pl_module, stage) -> None:
+        pl_module.generator_ema = copy.deepcopy(pl_module.generator).requires_grad_(False)
+
+    @torch.no_grad()
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        for average, weight in zip(
+            pl_module.generator_ema.parameters(), pl_module.generator.parameters(), strict=True
+        ):
+            average.lerp_(weight + 1e-3 * torch.randn_like(weight), 0.1)
+
+
 def test_interrupted_then_resumed_run_reproduces_the_uninterrupted_losses(tiny_cfg, tmp_path):
     # 32 images / batch 8 = 4 iterations per epoch: the interruption at 6 is mid-epoch, after one epoch
+    ema = "+callbacks.ema._target_=tests.test_resume.AveragedGenerator"
     straight = tmp_path / "straight"
-    train(tiny_cfg(*DETERMINISTIC, "trainer.max_steps=11", output_dir=straight))
+    train(tiny_cfg(*DETERMINISTIC, ema, "trainer.max_steps=11", output_dir=straight))
     first = tmp_path / "first"
-    train(tiny_cfg(*DETERMINISTIC, "trainer.max_steps=6", output_dir=first))
+    train(tiny_cfg(*DETERMINISTIC, ema, "trainer.max_steps=6", output_dir=first))
     second = tmp_path / "second"
     resume = f"ckpt_path={first / 'checkpoints' / 'last.ckpt'}"
-    train(tiny_cfg(*DETERMINISTIC, "trainer.max_steps=11", resume, "seed=999", output_dir=second))
+    train(tiny_cfg(*DETERMINISTIC, ema, "trainer.max_steps=11", resume, "seed=999", output_dir=second))
 
     saved = load_weights(first / "checkpoints" / "last.ckpt")["ImageFolderDataModule"]["sampler"]
     assert saved["batches_consumed"] == 6  # the data order's position: 6 batches trained, none prefetched
@@ -49,6 +65,16 @@ def test_interrupted_then_resumed_run_reproduces_the_uninterrupted_losses(tiny_c
     assert sorted(expected) == list(range(11))
     assert losses(first) == {i: expected[i] for i in range(6)}
     assert losses(second) == {i: expected[i] for i in range(6, 11)}
+
+    # and the end states are bitwise equal: G, D, the EMA, the fixed z, both Adam states, the counters
+    ends = [load_weights(run / "checkpoints" / "last.ckpt") for run in (straight, second)]
+    assert ends[0]["global_step"] == ends[1]["global_step"] == 11 * 2
+    state, resumed = ends[0]["state_dict"], ends[1]["state_dict"]
+    assert any(k.startswith("generator_ema.") for k in state) and state.keys() == resumed.keys()
+    assert all(torch.equal(state[k], resumed[k]) for k in state), "state dicts differ"
+    for adam, adam_resumed in zip(*(end["optimizer_states"] for end in ends), strict=True):
+        for key, values in adam["state"].items():
+            assert all(torch.equal(v, adam_resumed["state"][key][n]) for n, v in values.items())
 
 
 def test_sampler_resumes_inside_a_pass_and_reshuffles_between_passes():
@@ -63,6 +89,25 @@ def test_sampler_resumes_inside_a_pass_and_reshuffles_between_passes():
     restored = ResumableShuffleSampler(num_samples=10, batch_size=3)
     restored.load_state_dict(sampler.state_dict())
     assert list(restored) == second_pass
+
+
+def test_ddp_ranks_take_disjoint_shares_of_the_same_pass_and_resume_on_other_device_counts(caplog):
+    whole = ResumableShuffleSampler(num_samples=11, batch_size=2, seed=3)
+    ranks = [ResumableShuffleSampler(11, 2, seed=3, num_replicas=2, rank=r) for r in (0, 1)]
+    shares = [list(r) for r in ranks]
+    assert [len(r) for r in ranks] == [5, 5] and [r.batches_per_pass for r in ranks] == [2, 2]
+    assert shares == [list(whole)[0:10:2], list(whole)[1:10:2]]  # disjoint, the tail image dropped
+    for r in ranks:
+        r.batches_consumed = 3  # one pass (2 batches) and one batch of the next
+    assert [list(r) for r in ranks] == [whole.permutation(1)[i:10:2][2:].tolist() for i in (0, 1)]
+
+    # a 2-rank checkpoint resumed on one device: the same place of the same pass (4 of 10 images seen)
+    single = ResumableShuffleSampler(11, 2, seed=0)
+    with caplog.at_level(logging.WARNING):
+        single.load_state_dict(ranks[0].state_dict())
+    assert single.seed == 3 and single.batches_consumed == 5 + 2
+    assert list(single) == whole.permutation(1)[4:].tolist()
+    assert "global batch of 2 images instead of 4" in caplog.text
 
 
 class CrashAt(L.Callback):
