@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import torch
 from lightning.pytorch.plugins.io import TorchCheckpointIO
+from lightning.pytorch.utilities import rank_zero_only
 
 from dcgan_lit.checkpoint import load_weights
 from dcgan_lit.data.cache import atomic_torch_save
@@ -115,6 +116,28 @@ def resolve_ckpt_path(
         "ckpt_path=last: no usable checkpoint in %s or its sibling runs; starting from scratch", output_dir
     )
     return None
+
+
+@rank_zero_only
+def keep_earlier_metrics(loggers: Mapping[str, Any] | None) -> Path | None:
+    """Renames the CSV logger's ``metrics.csv`` to ``metrics.<n>.csv``; returns the new path, if any.
+
+    Lightning's CSVLogger deletes an existing ``metrics.csv`` in its folder, so a run resumed into its own run
+    folder would lose the metrics of the iterations before the resume.
+    """
+    csv = (loggers or {}).get("csv")
+    if not csv or csv.get("version") is None:  # no CSV logger, or one that makes a new version folder
+        return None
+    folder = Path(csv.save_dir) / csv.get("name", "lightning_logs") / str(csv.version)
+    metrics = folder / "metrics.csv"
+    if not metrics.is_file():
+        return None
+    n = 1
+    while (folder / f"metrics.{n}.csv").exists():
+        n += 1
+    kept = metrics.rename(folder / f"metrics.{n}.csv")
+    log.info("Resuming into %s: the metrics logged so far are kept in %s", folder, kept.name)
+    return kept
 
 
 def rng_states() -> dict[str, Any]:

@@ -13,7 +13,7 @@ from dcgan_lit.config import validate
 from dcgan_lit.distributed import check_distributed
 from dcgan_lit.instantiate import instantiate_callbacks, instantiate_loggers
 from dcgan_lit.module import DCGAN
-from dcgan_lit.resume import AtomicCheckpointIO, resolve_ckpt_path
+from dcgan_lit.resume import AtomicCheckpointIO, keep_earlier_metrics, resolve_ckpt_path
 
 __all__ = ["resolve_ckpt_path", "train"]
 
@@ -51,6 +51,8 @@ def train(cfg: DictConfig) -> dict[str, float]:
     datamodule = instantiate(cfg.dataset)
     datamodule.check_source()  # a missing dataset is one line now, not a traceback after model set-up
     ckpt_path = resolve_ckpt_path(cfg.get("ckpt_path"), cfg.paths.output_dir, cfg.model)
+    if ckpt_path:
+        keep_earlier_metrics(cfg.get("logger"))
 
     log.info("Instantiating model <%s>", cfg.model._target_)
     model: DCGAN = instantiate(cfg.model)

@@ -71,6 +71,9 @@ def test_resume_from_last_continues_the_step_count_and_the_fixed_grid(tiny_cfg, 
     assert (run / "samples" / "step_0000006.png").is_file()
     rows = [r for r in logged_rows(run) if r.get("train/loss_d")]
     assert [int(r["step"]) for r in rows][-2:] == [4, 5]
+    # the first part's metrics are kept (Lightning's CSV logger would delete them)
+    with open(run / "csv" / "metrics.1.csv") as f:
+        assert [int(r["step"]) for r in csv.DictReader(f) if r.get("train/loss_d")] == [0, 1, 2, 3]
 
 
 def test_ckpt_path_last_finds_a_sibling_run(tiny_cfg, tmp_path):
