@@ -5,6 +5,8 @@ import pytest
 from dcgan_lit.errors import UserError
 from dcgan_lit.train import train
 
+from .test_train import run_cli
+
 
 @pytest.fixture
 def refuse(tiny_cfg, monkeypatch):
@@ -74,3 +76,17 @@ def test_an_unwritable_output_dir_names_the_key(refuse, tmp_path):
     assert f"paths.output_dir={blocker / 'run'} is not a writable folder" in message
     message = refuse(f"callbacks.model_checkpoint.dirpath={blocker}/ckpts")
     assert f"callbacks.model_checkpoint.dirpath={blocker}/ckpts is not a writable folder" in message
+
+
+@pytest.mark.slow
+def test_the_cli_shows_a_traceback_only_with_hydra_full_error(tmp_path):
+    """Without HYDRA_FULL_ERROR the CLI prints one line (tests/test_train.py checks that); with it, the trace."""
+    result = run_cli(
+        "model.optimizer_g.lr=0",
+        f"hydra.run.dir={tmp_path / 'run'}",
+        cwd=tmp_path,
+        env_extra={"HYDRA_FULL_ERROR": "1"},
+    )
+    assert result.returncode == 1 and "Traceback" in result.stderr
+    assert "UserError: model.optimizer_g.lr=0 must be positive (the paper uses 2e-4)" in result.stderr
+    assert not any(line.startswith("error:") for line in result.stderr.splitlines())

@@ -131,15 +131,6 @@ def test_mode_collapse_is_measured_and_warned_about(tiny_cfg, tmp_path, caplog):
     assert load_weights(run / "checkpoints" / "last.ckpt")["global_step"] == 6 * 2  # action=warn: ran on
 
 
-def called_from(filename: str) -> bool:
-    frame = sys._getframe(2)
-    while frame is not None:
-        if frame.f_code.co_filename.endswith(filename):
-            return True
-        frame = frame.f_back
-    return False
-
-
 def test_the_guard_state_survives_a_weights_only_checkpoint_round_trip(tmp_path):
     guard = DivergenceGuard(check_every_n_steps=10, d_wins_window=30)
     guard.window.extend([(0.01, 0.02), (0.03, 0.04)])
