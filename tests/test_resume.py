@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+import types
 from pathlib import Path
 
 import lightning as L
@@ -108,6 +109,24 @@ def test_ddp_ranks_take_disjoint_shares_of_the_same_pass_and_resume_on_other_dev
     assert single.seed == 3 and single.batches_consumed == 5 + 2
     assert list(single) == whole.permutation(1)[4:].tolist()
     assert "global batch of 2 images instead of 4" in caplog.text
+
+
+def test_after_a_ddp_resume_rank_0_continues_its_random_stream_and_the_others_draw_their_own():
+    """The checkpoint holds rank 0's RNG states; restored on every rank, the ranks would draw the same z."""
+    torch.manual_seed(3)
+    checkpoint = {}
+    DCGAN(image_size=32, ngf=8, ndf=8).on_save_checkpoint(checkpoint)
+    uninterrupted = torch.randn(4, 100, 1, 1)
+    noises = []
+    for rank in (0, 1, 2):
+        model = DCGAN(image_size=32, ngf=8, ndf=8)
+        model.trainer = types.SimpleNamespace(global_rank=rank)  # what on_train_start reads of the trainer
+        model.on_load_checkpoint(checkpoint)
+        torch.manual_seed(100 + rank)  # whatever each rank's RNG held before training starts
+        model.on_train_start()
+        noises.append(model.sample_noise(4))
+    assert torch.equal(noises[0], uninterrupted)
+    assert not torch.allclose(noises[1], noises[0]) and not torch.allclose(noises[2], noises[1])
 
 
 class CrashAt(L.Callback):
