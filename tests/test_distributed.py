@@ -82,6 +82,10 @@ def test_ddp_on_two_cpu_processes_averages_gradients(image_folder, tmp_path):
     result = run_cli(
         *tiny_args(image_folder, "trainer=ddp", "trainer.devices=2", "trainer.max_steps=3", probe),
         "dataset.hflip=false",
+        # every check each iteration: the guards' and the checkpoint's decisions are reduced over the ranks
+        "callbacks.divergence.check_every_n_steps=1",
+        "callbacks.divergence.collapse_every_n_steps=1",
+        "callbacks.model_checkpoint.every_n_steps=1",
         f"hydra.run.dir={run}",
         cwd=tmp_path,
         env_extra={"PYTHONPATH": str(ROOT)},

@@ -3,12 +3,14 @@
 import csv
 import logging
 import sys
+import types
 from pathlib import Path
 
 import lightning as L
 import pytest
 import torch
 
+from dcgan_lit.callbacks.checkpoint import state_is_finite
 from dcgan_lit.callbacks.divergence import DivergenceGuard, feature_diversity
 from dcgan_lit.checkpoint import load_weights
 from dcgan_lit.errors import TrainingDiverged
@@ -142,3 +144,39 @@ def test_the_guard_state_survives_a_weights_only_checkpoint_round_trip(tmp_path)
     )
     assert list(restored.window) == [(0.01, 0.02), (0.03, 0.04)] and restored.window.maxlen == 3
     assert restored.collapsed_checks == 1
+
+
+class TwoRanks:
+    """Rank 0's view of a 2-process strategy whose other rank hit a NaN at iteration 3 and votes ``other``."""
+
+    other = True
+
+    def reduce(self, tensor: torch.Tensor, reduce_op: str) -> torch.Tensor:
+        assert reduce_op == "min"
+        return torch.minimum(tensor, torch.tensor([3.0]))
+
+    def reduce_boolean_decision(self, decision: bool, all: bool = True) -> bool:
+        return (decision and self.other) if all else (decision or self.other)
+
+
+def test_under_ddp_a_decision_of_any_rank_counts_for_all():
+    """A rank that stopped alone would leave the others waiting forever in DDP's next all-reduce."""
+    trainer = types.SimpleNamespace(
+        world_size=2, strategy=TwoRanks(), callbacks=[], loggers=[], should_stop=False
+    )
+    model = DCGAN(image_size=32, channels=3, ngf=8, ndf=8)
+    guard = DivergenceGuard(action="stop", check_every_n_steps=5, d_wins_window=5)
+    guard._running = torch.tensor([2.5, 2.5, 5.0, -1.0])  # this rank: 5 finite iterations, D not winning
+    with pytest.raises(TrainingDiverged, match="non-finite loss at iteration 3"):
+        guard.check(trainer, types.SimpleNamespace(iteration=5))
+
+    trainer.strategy.reduce = lambda tensor, reduce_op: tensor  # no NaN anywhere; the other rank sees D win
+    guard._running = torch.tensor([2.5, 2.5, 5.0, -1.0])
+    guard.check(trainer, types.SimpleNamespace(iteration=10))
+    assert trainer.should_stop
+
+    trainer.callback_metrics = {"train/loss_d": torch.tensor(0.7)}
+    trainer.strategy.other = False  # the other rank's state is not finite
+    assert not state_is_finite(trainer, model)  # finite here, but not on every rank: nobody saves
+    trainer.strategy.other = True
+    assert state_is_finite(trainer, model)

@@ -12,11 +12,14 @@ log = logging.getLogger(__name__)
 
 
 def state_is_finite(trainer: L.Trainer, pl_module: L.LightningModule) -> bool:
-    """True when every parameter and every logged loss is finite (one host sync: only called when saving)."""
+    """True when every parameter and every logged loss is finite on every rank (only called when saving).
+
+    Under DDP the ranks must agree: saving waits at a barrier that a rank skipping the save never reaches.
+    """
     losses = [v for k, v in trainer.callback_metrics.items() if "loss" in k]
     flags = [torch.isfinite(p).all() for p in pl_module.parameters()]
     flags += [torch.isfinite(torch.as_tensor(v)).all().to(flags[0].device) for v in losses]  # any device
-    return bool(torch.stack(flags).all())
+    return trainer.strategy.reduce_boolean_decision(bool(torch.stack(flags).all()), all=True)
 
 
 class Checkpoint(ModelCheckpoint):

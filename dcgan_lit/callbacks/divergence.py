@@ -97,10 +97,15 @@ class DivergenceGuard(L.Callback):
 
     # -- every check_every_n_steps iterations: one host sync -------------------------------------------
     def check(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        sum_loss_d, sum_d_fake, count, first_bad = self._running.tolist()
+        running = self._running.clone()
+        # Under DDP all ranks stop together: one left training would wait forever in the next all-reduce.
+        if trainer.world_size > 1:
+            first_bad = torch.where(running[3:] < 0, float("inf"), running[3:])
+            running[3:] = trainer.strategy.reduce(first_bad, reduce_op="min")
+        sum_loss_d, sum_d_fake, count, first_bad = running.tolist()
         self._running.zero_()
         self._running[3] = -1.0
-        if first_bad >= 0:
+        if 0 <= first_bad < float("inf"):
             raise TrainingDiverged(
                 f"training diverged: non-finite loss at iteration {int(first_bad)}; stopped. "
                 f"{self.last_good_checkpoint(trainer)} Lower the learning rates (model.optimizer_d.lr, "
@@ -114,6 +119,7 @@ class DivergenceGuard(L.Callback):
             loss_d < self.d_wins_loss_d_below and d_fake < self.d_wins_d_fake_below
             for loss_d, d_fake in self.window
         )
+        d_wins = trainer.strategy.reduce_boolean_decision(d_wins, all=False)  # the same on every rank
         log_metrics(trainer, pl_module, {"health/d_wins": float(d_wins)})
         if d_wins:
             self.act(
@@ -142,7 +148,8 @@ class DivergenceGuard(L.Callback):
                 "health/diversity_ratio": ratio,
             },
         )
-        self.collapsed_checks = self.collapsed_checks + 1 if ratio < self.collapse_ratio_below else 0
+        low = trainer.strategy.reduce_boolean_decision(ratio < self.collapse_ratio_below, all=False)
+        self.collapsed_checks = self.collapsed_checks + 1 if low else 0
         if self.collapsed_checks >= self.collapse_patience:
             self.act(
                 trainer,
