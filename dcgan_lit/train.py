@@ -51,8 +51,9 @@ def train(cfg: DictConfig) -> dict[str, float]:
     datamodule = instantiate(cfg.dataset)
     datamodule.check_source()  # a missing dataset is one line now, not a traceback after model set-up
     ckpt_path = resolve_ckpt_path(cfg.get("ckpt_path"), cfg.paths.output_dir, cfg.model)
-    if ckpt_path:
-        keep_earlier_metrics(cfg.get("logger"))
+    if ckpt_path and keep_earlier_metrics(cfg.get("logger")):
+        # the CSV logger's "previous log files will be deleted": its metrics.csv has just been kept aside
+        warnings.filterwarnings("ignore", message=".*Previous log files in this directory will be deleted")
 
     log.info("Instantiating model <%s>", cfg.model._target_)
     model: DCGAN = instantiate(cfg.model)
