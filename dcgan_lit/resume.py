@@ -1,4 +1,4 @@
-"""Resuming and crash safety: atomic checkpoint writes, verified ``ckpt_path`` resolution, RNG states.
+"""Resuming and crash safety: atomic checkpoint writes, verified ``ckpt_path``, RNG states, kept metrics.
 
 A checkpoint is written to a temporary file in its folder, fsynced and renamed over the old one, so a crash
 mid-write leaves the previous checkpoint intact. Every checkpoint is read with ``weights_only=True`` (through
