@@ -1,7 +1,12 @@
 """One LightningDataModule per data source, all over one decoded-once uint8 pipeline."""
 
 from dcgan_lit.data.datamodule import ImageDataModule, UInt8ImageDataset
-from dcgan_lit.data.folder import CatFacesDataModule, ImageFolderDataModule
+from dcgan_lit.data.folder import (
+    CatFacesDataModule,
+    ImageFolderDataModule,
+    MonetDataModule,
+    PokemonDataModule,
+)
 from dcgan_lit.data.mnist import MNISTDataModule
 
 __all__ = [
@@ -9,5 +14,7 @@ __all__ = [
     "ImageDataModule",
     "ImageFolderDataModule",
     "MNISTDataModule",
+    "MonetDataModule",
+    "PokemonDataModule",
     "UInt8ImageDataset",
 ]

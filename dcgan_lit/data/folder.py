@@ -1,4 +1,4 @@
-"""Datasets that are folders of image files: any folder (``imagefolder``) and the Kaggle cat faces."""
+"""Datasets that are folders of image files: any folder (``imagefolder``), cat faces, Pokémon, Monet."""
 
 from __future__ import annotations
 
@@ -70,4 +70,27 @@ class CatFacesDataModule(ImageFolderDataModule):
         "Download https://www.kaggle.com/datasets/spandan2/cats-faces-64x64-for-generative-models "
         "(`kaggle datasets download spandan2/cats-faces-64x64-for-generative-models`), unzip it there "
         "(any layout: images are found recursively), or set paths.data_dir= / dataset.path="
+    )
+
+
+class PokemonDataModule(ImageFolderDataModule):
+    """The Kaggle "Pokemon Image Dataset": ~819 PNGs, 256x256 RGBA on transparent backgrounds -> on white."""
+
+    name = "pokemon"
+    missing_hint = (
+        "Download https://www.kaggle.com/datasets/kvpratama/pokemon-images-dataset "
+        "(`kaggle datasets download kvpratama/pokemon-images-dataset`), unzip it there "
+        "(any layout: PNG/JPG found recursively; transparency is composited onto white), "
+        "or set paths.data_dir= / dataset.path="
+    )
+
+
+class MonetDataModule(ImageFolderDataModule):
+    """Monet's paintings from Kaggle "I'm Something of a Painter Myself": the ~300 JPEGs of ``monet_jpg``."""
+
+    name = "monet"
+    missing_hint = (
+        "Download the monet_jpg folder of https://www.kaggle.com/competitions/gan-getting-started/data "
+        "(`kaggle competitions download -c gan-getting-started`, then unzip and move monet_jpg/ there), "
+        "or set paths.data_dir= / dataset.path="
     )
