@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from functools import cached_property
 from pathlib import Path
 
 import torch
 
 from dcgan_lit.data.cache import fingerprint_files
-from dcgan_lit.data.datamodule import ImageDataModule, require_dir
+from dcgan_lit.data.datamodule import ImageDataModule, require_dir, select_classes
 from dcgan_lit.data.images import IMAGE_EXTENSIONS, decode_images, find_images
 from dcgan_lit.errors import UserError
 
@@ -17,14 +18,18 @@ log = logging.getLogger(__name__)
 
 
 class ImageFolderDataModule(ImageDataModule):
-    """Every image under ``path`` (recursive: jpg, jpeg, png, webp, bmp), resized and centre-cropped."""
+    """Every image under ``path`` (recursive: jpg, jpeg, png, webp, bmp), resized and centre-cropped.
+
+    With ``classes`` (names or indices of the sorted subfolders of ``path``), only those subfolders are read.
+    """
 
     name = "imagefolder"
     missing_hint = "Set dataset.path=<folder of images>"
 
-    def __init__(self, path: str, **kwargs) -> None:
+    def __init__(self, path: str, classes: Sequence[str | int] | None = None, **kwargs) -> None:
         super().__init__(**kwargs)
         self.path = Path(path).expanduser()
+        self.classes = list(classes) if classes else None
 
     def check_source(self) -> None:
         root = require_dir(self.path, f"Dataset {self.name}", self.missing_hint)
@@ -35,8 +40,16 @@ class ImageFolderDataModule(ImageDataModule):
             )
 
     @cached_property
+    def class_dirs(self) -> list[Path]:
+        """The subfolders ``classes`` selects; ``[path]`` when no filter is set."""
+        if self.classes is None:
+            return [self.path]
+        available = sorted(p.name for p in self.path.iterdir() if p.is_dir())
+        return [self.path / name for name in select_classes(self.classes, available, self.name)]
+
+    @cached_property
     def files(self) -> list[Path]:
-        return find_images(self.path)
+        return sorted(file for folder in self.class_dirs for file in find_images(folder))
 
     def source(self) -> str:
         return str(self.path.resolve())
@@ -47,6 +60,7 @@ class ImageFolderDataModule(ImageDataModule):
             "count": len(self.files),
             "files": fingerprint_files(self.files, self.path),
             "resize": "shorter-side-bicubic-center-crop",
+            "classes": [p.name for p in self.class_dirs] if self.classes else None,
         }
 
     def build(self) -> torch.Tensor:
