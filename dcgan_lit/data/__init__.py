@@ -1,5 +1,6 @@
 """One LightningDataModule per data source, all over one decoded-once uint8 pipeline."""
 
+from dcgan_lit.data.cifar import CIFAR10DataModule
 from dcgan_lit.data.datamodule import ImageDataModule, UInt8ImageDataset
 from dcgan_lit.data.folder import (
     CatFacesDataModule,
@@ -10,6 +11,7 @@ from dcgan_lit.data.folder import (
 from dcgan_lit.data.mnist import MNISTDataModule
 
 __all__ = [
+    "CIFAR10DataModule",
     "CatFacesDataModule",
     "ImageDataModule",
     "ImageFolderDataModule",

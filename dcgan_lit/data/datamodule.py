@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import lightning as L
@@ -211,3 +211,17 @@ def select_classes(classes: Sequence[str | int], available: Sequence[str], datas
                 f"Dataset {dataset}: no class {item!r}; dataset.classes takes names or indices of {list(available)}"
             )
     return list(dict.fromkeys(selected))
+
+
+def fetch_or_fail(dataset: str, where: Path, fix: str, download: bool, fetch: Callable[[], object]) -> None:
+    """Runs ``fetch`` (a torchvision download) when allowed; any failure becomes one clear line."""
+    if not download:
+        raise UserError(f"Dataset {dataset}: not found in {where} and dataset.download=false; {fix}")
+    log.info("Dataset %s not found in %s; downloading", dataset, where)
+    try:
+        fetch()
+    except Exception as error:
+        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise UserError(
+            f"Dataset {dataset}: not found in {where} and the download failed ({reason}); {fix}"
+        ) from None

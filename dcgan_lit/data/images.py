@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from PIL import Image, ImageOps
 
 log = logging.getLogger(__name__)
@@ -75,3 +76,25 @@ def decode_images(paths: Sequence[Path], size: int, channels: int) -> tuple[torc
     if skipped:
         images = images[torch.from_numpy(ok)]
     return images, skipped
+
+
+def resize_tensor(images: torch.Tensor, size: int, mode: str = "bilinear", chunk: int = 4096) -> torch.Tensor:
+    """Resizes a square uint8 (N, C, H, W) tensor to ``size`` (antialiased), in chunks to bound memory."""
+    if images.shape[-1] == size and images.shape[-2] == size:
+        return images
+    out = torch.empty(len(images), images.size(1), size, size, dtype=torch.uint8)
+    for start in range(0, len(images), chunk):
+        x = images[start : start + chunk].float()
+        x = F.interpolate(x, size=(size, size), mode=mode, antialias=True, align_corners=False)
+        out[start : start + chunk] = x.round_().clamp_(0, 255).to(torch.uint8)
+    return out
+
+
+def to_channels(images: torch.Tensor, channels: int) -> torch.Tensor:
+    """uint8 (N, 1|3, H, W) -> ``channels`` channels: gray replicated to RGB, RGB to PIL's 'L' luma."""
+    if images.size(1) == channels:
+        return images
+    if channels == 3:
+        return images.expand(-1, 3, -1, -1).contiguous()
+    weights = torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)
+    return (images.float() * weights).sum(1, keepdim=True).round_().clamp_(0, 255).to(torch.uint8)
