@@ -43,3 +43,25 @@ def write_cifar10(root: Path, monkeypatch, per_batch: int = 20, seed: int = 0) -
     monkeypatch.setattr(CIFAR10, "test_list", test_list)
     monkeypatch.setattr(CIFAR10, "meta", {**CIFAR10.meta, "md5": md5(folder / "batches.meta")})
     return folder
+
+
+def write_video(path: Path, frames: int = 60, width: int = 128, height: int = 64) -> Path:
+    """A real mpeg4 video written with PyAV: a red left quarter, a blue right quarter and a gray middle whose
+    level is 4 x the frame index, so which frames were sampled and where they were cropped can be read back."""
+    import av
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("mpeg4", rate=30)
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        stream.bit_rate = 4_000_000
+        for index in range(frames):
+            pixels = np.zeros((height, width, 3), dtype=np.uint8)
+            pixels[:, : width // 4] = (255, 0, 0)
+            pixels[:, 3 * width // 4 :] = (0, 0, 255)
+            pixels[:, width // 4 : 3 * width // 4] = 4 * index
+            for packet in stream.encode(av.VideoFrame.from_ndarray(pixels, format="rgb24")):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    return path

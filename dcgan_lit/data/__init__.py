@@ -9,6 +9,7 @@ from dcgan_lit.data.folder import (
     PokemonDataModule,
 )
 from dcgan_lit.data.mnist import MNISTDataModule
+from dcgan_lit.data.video import VideoDataModule
 
 __all__ = [
     "CIFAR10DataModule",
@@ -19,4 +20,5 @@ __all__ = [
     "MonetDataModule",
     "PokemonDataModule",
     "UInt8ImageDataset",
+    "VideoDataModule",
 ]
