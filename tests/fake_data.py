@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import pickle
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
 CIFAR10_NAMES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
 
@@ -65,3 +67,57 @@ def write_video(path: Path, frames: int = 60, width: int = 128, height: int = 64
         for packet in stream.encode():
             container.mux(packet)
     return path
+
+
+def write_celeba(root: Path, monkeypatch, count: int = 8) -> Path:
+    """root/celeba/ as torchvision's CelebA expects: img_align_celeba/*.jpg (178x218 faces: a white 108-pixel
+    centre square on black) and the five annotation files, with their md5s registered in place of the real ones."""
+    from torchvision.datasets import CelebA
+
+    folder = root / "celeba"
+    (folder / "img_align_celeba").mkdir(parents=True, exist_ok=True)
+    names = [f"{i:06d}.jpg" for i in range(1, count + 1)]
+    for name in names:
+        pixels = np.zeros((218, 178, 3), dtype=np.uint8)
+        pixels[55:163, 35:143] = 255  # the centred 108x108 square
+        Image.fromarray(pixels).save(folder / "img_align_celeba" / name, quality=95)
+    splits = [0] * (count - 4) + [1, 1, 2, 2]  # train, then 2 valid and 2 test faces
+    attrs = ["5_o_Clock_Shadow", "Smiling"]
+    landmarks = ["lefteye_x", "lefteye_y"]
+    files = {
+        "list_eval_partition.txt": [f"{n} {s}" for n, s in zip(names, splits, strict=True)],
+        "identity_CelebA.txt": [f"{n} {i + 1}" for i, n in enumerate(names)],
+        "list_bbox_celeba.txt": [str(count), "image_id x_1 y_1 width height"]
+        + [f"{n} 1 2 3 4" for n in names],
+        "list_landmarks_align_celeba.txt": [str(count), " ".join(landmarks)] + [f"{n} 69 109" for n in names],
+        "list_attr_celeba.txt": [str(count), " ".join(attrs)] + [f"{n} -1 1" for n in names],
+    }
+    for name, lines in files.items():
+        (folder / name).write_text("\n".join(lines) + "\n")
+    file_list = [
+        (file_id, md5(folder / name) if name in files else digest, name)
+        for file_id, digest, name in CelebA.file_list
+    ]
+    monkeypatch.setattr(CelebA, "file_list", file_list)
+    return folder
+
+
+def write_lsun(root: Path, category: str = "bedroom_train", count: int = 10) -> Path:
+    """root/<category>_lmdb: an lmdb of webp images (LSUN's encoding) under hex keys, as torchvision's LSUN reads."""
+    import lmdb
+
+    database = root / f"{category}_lmdb"
+    env = lmdb.open(str(database), map_size=64 * 1024 * 1024)
+    rng = np.random.default_rng(0)
+    with env.begin(write=True) as txn:
+        for i in range(count):
+            buffer = io.BytesIO()
+            pixels = np.full(
+                (48, 64, 3), 20 * i, dtype=np.uint8
+            )  # landscape, like LSUN's 256-pixel-short-side
+            pixels[:, :4] = rng.integers(0, 256, (48, 4, 3))
+            Image.fromarray(pixels).save(buffer, format="WEBP", lossless=True)
+            txn.put(hashlib.sha1(str(i).encode()).hexdigest().encode(), buffer.getvalue())
+        txn.put(b"zz-broken", b"not an image")  # LSUN keys sort as hex; this one comes last
+    env.close()
+    return database

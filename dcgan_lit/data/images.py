@@ -7,6 +7,7 @@ import os
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 import torch
@@ -46,26 +47,42 @@ def resize_center_crop(image: Image.Image, size: int) -> Image.Image:
     return ImageOps.fit(image, (size, size), method=Image.Resampling.BICUBIC, centering=(0.5, 0.5))
 
 
-def load_image(path: str | os.PathLike, size: int, channels: int) -> np.ndarray:
-    """One file -> uint8 array (channels, size, size). Raises on unreadable, corrupt or oversized files."""
+def center_crop(image: Image.Image, crop_size: int) -> Image.Image:
+    """The centred ``crop_size`` square (or the largest centred square when the image is smaller)."""
+    side = min(crop_size, image.width, image.height)
+    left, top = (image.width - side) // 2, (image.height - side) // 2
+    return image.crop((left, top, left + side, top + side))
+
+
+def load_image(
+    path: str | os.PathLike | BinaryIO, size: int, channels: int, crop_size: int | None = None
+) -> np.ndarray:
+    """One file -> uint8 array (channels, size, size), optionally centre-cropped to ``crop_size`` before resizing.
+
+    Raises on unreadable, corrupt or oversized files."""
     with Image.open(path) as image:
         if image.width * image.height > MAX_IMAGE_PIXELS:
             raise ValueError(f"{image.width}x{image.height} exceeds {MAX_IMAGE_PIXELS} pixels")
         image.load()
         image = ImageOps.exif_transpose(image)
-        image = resize_center_crop(to_mode(image, channels), size)
+        image = to_mode(image, channels)
+        if crop_size:
+            image = center_crop(image, crop_size)
+        image = resize_center_crop(image, size)
     array = np.array(image, dtype=np.uint8)  # a writable copy
     return array[None] if array.ndim == 2 else array.transpose(2, 0, 1)
 
 
-def decode_images(paths: Sequence[Path], size: int, channels: int) -> tuple[torch.Tensor, int]:
+def decode_images(
+    paths: Sequence[Path | BinaryIO], size: int, channels: int, crop_size: int | None = None
+) -> tuple[torch.Tensor, int]:
     """Decodes files in parallel into one (N, C, size, size) uint8 tensor; returns it and the number skipped."""
     images = torch.empty(len(paths), channels, size, size, dtype=torch.uint8)
     ok = np.zeros(len(paths), dtype=bool)
 
     def work(i: int) -> None:
         try:
-            images[i] = torch.from_numpy(load_image(paths[i], size, channels))
+            images[i] = torch.from_numpy(load_image(paths[i], size, channels, crop_size))
             ok[i] = True
         except Exception as error:  # corrupt, truncated, empty, not an image, too large: skip and count
             log.debug("skipping %s: %s", paths[i], error)
