@@ -107,6 +107,7 @@ def write_lsun(root: Path, category: str = "bedroom_train", count: int = 10) -> 
     import lmdb
 
     database = root / f"{category}_lmdb"
+    root.mkdir(parents=True, exist_ok=True)
     env = lmdb.open(str(database), map_size=64 * 1024 * 1024)
     rng = np.random.default_rng(0)
     with env.begin(write=True) as txn:
