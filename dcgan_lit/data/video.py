@@ -89,6 +89,8 @@ class VideoDataModule(ImageDataModule):
             )
         if (num_frames is not None and num_frames < 1) or (frame_step is not None and frame_step < 1):
             raise UserError(f"dataset.num_frames={num_frames} / frame_step={frame_step} must be positive")
+        if crops_per_frame < 1:
+            raise UserError(f"dataset.crops_per_frame={crops_per_frame} must be a positive integer")
         if crop not in ("center", "random"):
             raise UserError(f"dataset.crop={crop!r} is not allowed; use 'center' or 'random'")
         if not 0 < crop_scale <= 1:
@@ -122,6 +124,7 @@ class VideoDataModule(ImageDataModule):
 
     def cache_parts(self) -> dict:
         return {
+            "path": str(self.path.resolve()),
             "file": fingerprint_files([self.path.resolve()], self.path.resolve().parent),
             "num_frames": self.num_frames,
             "frame_step": self.frame_step,
