@@ -55,13 +55,15 @@ class ImageFolderDataModule(ImageDataModule):
         return str(self.path.resolve())
 
     def cache_parts(self) -> dict:
-        return {
+        parts = {
             "path": str(self.path.resolve()),
             "count": len(self.files),
             "files": fingerprint_files(self.files, self.path),
             "resize": "shorter-side-bicubic-center-crop",
-            "classes": [p.name for p in self.class_dirs] if self.classes else None,
         }
+        if self.classes:
+            parts["classes"] = [p.name for p in self.class_dirs]
+        return parts
 
     def build(self) -> torch.Tensor:
         log.info("Decoding %d images from %s (once; later runs use the cache)", len(self.files), self.path)
