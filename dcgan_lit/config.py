@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from dcgan_lit.errors import UserError
 from dcgan_lit.networks import SUPPORTED_SIZES
@@ -11,6 +11,12 @@ from dcgan_lit.networks import SUPPORTED_SIZES
 def validate(cfg: DictConfig) -> None:
     """Raises :class:`UserError` naming the key, the value and what is allowed."""
     model, data = cfg.model, cfg.dataset
+    missing = [f"dataset.{key}" for key in data if OmegaConf.is_missing(data, key)]
+    if missing:
+        raise UserError(
+            f"{', '.join(missing)} must be set (the dataset config leaves it ???); pass it on the command line, "
+            f"e.g. {missing[0]}=/path/to/data"
+        )
     if model.image_size not in SUPPORTED_SIZES:
         raise UserError(
             f"model.image_size={model.image_size} is not supported; allowed: {list(SUPPORTED_SIZES)}"

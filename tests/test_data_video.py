@@ -2,13 +2,16 @@
 
 import sys
 
+import numpy as np
 import pytest
 import torch
 
 from dcgan_lit.data import VideoDataModule
 from dcgan_lit.data.video import sample_indices
 from dcgan_lit.errors import UserError
+from dcgan_lit.train import train
 
+from .conftest import compose_config
 from .fake_data import write_video
 
 pytest.importorskip("av")
@@ -94,8 +97,27 @@ def test_missing_undecodable_and_no_pyav_are_one_line(tmp_path, monkeypatch):
         VideoDataModule(path=str(bad)).check_source()
 
 
+def test_a_stream_that_breaks_after_its_header_is_one_line(tmp_path):
+    data = bytearray(write_video(tmp_path / "clip.mp4", frames=30).read_bytes())
+    third = len(data) // 3
+    data[third : 2 * third] = np.random.default_rng(0).integers(0, 256, third, dtype=np.uint8).tobytes()
+    (tmp_path / "clip.mp4").write_bytes(bytes(data))  # the header and index at the end stay intact
+    dm = VideoDataModule(path=str(tmp_path / "clip.mp4"), image_size=32, batch_size=2, cache_dir=None)
+    dm.check_source()
+    assert dm.total_frames == 30
+    with pytest.raises(UserError, match="cannot decode .*clip.mp4 as a video") as error:
+        dm.setup()
+    assert "\n" not in str(error.value)
+
+
 def test_bad_options_are_one_line():
     with pytest.raises(UserError, match="exclusive"):
         VideoDataModule(path="x.mp4", num_frames=10, frame_step=2)
     with pytest.raises(UserError, match="dataset.crop="):
         VideoDataModule(path="x.mp4", crop="corner")
+
+
+def test_dataset_video_without_a_path_is_one_line(tmp_path):
+    cfg = compose_config(["dataset=video", "accelerator=cpu", "logger=none"], tmp_path)
+    with pytest.raises(UserError, match=r"^dataset.path must be set .*dataset.path=/path/to/data$"):
+        train(cfg)

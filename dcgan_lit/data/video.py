@@ -112,12 +112,17 @@ class VideoDataModule(ImageDataModule):
         except UserError:
             raise
         except Exception as error:  # PyAV raises InvalidDataError, IndexError (no video stream), ...
-            raise UserError(
-                f"Dataset {self.name}: cannot decode {self.path.resolve()} as a video ({type(error).__name__}: "
-                f"{str(error).splitlines()[0] if str(error) else 'no video stream'}); check the file or re-encode it"
-            ) from None
+            raise self.undecodable(error) from None
         if self.total_frames == 0:
             raise UserError(f"Dataset {self.name}: {self.path.resolve()} has no video frames")
+
+    def undecodable(self, error: Exception) -> UserError:
+        """The one line for a file FFmpeg cannot read as a video."""
+        reason = str(error).splitlines()[0] if str(error) else "no video stream"
+        return UserError(
+            f"Dataset {self.name}: cannot decode {self.path.resolve()} as a video ({type(error).__name__}: "
+            f"{reason}); check the file or re-encode it"
+        )
 
     def source(self) -> str:
         return str(self.path.resolve())
@@ -153,6 +158,23 @@ class VideoDataModule(ImageDataModule):
             self.path,
         )
         rng = np.random.default_rng(self.seed)
+        try:
+            images, remaining = self.decode(av, set(wanted), rng)
+        except av.FFmpegError as error:  # a stream that breaks after a readable header
+            raise self.undecodable(error) from None
+        if remaining:
+            log.warning("Video %s ended %d sampled frames early", self.path, len(remaining))
+        stacked = (
+            np.stack(images)
+            if images
+            else np.zeros((0, self.image_size, self.image_size, self.channels), np.uint8)
+        )
+        if stacked.ndim == 3:
+            stacked = stacked[..., None]
+        return torch.from_numpy(stacked).permute(0, 3, 1, 2).contiguous()
+
+    def decode(self, av, wanted: set[int], rng: np.random.Generator) -> tuple[list[np.ndarray], set[int]]:
+        """The crops of the ``wanted`` frames as (S, S[, 3]) arrays, and the indices the video never reached."""
         mode = "RGB" if self.channels == 3 else "L"
         images, remaining = [], set(wanted)
         with av.open(str(self.path)) as container:
@@ -167,13 +189,4 @@ class VideoDataModule(ImageDataModule):
                         images.append(np.asarray(image.convert(mode)))
                 if not remaining:
                     break
-        if remaining:
-            log.warning("Video %s ended %d sampled frames early", self.path, len(remaining))
-        stacked = (
-            np.stack(images)
-            if images
-            else np.zeros((0, self.image_size, self.image_size, self.channels), np.uint8)
-        )
-        if stacked.ndim == 3:
-            stacked = stacked[..., None]
-        return torch.from_numpy(stacked).permute(0, 3, 1, 2).contiguous()
+        return images, remaining
