@@ -78,7 +78,7 @@ def test_experiment_trains_two_iterations(name, tmp_path, monkeypatch, one_threa
     write_dataset(cfg.dataset, monkeypatch)
     train(cfg)
     run = tmp_path / "run"
-    checkpoint = torch.load(run / "checkpoints" / "last.ckpt", weights_only=False)
+    checkpoint = torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)
     assert checkpoint["global_step"] == 2 * (cfg.model.d_steps + 1)
     size = settings.model.image_size
     assert checkpoint["hyper_parameters"]["image_size"] == size
