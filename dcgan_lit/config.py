@@ -38,6 +38,12 @@ def positive_int(key: str, value) -> int:
 
 def validate_model_and_data(cfg: DictConfig) -> None:
     model, data = cfg.model, cfg.dataset
+    missing = [f"dataset.{key}" for key in data if OmegaConf.is_missing(data, key)]
+    if missing:
+        raise UserError(
+            f"{', '.join(missing)} must be set (the dataset config leaves it ???); pass it on the command line, "
+            f"e.g. {missing[0]}=/path/to/data"
+        )
     if model.image_size not in SUPPORTED_SIZES:
         raise UserError(
             f"model.image_size={model.image_size} is not supported; allowed: {list(SUPPORTED_SIZES)}"

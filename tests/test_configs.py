@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pytest
 from hydra.utils import instantiate
+from omegaconf import OmegaConf
 
 from .conftest import CONF_DIR, compose_config
 
@@ -40,10 +41,31 @@ def test_every_option_composes(group, option, tmp_path):
 
 def test_groups_have_the_documented_options():
     assert options("model") == ["dcgan128", "dcgan256", "dcgan32", "dcgan64"]
-    assert {"mnist", "catfaces", "imagefolder"} <= set(options("dataset"))
+    assert {
+        "mnist",
+        "catfaces",
+        "imagefolder",
+        "cifar10",
+        "video",
+        "pokemon",
+        "monet",
+        "celeba",
+        "lsun",
+    } <= set(options("dataset"))
     assert {"auto", "cpu", "gpu", "mps"} <= set(options("accelerator"))
     assert {"wandb", "csv", "tensorboard", "none"} <= set(options("logger"))
-    assert {"catfaces", "mnist"} <= set(options("experiment"))
+    assert {
+        "catfaces",
+        "mnist",
+        "pegasus",
+        "jellyfish",
+        "pokemon",
+        "monet64",
+        "monet128",
+        "monet256",
+        "celeba64",
+        "paper_lsun",
+    } <= set(options("experiment"))
 
 
 def test_default_is_dcgan32_on_mnist(tmp_path):
@@ -76,3 +98,69 @@ def test_model_configs_instantiate(size, tmp_path):
 
 def test_the_experiment_folder_is_not_empty():
     assert Path(CONF_DIR / "experiment").is_dir() and options("experiment")
+
+
+# (experiment, expected settings as dotted keys) -- what each replication promises in the README
+EXPERIMENT_SETTINGS = {
+    "pegasus": {
+        "dataset._target_": "dcgan_lit.data.CIFAR10DataModule",
+        "dataset.classes": ["horse", "bird"],
+        "model.image_size": 32,
+        "dataset.batch_size": 16,
+        "model.g_activation": "leaky_relu",
+    },
+    "jellyfish": {
+        "dataset._target_": "dcgan_lit.data.VideoDataModule",
+        "model.image_size": 32,
+        "dataset.num_frames": 10000,
+        "dataset.symmetries": "all",
+        "dataset.per_image_normalize": True,
+    },
+    "pokemon": {"dataset._target_": "dcgan_lit.data.PokemonDataModule", "model.image_size": 64},
+    "monet64": {
+        "dataset._target_": "dcgan_lit.data.MonetDataModule",
+        "model.image_size": 64,
+        "dataset.batch_size": 25,
+    },
+    "monet128": {
+        "dataset._target_": "dcgan_lit.data.MonetDataModule",
+        "model.image_size": 128,
+        "dataset.batch_size": 16,
+    },
+    "monet256": {
+        "dataset._target_": "dcgan_lit.data.MonetDataModule",
+        "model.image_size": 256,
+        "dataset.batch_size": 10,
+    },
+    "celeba64": {
+        "dataset._target_": "dcgan_lit.data.CelebADataModule",
+        "model.image_size": 64,
+        "dataset.crop_size": 108,
+    },
+    "paper_lsun": {
+        "dataset._target_": "dcgan_lit.data.LSUNDataModule",
+        "dataset.category": "bedroom_train",
+        "model.image_size": 64,
+        "dataset.batch_size": 128,
+    },
+    "mnist": {
+        "dataset._target_": "dcgan_lit.data.MNISTDataModule",
+        "model.image_size": 32,
+        "dataset.hflip": False,
+    },
+    "catfaces": {
+        "dataset._target_": "dcgan_lit.data.CatFacesDataModule",
+        "model.image_size": 64,
+        "dataset.hflip": True,
+    },
+}
+
+
+@pytest.mark.parametrize("name", sorted(EXPERIMENT_SETTINGS))
+def test_experiment_settings(name, tmp_path):
+    cfg = compose_config([f"experiment={name}"], tmp_path)
+    for key, expected in EXPERIMENT_SETTINGS[name].items():
+        value = OmegaConf.select(cfg, key)
+        value = OmegaConf.to_container(value) if OmegaConf.is_config(value) else value
+        assert value == expected, key
+    assert cfg.model.latent_dim == 100 and cfg.model.optimizer_g.lr == 2e-4  # the paper's, everywhere

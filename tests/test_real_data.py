@@ -28,7 +28,7 @@ def test_mnist_short_run(data_dir, tmp_path, caplog):
         pytest.skip(f"no MNIST under {data_dir}")
     caplog.set_level(logging.INFO)
     cfg = compose_config(
-        ["dataset=mnist", f"paths.data_dir={data_dir}", "dataset.download=false", *SHORT], tmp_path
+        ["experiment=mnist", f"paths.data_dir={data_dir}", "dataset.download=false", *SHORT], tmp_path
     )
     metrics = train(cfg)
     assert "Dataset mnist: 60000 images, 1x32x32" in caplog.text

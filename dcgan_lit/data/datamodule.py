@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import lightning as L
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from dcgan_lit.data.augment import apply_symmetries, normalize_per_image, resolve_symmetries
 from dcgan_lit.data.cache import load_or_build, make_key
 from dcgan_lit.data.sampler import ResumableShuffleSampler
 from dcgan_lit.errors import UserError
@@ -49,9 +51,10 @@ class ImageDataModule(L.LightningDataModule):
     """Base class: subclasses say where images come from (:meth:`build`) and what identifies them.
 
     The decoded dataset is cached under ``cache_dir`` by a key over source, size, channels and preprocessing,
-    so later runs skip decoding. Per step, a batch is indexed, moved to the device as uint8 and turned into
-    floats in [-1, 1] there (with a random horizontal flip when ``hflip``). With ``on_device`` the whole
-    uint8 tensor is copied to the accelerator once and batches are indexed there.
+    so later runs skip decoding. Optional rotations/reflections (``symmetries``) and per-image normalisation
+    (``per_image_normalize``) are applied once, before caching. Per step, a batch is indexed, moved to the
+    device as uint8 and turned into floats in [-1, 1] there (with a random horizontal flip when ``hflip``).
+    With ``on_device`` the whole uint8 tensor is copied to the accelerator once and batches are indexed there.
     """
 
     name = "images"
@@ -67,6 +70,8 @@ class ImageDataModule(L.LightningDataModule):
         pin_memory: bool = False,
         drop_last: bool = True,
         on_device: bool = False,
+        symmetries: str | list[str] | None = None,
+        per_image_normalize: bool = False,
     ) -> None:
         super().__init__()
         self.image_size = image_size
@@ -78,6 +83,8 @@ class ImageDataModule(L.LightningDataModule):
         self.pin_memory = pin_memory
         self.drop_last = drop_last
         self.on_device = on_device
+        self.symmetries = resolve_symmetries(symmetries)
+        self.per_image_normalize = per_image_normalize
         self.train_set: UInt8ImageDataset | None = None
         self._resident: torch.Tensor | None = None
         self.sampler: ResumableShuffleSampler | None = None
@@ -107,14 +114,25 @@ class ImageDataModule(L.LightningDataModule):
             "channels": self.channels,
             **self.cache_parts(),
         }
+        if self.symmetries != ["identity"]:
+            parts["symmetries"] = self.symmetries
+        if self.per_image_normalize:
+            parts["per_image_normalize"] = "mean-std-2sigma"
         return make_key(f"{self.name}-{self.image_size}px-{self.channels}ch", parts)
+
+    def build_dataset(self) -> torch.Tensor:
+        """:meth:`build`, then the dataset-level augmentations: what is cached."""
+        images = self.build()
+        if self.per_image_normalize:
+            images = normalize_per_image(images)
+        return apply_symmetries(images, self.symmetries)
 
     def setup(self, stage: str | None = None) -> None:
         if self.train_set is not None:
             return
         self.check_source()
         start = time.perf_counter()
-        images = load_or_build(self.cache_dir, self.cache_key(), self.build)
+        images = load_or_build(self.cache_dir, self.cache_key(), self.build_dataset)
         if images.size(0) == 0:
             raise UserError(
                 f"Dataset {self.name}: no usable images in {self.source()}; check the path and files"
@@ -210,3 +228,38 @@ def require_dir(path: str | Path, what: str, how_to_fix: str, key: str = "datase
     if not path.is_dir():
         raise UserError(f"{what}: {key}={path} is not a folder (no folder at {path.resolve()}). {how_to_fix}")
     return path
+
+
+def select_classes(classes: Sequence[str | int], available: Sequence[str], dataset: str) -> list[str]:
+    """Class names for a filter given as names or indices into ``available``; one clear line if unknown."""
+    selected = []
+    for item in classes:
+        if isinstance(item, int) or (isinstance(item, str) and item.isdigit() and item not in available):
+            index = int(item)
+            if not 0 <= index < len(available):
+                raise UserError(
+                    f"Dataset {dataset}: class index {index} is out of range; dataset.classes takes names "
+                    f"or indices 0-{len(available) - 1} of {list(available)}"
+                )
+            selected.append(available[index])
+        elif item in available:
+            selected.append(str(item))
+        else:
+            raise UserError(
+                f"Dataset {dataset}: no class {item!r}; dataset.classes takes names or indices of {list(available)}"
+            )
+    return list(dict.fromkeys(selected))
+
+
+def fetch_or_fail(dataset: str, where: Path, fix: str, download: bool, fetch: Callable[[], object]) -> None:
+    """Runs ``fetch`` (a torchvision download) when allowed; any failure becomes one clear line."""
+    if not download:
+        raise UserError(f"Dataset {dataset}: not found in {where} and dataset.download=false; {fix}")
+    log.info("Dataset %s not found in %s; downloading", dataset, where)
+    try:
+        fetch()
+    except Exception as error:
+        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise UserError(
+            f"Dataset {dataset}: not found in {where} and the download failed ({reason}); {fix}"
+        ) from None

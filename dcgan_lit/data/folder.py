@@ -1,15 +1,16 @@
-"""Datasets that are folders of image files: any folder (``imagefolder``) and the Kaggle cat faces."""
+"""Datasets that are folders of image files: any folder (``imagefolder``), cat faces, Pokémon, Monet."""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from functools import cached_property
 from pathlib import Path
 
 import torch
 
 from dcgan_lit.data.cache import fingerprint_files
-from dcgan_lit.data.datamodule import ImageDataModule, require_dir
+from dcgan_lit.data.datamodule import ImageDataModule, require_dir, select_classes
 from dcgan_lit.data.images import IMAGE_EXTENSIONS, decode_images, find_images
 from dcgan_lit.errors import UserError
 
@@ -17,14 +18,18 @@ log = logging.getLogger(__name__)
 
 
 class ImageFolderDataModule(ImageDataModule):
-    """Every image under ``path`` (recursive: jpg, jpeg, png, webp, bmp), resized and centre-cropped."""
+    """Every image under ``path`` (recursive: jpg, jpeg, png, webp, bmp), resized and centre-cropped.
+
+    With ``classes`` (names or indices of the sorted subfolders of ``path``), only those subfolders are read.
+    """
 
     name = "imagefolder"
     missing_hint = "Set dataset.path=<folder of images>"
 
-    def __init__(self, path: str, **kwargs) -> None:
+    def __init__(self, path: str, classes: Sequence[str | int] | None = None, **kwargs) -> None:
         super().__init__(**kwargs)
         self.path = Path(path).expanduser()
+        self.classes = list(classes) if classes else None
 
     def check_source(self) -> None:
         root = require_dir(self.path, f"Dataset {self.name}", self.missing_hint)
@@ -35,19 +40,30 @@ class ImageFolderDataModule(ImageDataModule):
             )
 
     @cached_property
+    def class_dirs(self) -> list[Path]:
+        """The subfolders ``classes`` selects; ``[path]`` when no filter is set."""
+        if self.classes is None:
+            return [self.path]
+        available = sorted(p.name for p in self.path.iterdir() if p.is_dir())
+        return [self.path / name for name in select_classes(self.classes, available, self.name)]
+
+    @cached_property
     def files(self) -> list[Path]:
-        return find_images(self.path)
+        return sorted(file for folder in self.class_dirs for file in find_images(folder))
 
     def source(self) -> str:
         return str(self.path.resolve())
 
     def cache_parts(self) -> dict:
-        return {
+        parts = {
             "path": str(self.path.resolve()),
             "count": len(self.files),
             "files": fingerprint_files(self.files, self.path),
             "resize": "shorter-side-bicubic-center-crop",
         }
+        if self.classes:
+            parts["classes"] = [p.name for p in self.class_dirs]
+        return parts
 
     def build(self) -> torch.Tensor:
         log.info("Decoding %d images from %s (once; later runs use the cache)", len(self.files), self.path)
@@ -75,4 +91,27 @@ class CatFacesDataModule(ImageFolderDataModule):
         "Download https://www.kaggle.com/datasets/spandan2/cats-faces-64x64-for-generative-models "
         "(`kaggle datasets download spandan2/cats-faces-64x64-for-generative-models`), unzip it there "
         "(any layout: images are found recursively), or set paths.data_dir= / dataset.path="
+    )
+
+
+class PokemonDataModule(ImageFolderDataModule):
+    """The Kaggle "Pokemon Image Dataset": ~819 PNGs, 256x256 RGBA on transparent backgrounds -> on white."""
+
+    name = "pokemon"
+    missing_hint = (
+        "Download https://www.kaggle.com/datasets/kvpratama/pokemon-images-dataset "
+        "(`kaggle datasets download kvpratama/pokemon-images-dataset`), unzip it there "
+        "(any layout: PNG/JPG found recursively; transparency is composited onto white), "
+        "or set paths.data_dir= / dataset.path="
+    )
+
+
+class MonetDataModule(ImageFolderDataModule):
+    """Monet's paintings from Kaggle "I'm Something of a Painter Myself": the ~300 JPEGs of ``monet_jpg``."""
+
+    name = "monet"
+    missing_hint = (
+        "Download the monet_jpg folder of https://www.kaggle.com/competitions/gan-getting-started/data "
+        "(`kaggle competitions download -c gan-getting-started`, then unzip and move monet_jpg/ there), "
+        "or set paths.data_dir= / dataset.path="
     )

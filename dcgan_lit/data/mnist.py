@@ -6,9 +6,9 @@ import logging
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 
-from dcgan_lit.data.datamodule import ImageDataModule
+from dcgan_lit.data.datamodule import ImageDataModule, fetch_or_fail
+from dcgan_lit.data.images import resize_tensor, to_channels
 from dcgan_lit.errors import UserError
 
 log = logging.getLogger(__name__)
@@ -47,18 +47,13 @@ class MNISTDataModule(ImageDataModule):
             f"put {', '.join(RAW_FILES)} (or their .gz) in {where}, "
             "or point paths.data_dir= at a folder that has MNIST/raw/"
         )
-        if not self.download:
-            raise UserError(f"Dataset mnist: not found in {where} and dataset.download=false; {fix}")
         from torchvision.datasets import MNIST
 
-        log.info("MNIST not found in %s; downloading", where)
-        try:
+        def fetch() -> None:
             MNIST(str(self.root), train=True, download=True)
             MNIST(str(self.root), train=False, download=True)
-        except Exception as error:
-            raise UserError(
-                f"Dataset mnist: not found in {where} and the download failed ({error}); {fix}"
-            ) from None
+
+        fetch_or_fail("mnist", where, fix, self.download, fetch)
 
     def source(self) -> str:
         return str((self.root / "MNIST").resolve())
@@ -71,14 +66,5 @@ class MNISTDataModule(ImageDataModule):
 
         splits = [True] if self.split == "train" else [True, False]
         digits = torch.cat([MNIST(str(self.root), train=s, download=False).data for s in splits])
-        images = digits[:, None]  # (N, 1, 28, 28) uint8
-        if images.shape[-1] != self.image_size:
-            resized = torch.empty(len(images), 1, self.image_size, self.image_size, dtype=torch.uint8)
-            for start in range(0, len(images), 4096):
-                chunk = images[start : start + 4096].float()
-                chunk = F.interpolate(chunk, size=self.image_size, mode="bilinear", antialias=True)
-                resized[start : start + 4096] = chunk.round().clamp_(0, 255).to(torch.uint8)
-            images = resized
-        if self.channels == 3:
-            images = images.expand(-1, 3, -1, -1).contiguous()
-        return images
+        images = resize_tensor(digits[:, None], self.image_size, mode="bilinear")  # (N, 1, S, S) uint8
+        return to_channels(images, self.channels)

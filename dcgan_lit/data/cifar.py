@@ -1,0 +1,83 @@
+"""torchvision CIFAR-10, optionally only some classes (e.g. horse + bird), resized once to the model's size."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from dcgan_lit.data.datamodule import ImageDataModule, fetch_or_fail, select_classes
+from dcgan_lit.data.images import resize_tensor, to_channels
+from dcgan_lit.errors import UserError
+
+log = logging.getLogger(__name__)
+
+CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
+URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
+
+
+class CIFAR10DataModule(ImageDataModule):
+    """The 50,000 CIFAR-10 training images (60,000 with ``split=all``); ``classes`` keeps only those classes."""
+
+    name = "cifar10"
+
+    def __init__(
+        self,
+        root: str,
+        download: bool = True,
+        split: str = "train",
+        classes: Sequence[str | int] | None = None,
+        **kwargs,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.root = Path(root).expanduser()
+        self.download = download
+        if split not in ("train", "all"):
+            raise UserError(f"dataset.split={split!r} is not allowed; use 'train' or 'all'")
+        self.split = split
+        self.classes = (
+            select_classes(classes, CIFAR10_CLASSES, self.name) if classes else list(CIFAR10_CLASSES)
+        )
+
+    @property
+    def folder(self) -> Path:
+        return self.root / "cifar-10-batches-py"
+
+    def check_source(self) -> None:
+        from torchvision.datasets import CIFAR10
+
+        names = [name for name, _ in CIFAR10.train_list + CIFAR10.test_list] + [CIFAR10.meta["filename"]]
+        if all((self.folder / name).is_file() for name in names):
+            return
+        where = self.folder.resolve()
+        fix = (
+            f"download and unpack {URL} into {self.root.resolve()} (it holds cifar-10-batches-py/), "
+            "or point paths.data_dir= at a folder that has it"
+        )
+        fetch_or_fail(self.name, where, fix, self.download, lambda: CIFAR10(str(self.root), download=True))
+
+    def source(self) -> str:
+        return str(self.folder.resolve())
+
+    def cache_parts(self) -> dict:
+        return {"split": self.split, "classes": self.classes, "resize": "bicubic-antialias"}
+
+    def build(self) -> torch.Tensor:
+        from torchvision.datasets import CIFAR10
+
+        splits = [True] if self.split == "train" else [True, False]
+        try:
+            sets = [CIFAR10(str(self.root), train=train, download=False) for train in splits]
+        except RuntimeError as error:  # torchvision's md5 check: a truncated or altered batch file
+            raise UserError(
+                f"Dataset {self.name}: the files in {self.folder.resolve()} are incomplete or corrupted ({error}); "
+                f"delete that folder and run again with dataset.download=true, or unpack {URL} there"
+            ) from None
+        wanted = [sets[0].class_to_idx[name] for name in self.classes]
+        pixels = np.concatenate([s.data[np.isin(s.targets, wanted)] for s in sets])  # (N, 32, 32, 3)
+        log.info("CIFAR-10 classes %s: %d images", ", ".join(self.classes), len(pixels))
+        images = torch.from_numpy(pixels).permute(0, 3, 1, 2).contiguous()
+        return to_channels(resize_tensor(images, self.image_size, mode="bicubic"), self.channels)
