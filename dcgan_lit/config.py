@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from omegaconf import DictConfig
 
+from dcgan_lit.augment import parse_policy
 from dcgan_lit.errors import UserError
-from dcgan_lit.networks import SUPPORTED_SIZES
+from dcgan_lit.losses import check_loss
+from dcgan_lit.networks import D_NORMS, SUPPORTED_SIZES
 
 
 def validate(cfg: DictConfig) -> None:
@@ -39,8 +41,23 @@ def validate(cfg: DictConfig) -> None:
             raise UserError(
                 f"model.{name}.betas={list(betas)} must be two numbers in [0, 1) (the paper: [0.5, 0.999])"
             )
+    validate_small_data_options(model)
     max_steps = cfg.trainer.get("max_steps", -1)
     if max_steps is not None and max_steps != -1 and max_steps < 1:
         raise UserError(
             f"trainer.max_steps={max_steps} must be -1 (no limit) or a positive number of iterations"
         )
+
+
+def validate_small_data_options(model: DictConfig) -> None:
+    """Loss, label smoothing, D normalisation, DiffAugment policy and EMA decay (issue 9's options)."""
+    try:
+        check_loss(model.get("loss", "bce"), float(model.get("label_smoothing", 0.0)))
+        parse_policy(model.get("augment_policy"))
+    except ValueError as error:
+        raise UserError(str(error)) from None
+    if model.get("d_norm", "batch") not in D_NORMS:
+        raise UserError(f"model.d_norm={model.d_norm} is unknown; use one of {list(D_NORMS)}")
+    decay = (model.get("ema") or {}).get("decay")
+    if decay is not None and not 0.0 <= float(decay) < 1.0:
+        raise UserError(f"model.ema.decay={decay} must be in [0, 1) (e.g. 0.999), or null to switch EMA off")

@@ -152,3 +152,33 @@ def test_cli_prints_the_composed_config(tmp_path):
     result = run_cli("--cfg", "job", "dataset=catfaces", "model=dcgan64", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "image_size: 64" in result.stdout and "CatFacesDataModule" in result.stdout
+
+
+@pytest.mark.parametrize("experiment", ["pokemon_plus", "monet_plus"])
+def test_small_data_experiments_compose_and_train_two_steps(experiment, tiny_cfg):
+    cfg = tiny_cfg(f"experiment={experiment}", "model=dcgan32", "trainer.max_steps=2")
+    assert cfg.model.d_norm == "spectral" and cfg.gan.loss == "hinge" and cfg.model.ema.decay == 0.999
+    assert list(cfg.augment.policy) == ["color", "translation", "cutout"]
+    metrics = train(cfg)
+    assert all(torch.isfinite(torch.tensor(v)) for v in metrics.values())
+    state = torch.load(Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt", weights_only=True)[
+        "state_dict"
+    ]
+    assert any(k.startswith("generator_ema.") for k in state)
+    assert any("parametrizations.weight.original" in k for k in state)
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("gan.loss=wgan", "gan.loss='wgan' is unknown"),
+        ("gan.label_smoothing=1.5", "gan.label_smoothing=1.5 must be in [0, 1)"),
+        ("model.d_norm=layer", "model.d_norm=layer is unknown"),
+        ("augment.policy=[flip]", "augment.policy: unknown operation(s) ['flip']"),
+        ("model.ema.decay=1.0", "model.ema.decay=1.0 must be in [0, 1)"),
+    ],
+)
+def test_bad_small_data_options_are_one_line_errors(override, message, tiny_cfg):
+    with pytest.raises(UserError) as error:
+        train(tiny_cfg(override))
+    assert message in str(error.value)
