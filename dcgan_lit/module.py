@@ -73,7 +73,9 @@ class DCGAN(L.LightningModule):
                 f"model.ema.decay={self.ema_decay} must be in [0, 1) (e.g. 0.999), or null for off"
             )
         if self.ema_decay is not None:
-            self.generator_ema = make_ema(self.generator)
+            # Train mode like every other submodule (Lightning warns about eval-mode modules at fit start); it
+            # never runs in training, and whoever samples from it switches it to eval (sample_fixed, FID).
+            self.generator_ema = make_ema(self.generator).train()
         self.optimizer_g = optimizer_g or default_adam
         self.optimizer_d = optimizer_d or default_adam
         # The latent batch behind every sample grid; a buffer, so it is saved in checkpoints and a resumed

@@ -94,5 +94,13 @@ def test_defaults_are_the_papers_and_options_reach_the_model(tmp_path):
     assert model.ema_decay == 0.99 and model.ema_start_step == 7 and hasattr(model, "generator_ema")
 
 
+def test_ttur_learning_rates_and_d_steps_reach_the_model(tmp_path):
+    overrides = ["model.ngf=4", "model.ndf=4", "model.optimizer_g.lr=0.0001", "model.optimizer_d.lr=0.0004"]
+    model = instantiate(compose_config([*overrides, "model.d_steps=2"], tmp_path).model)
+    opt_d, opt_g = model.configure_optimizers()
+    assert opt_g.defaults["lr"] == 1e-4 and opt_d.defaults["lr"] == 4e-4
+    assert model.hparams.d_steps == 2 and model.optimizer_steps_per_iteration == 3
+
+
 def test_the_experiment_folder_is_not_empty():
     assert Path(CONF_DIR / "experiment").is_dir() and options("experiment")

@@ -53,7 +53,9 @@ def test_training_keeps_the_ema_and_uses_it_for_samples(tmp_path):
         {"state_dict": model.state_dict(), "hyper_parameters": dict(model.hparams)}, tmp_path / "m.ckpt"
     )
     loaded = generator_from_checkpoint(tmp_path / "m.ckpt")
-    assert torch.equal(loaded(model.fixed_noise), model.generator_ema(model.fixed_noise))
+    assert torch.equal(
+        loaded(model.fixed_noise), model.sample_fixed()
+    )  # sample_fixed: the EMA G in eval mode
 
 
 def test_ema_averages_after_start_step():
@@ -70,6 +72,14 @@ def test_ema_averages_after_start_step():
     model.generator_ema.eval()
     assert torch.equal(samples, model.generator_ema(model.fixed_noise))
     assert not torch.equal(samples, model.generator(model.fixed_noise))
+
+
+def test_ema_state_dict_has_exactly_the_generators_key_layout():
+    model = DCGAN(image_size=32, channels=3, ngf=8, ndf=8, ema={"decay": 0.999})
+    state = model.state_dict()
+    ema_keys = sorted(k.removeprefix("generator_ema.") for k in state if k.startswith("generator_ema."))
+    assert ema_keys == sorted(model.generator.state_dict())  # no "module." or "n_averaged" entries
+    assert isinstance(model.generator_ema, Generator)
 
 
 def test_ema_is_off_by_default():

@@ -10,6 +10,7 @@ import pytest
 import torch
 from PIL import Image
 
+from dcgan_lit.api import load_discriminator, load_generator
 from dcgan_lit.errors import UserError
 from dcgan_lit.train import resolve_ckpt_path, train
 
@@ -156,7 +157,10 @@ def test_cli_prints_the_composed_config(tmp_path):
 
 @pytest.mark.parametrize("experiment", ["pokemon_plus", "monet_plus"])
 def test_small_data_experiments_compose_and_train_two_steps(experiment, tiny_cfg):
-    cfg = tiny_cfg(f"experiment={experiment}", "model=dcgan32", "trainer.max_steps=2")
+    # start_step=0: the average already differs from G after 2 iterations, so the export check below can tell.
+    cfg = tiny_cfg(
+        f"experiment={experiment}", "model=dcgan32", "trainer.max_steps=2", "model.ema.start_step=0"
+    )
     assert cfg.model.d_norm == "spectral" and cfg.gan.loss == "hinge" and cfg.model.ema.decay == 0.999
     assert list(cfg.augment.policy) == ["color", "translation", "cutout"]
     metrics = train(cfg)
@@ -166,6 +170,12 @@ def test_small_data_experiments_compose_and_train_two_steps(experiment, tiny_cfg
     ]
     assert any(k.startswith("generator_ema.") for k in state)
     assert any("parametrizations.weight.original" in k for k in state)
+    # The exported generator.pt and the tools' loaders take the EMA weights; D reloads with spectral norm.
+    exported = load_generator(Path(cfg.paths.output_dir) / "generator.pt").state_dict()
+    assert all(torch.equal(v, state[f"generator_ema.{k}"]) for k, v in exported.items())
+    assert not all(torch.equal(v, state[f"generator.{k}"]) for k, v in exported.items())
+    discriminator = load_discriminator(Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt")
+    assert discriminator.norm == "spectral"
 
 
 @pytest.mark.parametrize(
