@@ -104,10 +104,15 @@ def load_proxy(path: str | Path) -> ProxyFeatures:
 
 @torch.no_grad()
 def proxy_fid(
-    network: ProxyFeatures, real: torch.Tensor, checkpoint: str | Path, num_fake: int = 5000, seed: int = 0
+    network: ProxyFeatures,
+    real: torch.Tensor,
+    checkpoint: str | Path,
+    num_fake: int = 5000,
+    seed: int = 0,
+    ema: bool = True,
 ) -> float:
     """Proxy FID between ``real`` (uint8) and ``num_fake`` samples of the checkpoint's generator (EMA if saved)."""
-    generator = generator_from_checkpoint(checkpoint)
+    generator = generator_from_checkpoint(checkpoint, prefer_ema=ema)
     metric = FrechetInceptionDistance(feature=network, reset_real_features=False).eval()
     for chunk in real.split(500):
         metric.update(to_unit_range(chunk), real=True)
@@ -134,6 +139,9 @@ def main(argv: list[str] | None = None) -> None:
     score.add_argument("--data-dir", default=os.environ.get("DCGAN_DATA_DIR", "data"))
     score.add_argument("--num-real", type=int, default=5000)
     score.add_argument("--num-fake", type=int, default=5000)
+    score.add_argument(
+        "--no-ema", action="store_true", help="score the raw generator even when an EMA one is saved"
+    )
     args = parser.parse_args(argv)
 
     images = load_catfaces(args.data_dir)
@@ -145,7 +153,10 @@ def main(argv: list[str] | None = None) -> None:
     network = load_proxy(args.features)
     real = images[torch.randperm(images.size(0), generator=torch.Generator().manual_seed(0))[: args.num_real]]
     for checkpoint in args.checkpoints:
-        print(f"{proxy_fid(network, real, checkpoint, args.num_fake):10.3f}  {checkpoint}", flush=True)
+        print(
+            f"{proxy_fid(network, real, checkpoint, args.num_fake, ema=not args.no_ema):10.3f}  {checkpoint}",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

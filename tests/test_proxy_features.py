@@ -52,6 +52,24 @@ def test_cli_writes_a_weights_only_checkpoint_and_scores_generators(tmp_path, mo
     assert float(value) == pytest.approx(score, rel=1e-3, abs=1e-3) and path == str(checkpoint)
 
 
+def test_an_ema_checkpoint_is_scored_by_its_ema_generator_unless_told_otherwise(tmp_path):
+    torch.manual_seed(0)
+    network = train_proxy(real_images(), steps=3, batch_size=8)
+    model = DCGAN(image_size=32, channels=3, ngf=8, ndf=8, num_fixed_samples=4, ema={"decay": 0.9})
+    with torch.no_grad():  # an average that differs from G
+        for p in model.generator_ema.parameters():
+            p.mul_(0.5)
+    checkpoint = tmp_path / "m.ckpt"
+    torch.save({"state_dict": model.state_dict(), "hyper_parameters": dict(model.hparams)}, checkpoint)
+    without_ema = {k: v for k, v in model.state_dict().items() if not k.startswith("generator_ema.")}
+    raw_only = tmp_path / "raw.ckpt"
+    torch.save({"state_dict": without_ema, "hyper_parameters": dict(model.hparams)}, raw_only)
+    real = real_images(200)
+    ema_score = proxy_fid(network, real, checkpoint, num_fake=200)
+    raw_score = proxy_fid(network, real, checkpoint, num_fake=200, ema=False)
+    assert raw_score == proxy_fid(network, real, raw_only, num_fake=200) and ema_score != raw_score
+
+
 def test_missing_feature_network_says_how_to_make_it(tmp_path):
     with pytest.raises(UserError, match="python -m dcgan_lit.proxy_features train --out"):
         load_proxy(tmp_path / "nope.pt")
