@@ -89,6 +89,7 @@ def discriminator_from_checkpoint(path: str | Path, device: str | torch.device =
         image_size=hparams.get("image_size", 64),
         channels=hparams.get("channels", 3),
         ndf=hparams.get("ndf", 64),
+        norm=hparams.get("d_norm", "batch"),
     )
     load_submodule(
         discriminator, submodule_state(checkpoint["state_dict"], "discriminator"), path, "discriminator"

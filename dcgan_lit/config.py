@@ -7,8 +7,10 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
+from dcgan_lit.augment import parse_policy
 from dcgan_lit.errors import UserError
-from dcgan_lit.networks import SUPPORTED_SIZES
+from dcgan_lit.losses import check_loss
+from dcgan_lit.networks import D_NORMS, SUPPORTED_SIZES
 
 # The folders a run writes into, as config keys (absent or null entries are skipped).
 OUTPUT_KEYS = ("paths.output_dir", "callbacks.model_checkpoint.dirpath", "callbacks.samples.dirpath")
@@ -18,7 +20,6 @@ def validate(cfg: DictConfig) -> None:
     """Raises :class:`UserError` naming the key, the value and what is allowed."""
     validate_model_and_data(cfg)
     validate_training(cfg)
-    validate_data_source(cfg.dataset)
     for key in OUTPUT_KEYS:
         folder = OmegaConf.select(cfg, key, default=None)
         if folder:
@@ -75,6 +76,7 @@ def validate_model_and_data(cfg: DictConfig) -> None:
             raise UserError(
                 f"model.{name}.betas={list(betas)} must be two numbers in [0, 1) (the paper: [0.5, 0.999])"
             )
+    validate_small_data_options(model)
 
 
 def validate_training(cfg: DictConfig) -> None:
@@ -93,13 +95,6 @@ def validate_training(cfg: DictConfig) -> None:
         raise UserError(f"callbacks.divergence.action={action} is not allowed; use warn or stop")
 
 
-def validate_data_source(data: DictConfig) -> None:
-    """Keys naming the data must be set; the datamodule's check_source then checks that they exist."""
-    for key in ("path", "root"):
-        if key in data.keys() and OmegaConf.is_missing(data, key):  # noqa: SIM118 (`in` skips missing values)
-            raise UserError(f"dataset.{key} is not set; pass dataset.{key}=<folder of images>")
-
-
 def require_writable(key: str, folder: str | Path) -> None:
     """Creates ``folder`` and writes a probe file there, or raises one line naming ``key``."""
     folder = Path(folder).expanduser()
@@ -112,3 +107,17 @@ def require_writable(key: str, folder: str | Path) -> None:
             f"{key}={folder} is not a writable folder ({error.strerror or type(error).__name__}); "
             "choose another (the run folder: hydra.run.dir=...)"
         ) from None
+
+
+def validate_small_data_options(model: DictConfig) -> None:
+    """Loss, label smoothing, D normalisation, DiffAugment policy and EMA decay (issue 9's options)."""
+    try:
+        check_loss(model.get("loss", "bce"), float(model.get("label_smoothing", 0.0)))
+        parse_policy(model.get("augment_policy"))
+    except ValueError as error:
+        raise UserError(str(error)) from None
+    if model.get("d_norm", "batch") not in D_NORMS:
+        raise UserError(f"model.d_norm={model.d_norm} is unknown; use one of {list(D_NORMS)}")
+    decay = (model.get("ema") or {}).get("decay")
+    if decay is not None and not 0.0 <= float(decay) < 1.0:
+        raise UserError(f"model.ema.decay={decay} must be in [0, 1) (e.g. 0.999), or null to switch EMA off")

@@ -6,8 +6,10 @@ from collections.abc import Callable
 
 import lightning as L
 import torch
-import torch.nn.functional as F
 
+from dcgan_lit.augment import DiffAugment
+from dcgan_lit.ema import copy_into, make_ema, update_ema
+from dcgan_lit.losses import check_loss, discriminator_loss, generator_loss
 from dcgan_lit.networks import Discriminator, Generator, count_parameters, init_weights
 from dcgan_lit.resume import rng_states, set_rng_states
 
@@ -23,6 +25,10 @@ def default_adam(
 
 class DCGAN(L.LightningModule):
     """Trains a DCGAN generator and discriminator with the non-saturating GAN loss.
+
+    The defaults are the paper's. Options for small data: ``loss`` (bce | hinge | lsgan) with one-sided
+    ``label_smoothing``, ``d_norm`` (batch | spectral | none), DiffAugment ``augment_policy`` on every image D
+    sees, and ``ema`` ({decay, start_step}): an average of G, :attr:`generator_ema`, used for samples.
 
     Each training iteration (one batch) takes ``d_steps`` Adam steps of D, then one Adam step of G, so
     Lightning's ``global_step`` (which counts optimizer steps) advances by ``d_steps + 1`` per batch;
@@ -43,14 +49,34 @@ class DCGAN(L.LightningModule):
         num_fixed_samples: int = 64,
         channels_last: bool = False,
         compile: bool = False,
+        loss: str = "bce",
+        label_smoothing: float = 0.0,
+        d_norm: str = "batch",
+        augment_policy: str | list[str] | None = None,
+        ema: dict | None = None,
     ) -> None:
         super().__init__()
+        # Plain containers, not Hydra's DictConfig/ListConfig: checkpoints must load with weights_only=True.
+        ema = dict(ema) if ema else None
+        augment_policy = list(DiffAugment(augment_policy).policy)
         self.save_hyperparameters(ignore=["optimizer_g", "optimizer_d"])
         self.automatic_optimization = False
         self.generator = Generator(latent_dim, image_size, channels, ngf, g_activation)
-        self.discriminator = Discriminator(image_size, channels, ndf)
+        self.discriminator = Discriminator(image_size, channels, ndf, norm=d_norm)
         self.generator.apply(init_weights)
         self.discriminator.apply(init_weights)
+        check_loss(loss, label_smoothing)
+        self.augment = DiffAugment(augment_policy)
+        self.ema_decay = (ema or {}).get("decay")
+        self.ema_start_step = int((ema or {}).get("start_step") or 0)
+        if self.ema_decay is not None and not 0.0 <= self.ema_decay < 1.0:
+            raise ValueError(
+                f"model.ema.decay={self.ema_decay} must be in [0, 1) (e.g. 0.999), or null for off"
+            )
+        if self.ema_decay is not None:
+            # Train mode like every other submodule (Lightning warns about eval-mode modules at fit start); it
+            # never runs in training, and whoever samples from it switches it to eval (sample_fixed, FID).
+            self.generator_ema = make_ema(self.generator).train()
         self.optimizer_g = optimizer_g or default_adam
         self.optimizer_d = optimizer_d or default_adam
         # The latent batch behind every sample grid; a buffer, so it is saved in checkpoints and a resumed
@@ -65,23 +91,26 @@ class DCGAN(L.LightningModule):
         opt_d, opt_g = self.optimizers()
         batch_size = real.size(0)
 
-        # (1) Update D: maximize log D(x) + log(1 - D(G(z)))
+        loss, smoothing, augment = self.hparams.loss, self.hparams.label_smoothing, self.augment
+
+        # (1) Update D: maximize log D(x) + log(1 - D(G(z)))  (augment is the identity unless DiffAugment is on)
         for _ in range(self.hparams.d_steps):
             fake = self.generator(self.sample_noise(batch_size))
-            logits_real = self.discriminator(real)
-            logits_fake = self.discriminator(fake.detach())
-            loss_d = bce(logits_real, 1.0) + bce(logits_fake, 0.0)
+            logits_real = self.discriminator(augment(real))
+            logits_fake = self.discriminator(augment(fake.detach()))
+            loss_d = discriminator_loss(loss, logits_real, logits_fake, smoothing)
             opt_d.zero_grad(set_to_none=True)
             self.manual_backward(loss_d)
             opt_d.step()
 
         # (2) Update G: maximize log D(G(z)); D's parameters are frozen so they gather no gradients
         with self.toggled_optimizer(opt_g):
-            logits_fake_for_g = self.discriminator(fake)
-            loss_g = bce(logits_fake_for_g, 1.0)
+            logits_fake_for_g = self.discriminator(augment(fake))
+            loss_g = generator_loss(loss, logits_fake_for_g)
             opt_g.zero_grad(set_to_none=True)
             self.manual_backward(loss_g)
             opt_g.step()
+        self.update_generator_ema()
 
         self.log_dict(
             {
@@ -105,6 +134,8 @@ class DCGAN(L.LightningModule):
         if self.hparams.channels_last:
             self.generator.to(memory_format=torch.channels_last)
             self.discriminator.to(memory_format=torch.channels_last)
+            if self.ema_decay is not None:
+                self.generator_ema.to(memory_format=torch.channels_last)
         if self.hparams.compile:
             self.generator.compile()
             self.discriminator.compile()
@@ -120,17 +151,32 @@ class DCGAN(L.LightningModule):
         if self.trainer.world_size > 1:
             torch.manual_seed(torch.initial_seed() + self.global_rank)
 
+    def update_generator_ema(self) -> None:
+        """After G's step: follow G exactly until ``ema.start_step`` iterations, then average it."""
+        if self.ema_decay is None:
+            return
+        if self.iteration < self.ema_start_step:
+            copy_into(self.generator_ema, self.generator)
+        else:
+            update_ema(self.generator_ema, self.generator, self.ema_decay)
+
+    @property
+    def sampling_generator(self) -> Generator:
+        """The generator behind samples, FID and exports: the EMA one when enabled, else G itself."""
+        return self.generator_ema if self.ema_decay is not None else self.generator
+
     def sample_noise(self, n: int) -> torch.Tensor:
         """z ~ N(0, I), shaped (n, latent_dim, 1, 1) on this module's device."""
         return torch.randn(n, self.hparams.latent_dim, 1, 1, device=self.device)
 
     @torch.no_grad()
     def sample_fixed(self) -> torch.Tensor:
-        """G(fixed_noise) in eval mode, in [-1, 1]; G's train/eval state is restored afterwards."""
-        was_training = self.generator.training
-        self.generator.eval()
-        images = self.generator(self.fixed_noise)
-        self.generator.train(was_training)
+        """G(fixed_noise) in eval mode (the EMA G when enabled), in [-1, 1]; train/eval state is restored."""
+        generator = self.sampling_generator
+        was_training = generator.training
+        generator.eval()
+        images = generator(self.fixed_noise)
+        generator.train(was_training)
         return images
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
@@ -163,8 +209,3 @@ class DCGAN(L.LightningModule):
             "params/generator": count_parameters(self.generator),
             "params/discriminator": count_parameters(self.discriminator),
         }
-
-
-def bce(logits: torch.Tensor, target: float) -> torch.Tensor:
-    """Binary cross-entropy of logits against a constant label (1 = real, 0 = fake)."""
-    return F.binary_cross_entropy_with_logits(logits, torch.full_like(logits, target))

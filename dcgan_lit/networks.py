@@ -11,6 +11,8 @@ import math
 
 import torch
 from torch import nn
+from torch.nn.utils import parametrize
+from torch.nn.utils.parametrizations import spectral_norm
 
 SUPPORTED_SIZES = (32, 64, 128, 256)
 
@@ -18,6 +20,8 @@ ACTIVATIONS = {
     "relu": lambda: nn.ReLU(inplace=True),
     "leaky_relu": lambda: nn.LeakyReLU(0.2, inplace=True),
 }
+
+D_NORMS = ("batch", "spectral", "none")
 
 
 def num_upsamplings(image_size: int) -> int:
@@ -111,30 +115,35 @@ class Generator(nn.Module):
 class Discriminator(nn.Module):
     """image (N, channels, size, size) -> one logit per image (N,).
 
-    Strided convolutions with LeakyReLU(0.2), BatchNorm on every layer but the first, no fully connected layers.
+    Strided convolutions with LeakyReLU(0.2), no fully connected layers. ``norm="batch"`` (the paper) puts
+    BatchNorm on every layer but the first; ``"spectral"`` spectrally normalises every convolution instead
+    (Miyato et al. 2018); ``"none"`` uses neither.
     """
 
-    def __init__(self, image_size: int = 64, channels: int = 3, ndf: int = 64) -> None:
+    def __init__(self, image_size: int = 64, channels: int = 3, ndf: int = 64, norm: str = "batch") -> None:
         super().__init__()
+        if norm not in D_NORMS:
+            raise ValueError(f"model.d_norm={norm!r} is unknown; use one of {list(D_NORMS)}")
         self.image_size = image_size
         self.channels = channels
+        self.norm = norm
         depth = num_upsamplings(image_size)
         width = ndf
-        layers: list[nn.Module] = [
-            nn.Conv2d(channels, width, 4, 2, 1, bias=False),
-            nn.LeakyReLU(0.2, inplace=True),
-        ]
+        layers: list[nn.Module] = [self._conv(channels, width, 4, 2, 1), nn.LeakyReLU(0.2, inplace=True)]
         for _ in range(depth - 1):
-            layers += [
-                nn.Conv2d(width, width * 2, 4, 2, 1, bias=False),
-                nn.BatchNorm2d(width * 2),
-                nn.LeakyReLU(0.2, inplace=True),
-            ]
+            layers.append(self._conv(width, width * 2, 4, 2, 1))
+            if norm == "batch":
+                layers.append(nn.BatchNorm2d(width * 2))
+            layers.append(nn.LeakyReLU(0.2, inplace=True))
             width *= 2
         # D(x)'s last convolutional block, (N, ndf * 2**(depth-1), 4, 4): ``discriminator.features(images)``
         # gives the representation the paper probes (section 5.1); flatten it for a linear classifier.
         self.features = nn.Sequential(*layers)
-        self.head = nn.Conv2d(width, 1, 4, 1, 0, bias=False)
+        self.head = self._conv(width, 1, 4, 1, 0)
+
+    def _conv(self, *args: int) -> nn.Module:
+        conv = nn.Conv2d(*args, bias=self.norm != "batch")  # without BatchNorm nothing else adds a bias
+        return spectral_norm(conv) if self.norm == "spectral" else conv
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
         return self.head(self.features(image)).flatten()
@@ -143,7 +152,13 @@ class Discriminator(nn.Module):
 def init_weights(module: nn.Module) -> None:
     """The paper's init: conv weights from N(0, 0.02); BatchNorm weight N(1, 0.02), bias 0."""
     if isinstance(module, nn.Conv2d | nn.ConvTranspose2d):
-        nn.init.normal_(module.weight, 0.0, 0.02)
+        # A spectrally normalised conv computes .weight from .parametrizations.weight.original: init that.
+        weight = (
+            module.parametrizations.weight.original
+            if parametrize.is_parametrized(module, "weight")
+            else module.weight
+        )
+        nn.init.normal_(weight, 0.0, 0.02)
         if module.bias is not None:
             nn.init.zeros_(module.bias)
     elif isinstance(module, nn.BatchNorm2d):

@@ -66,7 +66,7 @@ def test_each_bad_value_is_one_line_naming_key_value_and_what_is_allowed(refuse,
 def test_a_missing_data_path_names_the_key(refuse, tmp_path):
     message = refuse(f"dataset.path={tmp_path / 'nowhere'}")
     assert f"dataset.path={tmp_path / 'nowhere'} is not a folder" in message
-    assert "dataset.path is not set" in refuse("dataset.path=???")
+    assert "dataset.path must be set" in refuse("dataset.path=???")
 
 
 def test_an_unwritable_output_dir_names_the_key(refuse, tmp_path):

@@ -19,6 +19,7 @@ GROUPS = [
     "debug",
     "experiment",
     "hparams_search",
+    "augment",
 ]
 
 
@@ -94,6 +95,33 @@ def test_model_configs_instantiate(size, tmp_path):
     cfg = compose_config([f"model=dcgan{size}", "model.ngf=4", "model.ndf=4"], tmp_path)
     model = instantiate(cfg.model)
     assert model.generator(model.fixed_noise[:1]).shape == (1, 1, size, size)
+
+
+def test_defaults_are_the_papers_and_options_reach_the_model(tmp_path):
+    paper = instantiate(compose_config(["model.ngf=4", "model.ndf=4"], tmp_path).model)
+    assert paper.hparams.loss == "bce" and paper.hparams.label_smoothing == 0.0
+    assert paper.augment.policy == [] and paper.discriminator.norm == "batch"
+    assert not hasattr(paper, "generator_ema")
+    overrides = [
+        "model.ngf=4",
+        "model.ndf=4",
+        "gan.loss=lsgan",
+        "gan.label_smoothing=0.1",
+        "augment=diffaugment",
+    ]
+    overrides += ["model.d_norm=none", "model.ema.decay=0.99", "model.ema.start_step=7"]
+    model = instantiate(compose_config(overrides, tmp_path).model)
+    assert model.hparams.loss == "lsgan" and model.hparams.label_smoothing == 0.1
+    assert model.augment.policy == ["color", "translation", "cutout"] and model.discriminator.norm == "none"
+    assert model.ema_decay == 0.99 and model.ema_start_step == 7 and hasattr(model, "generator_ema")
+
+
+def test_ttur_learning_rates_and_d_steps_reach_the_model(tmp_path):
+    overrides = ["model.ngf=4", "model.ndf=4", "model.optimizer_g.lr=0.0001", "model.optimizer_d.lr=0.0004"]
+    model = instantiate(compose_config([*overrides, "model.d_steps=2"], tmp_path).model)
+    opt_d, opt_g = model.configure_optimizers()
+    assert opt_g.defaults["lr"] == 1e-4 and opt_d.defaults["lr"] == 4e-4
+    assert model.hparams.d_steps == 2 and model.optimizer_steps_per_iteration == 3
 
 
 def test_the_experiment_folder_is_not_empty():

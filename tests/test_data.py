@@ -113,6 +113,26 @@ def test_cache_key_changes_with_size_channels_and_files(image_folder, tmp_path):
     assert key() != base
 
 
+def test_subset_is_a_fixed_seeded_sample_sharing_the_full_cache(image_folder, tmp_path):
+    def images(**kw) -> torch.Tensor:
+        dm = ImageFolderDataModule(
+            path=str(image_folder), image_size=32, batch_size=4, cache_dir=str(tmp_path / "cache"), **kw
+        )
+        dm.setup()
+        return dm.train_set.images
+
+    full = images()
+    subset = images(subset=10)
+    assert subset.shape == (10, 3, 32, 32)
+    rows = [next(i for i, f in enumerate(full) if torch.equal(f, s)) for s in subset]
+    assert rows == sorted(set(rows))  # distinct images of the full set, in their original order
+    assert torch.equal(images(subset=10), subset)
+    assert not torch.equal(images(subset=10, subset_seed=1), subset)
+    assert len(list((tmp_path / "cache").glob("*.pt"))) == 1
+    with pytest.raises(UserError, match=r"dataset.subset=33 must be between 1 and the 32 images"):
+        images(subset=33)
+
+
 def test_damaged_cache_is_rebuilt(image_folder, tmp_path):
     cache = tmp_path / "cache"
     dm = ImageFolderDataModule(path=str(image_folder), image_size=32, batch_size=8, cache_dir=str(cache))

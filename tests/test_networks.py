@@ -1,6 +1,7 @@
 import pytest
 import torch
 from torch import nn
+from torch.nn.utils import parametrize
 
 from dcgan_lit.networks import SUPPORTED_SIZES, Discriminator, Generator, count_parameters, init_weights
 
@@ -87,3 +88,29 @@ def test_init_statistics():
     assert bn_weights.mean().item() == pytest.approx(1.0, abs=0.005)
     assert bn_weights.std().item() == pytest.approx(0.02, rel=0.15)
     assert all(torch.all(m.bias == 0) for m in bn)
+
+
+@pytest.mark.parametrize("norm", ["batch", "spectral", "none"])
+def test_discriminator_normalisation_is_configurable(norm):
+    torch.manual_seed(0)
+    discriminator = Discriminator(image_size=32, channels=3, ndf=8, norm=norm)
+    discriminator.apply(init_weights)
+    convs = [m for m in discriminator.modules() if isinstance(m, nn.Conv2d)]
+    batchnorms = [m for m in discriminator.modules() if isinstance(m, nn.BatchNorm2d)]
+    spectral = [m for m in convs if parametrize.is_parametrized(m, "weight")]
+    assert len(convs) == 4
+    assert len(batchnorms) == (2 if norm == "batch" else 0)
+    assert len(spectral) == (4 if norm == "spectral" else 0)
+    assert discriminator(torch.randn(2, 3, 32, 32)).shape == (2,)
+    if norm == "spectral":
+        discriminator.train()
+        for _ in range(20):  # power iteration converges: the effective weight has spectral norm ~1
+            discriminator(torch.randn(2, 3, 32, 32))
+        weight = convs[1].weight.detach().flatten(1)
+        assert torch.linalg.matrix_norm(weight, ord=2).item() == pytest.approx(1.0, abs=0.05)
+        assert convs[1].parametrizations.weight.original.std().item() == pytest.approx(0.02, rel=0.2)
+
+
+def test_unknown_discriminator_norm_is_refused():
+    with pytest.raises(ValueError, match="model.d_norm='layer' is unknown"):
+        Discriminator(image_size=32, norm="layer")

@@ -10,6 +10,7 @@ import pytest
 import torch
 from PIL import Image
 
+from dcgan_lit.api import load_discriminator, load_generator
 from dcgan_lit.errors import UserError
 from dcgan_lit.train import resolve_ckpt_path, train
 
@@ -155,3 +156,42 @@ def test_cli_prints_the_composed_config(tmp_path):
     result = run_cli("--cfg", "job", "dataset=catfaces", "model=dcgan64", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "image_size: 64" in result.stdout and "CatFacesDataModule" in result.stdout
+
+
+@pytest.mark.parametrize("experiment", ["pokemon_plus", "monet_plus"])
+def test_small_data_experiments_compose_and_train_two_steps(experiment, tiny_cfg):
+    # start_step=0: the average already differs from G after 2 iterations, so the export check below can tell.
+    cfg = tiny_cfg(
+        f"experiment={experiment}", "model=dcgan32", "trainer.max_steps=2", "model.ema.start_step=0"
+    )
+    assert cfg.model.d_norm == "spectral" and cfg.gan.loss == "hinge" and cfg.model.ema.decay == 0.999
+    assert list(cfg.augment.policy) == ["color", "translation", "cutout"]
+    metrics = train(cfg)
+    assert all(torch.isfinite(torch.tensor(v)) for v in metrics.values())
+    state = torch.load(Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt", weights_only=True)[
+        "state_dict"
+    ]
+    assert any(k.startswith("generator_ema.") for k in state)
+    assert any("parametrizations.weight.original" in k for k in state)
+    # The exported generator.pt and the tools' loaders take the EMA weights; D reloads with spectral norm.
+    exported = load_generator(Path(cfg.paths.output_dir) / "generator.pt").state_dict()
+    assert all(torch.equal(v, state[f"generator_ema.{k}"]) for k, v in exported.items())
+    assert not all(torch.equal(v, state[f"generator.{k}"]) for k, v in exported.items())
+    discriminator = load_discriminator(Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt")
+    assert discriminator.norm == "spectral"
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("gan.loss=wgan", "gan.loss='wgan' is unknown"),
+        ("gan.label_smoothing=1.5", "gan.label_smoothing=1.5 must be in [0, 1)"),
+        ("model.d_norm=layer", "model.d_norm=layer is unknown"),
+        ("augment.policy=[flip]", "augment.policy: unknown operation(s) ['flip']"),
+        ("model.ema.decay=1.0", "model.ema.decay=1.0 must be in [0, 1)"),
+    ],
+)
+def test_bad_small_data_options_are_one_line_errors(override, message, tiny_cfg):
+    with pytest.raises(UserError) as error:
+        train(tiny_cfg(override))
+    assert message in str(error.value)

@@ -54,7 +54,9 @@ class ImageDataModule(L.LightningDataModule):
     so later runs skip decoding. Optional rotations/reflections (``symmetries``) and per-image normalisation
     (``per_image_normalize``) are applied once, before caching. Per step, a batch is indexed, moved to the
     device as uint8 and turned into floats in [-1, 1] there (with a random horizontal flip when ``hflip``).
-    With ``on_device`` the whole uint8 tensor is copied to the accelerator once and batches are indexed there.
+    ``subset=N`` trains on a fixed random N of the images (chosen by ``subset_seed``, after the cache, so it
+    shares the full set's cache). With ``on_device`` the whole uint8 tensor is copied to the accelerator once
+    and batches are indexed there.
     """
 
     name = "images"
@@ -72,6 +74,8 @@ class ImageDataModule(L.LightningDataModule):
         on_device: bool = False,
         symmetries: str | list[str] | None = None,
         per_image_normalize: bool = False,
+        subset: int | None = None,
+        subset_seed: int = 0,
     ) -> None:
         super().__init__()
         self.image_size = image_size
@@ -85,6 +89,8 @@ class ImageDataModule(L.LightningDataModule):
         self.on_device = on_device
         self.symmetries = resolve_symmetries(symmetries)
         self.per_image_normalize = per_image_normalize
+        self.subset = subset
+        self.subset_seed = subset_seed
         self.train_set: UInt8ImageDataset | None = None
         self._resident: torch.Tensor | None = None
         self.sampler: ResumableShuffleSampler | None = None
@@ -137,6 +143,7 @@ class ImageDataModule(L.LightningDataModule):
             raise UserError(
                 f"Dataset {self.name}: no usable images in {self.source()}; check the path and files"
             )
+        images = self.take_subset(images)
         self.train_set = UInt8ImageDataset(images, indices_only=self.on_device)
         if images.size(0) < self.batch_size and self.drop_last:
             raise UserError(
@@ -154,6 +161,18 @@ class ImageDataModule(L.LightningDataModule):
             self.source(),
             time.perf_counter() - start,
         )
+
+    def take_subset(self, images: torch.Tensor) -> torch.Tensor:
+        """The ``subset`` images drawn without replacement by ``subset_seed`` (all of them when ``subset`` is null)."""
+        if self.subset is None:
+            return images
+        if not 0 < self.subset <= images.size(0):
+            raise UserError(
+                f"dataset.subset={self.subset} must be between 1 and the {images.size(0)} images of "
+                f"{self.source()}, or null for all"
+            )
+        order = torch.randperm(images.size(0), generator=torch.Generator().manual_seed(self.subset_seed))
+        return images[order[: self.subset].sort().values]
 
     def train_dataloader(self) -> DataLoader:
         return DataLoader(
