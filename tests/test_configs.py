@@ -14,6 +14,7 @@ GROUPS = [
     "logger",
     "trainer",
     "callbacks",
+    "metrics",
     "paths",
     "debug",
     "experiment",
