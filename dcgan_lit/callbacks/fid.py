@@ -68,21 +68,7 @@ class FIDCallback(L.Callback):
         if self.every_n_epochs < 1 or (trainer.current_epoch + 1) % self.every_n_epochs:
             return
         start = time.perf_counter()
-        generator = generator_for_eval(pl_module)
-        was_training = generator.training
-        generator.eval()
-        try:
-            results = score_generator(
-                self.suite,
-                generator,
-                pl_module.hparams.latent_dim,
-                self.num_fake,
-                self.batch_size,
-                pl_module.device,
-                self.seed,
-            )
-        finally:
-            generator.train(was_training)
+        results = self.score(pl_module)
         self.best.update(torch.tensor(results["fid"], device=pl_module.device))
         best = float(self.best.compute())
         self.history.append((trainer.current_epoch, results["fid"]))
@@ -101,6 +87,24 @@ class FIDCallback(L.Callback):
                 self.suite.extractor_description,
                 time.perf_counter() - start,
             )
+
+    def score(self, pl_module: L.LightningModule) -> dict[str, float]:
+        """FID (and the enabled extras) of ``num_fake`` images of the eval-mode generator."""
+        generator = generator_for_eval(pl_module)
+        was_training = generator.training
+        generator.eval()
+        try:
+            return score_generator(
+                self.suite,
+                generator,
+                pl_module.hparams.latent_dim,
+                self.num_fake,
+                self.batch_size,
+                pl_module.device,
+                self.seed,
+            )
+        finally:
+            generator.train(was_training)
 
     def state_dict(self) -> dict[str, Any]:
         return {"best_fid": float(self.best.compute()) if self.best.update_called else None}
