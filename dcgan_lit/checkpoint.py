@@ -26,7 +26,9 @@ def load_state_dict_file(path: str | Path, what: str = "weights file") -> dict[s
     path = Path(path).expanduser()
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError:
+    except pickle.UnpicklingError as error:
+        if "Unsupported global" not in str(error):  # not a pickle at all (text, truncated download, ...)
+            raise UserError(f"{what} {path} is corrupt or not a PyTorch file (UnpicklingError)") from None
         raise UserError(
             f"{what} {path} was refused: it holds objects other than tensors and plain data; "
             "use a file with only a state_dict"

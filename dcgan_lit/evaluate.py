@@ -15,6 +15,7 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, open_dict
 
+from dcgan_lit.callbacks.fid import check_settings
 from dcgan_lit.checkpoint import generator_from_checkpoint
 from dcgan_lit.data.images import decode_images, find_images
 from dcgan_lit.errors import UserError
@@ -67,6 +68,7 @@ def evaluate(cfg: DictConfig) -> dict:
     fid = cfg.metrics.get("fid")
     if not fid:
         raise UserError("evaluate: metrics.fid is off (metrics=none); use metrics=default")
+    check_settings(fid)
     device = pick_device(cfg.device)
     generator = None
     if ckpt_path:

@@ -9,7 +9,7 @@ import lightning as L
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from dcgan_lit.callbacks import attach_fid, build_fid_callback
+from dcgan_lit.callbacks import attach_fid, build_fid_callback, check_fid_objective
 from dcgan_lit.config import validate
 from dcgan_lit.distributed import check_distributed
 from dcgan_lit.errors import UserError
@@ -74,6 +74,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
         L.seed_everything(cfg.seed, workers=True)
     # built first: missing FID weights are one line now (fatal with metrics.fid.required=true), not hours later
     fid_callback = build_fid_callback(cfg.get("metrics"), cfg.paths.get("cache_dir"))
+    check_fid_objective(cfg.get("optimized_metric"), fid_callback)
 
     log.info("Instantiating datamodule <%s>", cfg.dataset._target_)
     datamodule = instantiate(cfg.dataset)

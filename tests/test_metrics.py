@@ -2,6 +2,8 @@
 
 import argparse
 import logging
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -14,7 +16,7 @@ from dcgan_lit.errors import UserError
 from dcgan_lit.metrics import FeatureStats, TinyFeatureExtractor, build_feature_extractor, frechet_distance
 from dcgan_lit.metrics.features import INCEPTION_FILE, to_uint8_rgb
 
-from .conftest import CONF_DIR
+from .conftest import CONF_DIR, ROOT, write_images
 
 
 def random_spd(d: int, seed: int) -> torch.Tensor:
@@ -88,8 +90,13 @@ def test_tiny_extractor_is_deterministic_and_named():
     assert a.name == "tiny-8d-seed3"
 
 
-def test_extractors_come_from_the_registry_or_a_target():
+def test_extractors_come_from_the_registry_or_a_target(caplog):
     assert build_feature_extractor("tiny").name == "tiny-16d-seed0"
+    with caplog.at_level(logging.WARNING):
+        build_feature_extractor("tiny", weights_path="/some/inception.pth")
+    assert (
+        "weights_path=/some/inception.pth is not used: feature extractor tiny loads no weights" in caplog.text
+    )
     custom = build_feature_extractor(
         OmegaConf.create({"_target_": "torch.nn.Flatten", "start_dim": 1}), weights_path="/ignored"
     )
@@ -142,20 +149,24 @@ def test_weights_holding_pickled_objects_are_refused(tmp_path):
         build_feature_extractor("inception", weights_path=str(path))
 
 
-@pytest.mark.slow
-def test_inception_loads_a_local_weights_file_and_gives_2048_features(tmp_path, monkeypatch):
-    """The real loading path, offline: a randomly initialised network of the FID Inception's shape."""
+@pytest.fixture(scope="module")
+def stand_in_inception_weights(tmp_path_factory):
+    """A weights file of the FID Inception's exact shape, randomly initialised: the loading path, offline."""
     import torch_fidelity.feature_extractor_inceptionv3 as fidelity
 
-    with monkeypatch.context() as patch:  # build the architecture once without any weights to read
+    with pytest.MonkeyPatch.context() as patch:  # build the architecture once without any weights to read
         patch.setattr(fidelity, "load_state_dict_from_url", lambda *args, **kwargs: {})
         patch.setattr(fidelity.FeatureExtractorInceptionV3, "load_state_dict", lambda self, state: None)
         network = fidelity.FeatureExtractorInceptionV3("inception-v3-compat", ["2048"])
-    weights = tmp_path / INCEPTION_FILE
+    weights = tmp_path_factory.mktemp("inception") / INCEPTION_FILE
     torch.save(network.state_dict(), weights)
-    del network
+    return weights
 
-    extractor = build_feature_extractor("inception", weights_path=str(weights))
+
+@pytest.mark.slow
+def test_training_fid_loads_the_inception_from_weights_path(stand_in_inception_weights, tmp_path):
+    metrics = fid_metrics(tmp_path, weights_path=str(stand_in_inception_weights))
+    extractor = build_fid_callback(metrics, None).suite.extractor  # what the training run scores with
     assert (
         extractor.name == "inception-v3-compat-pool3" and extractor.resize == "tf1-bilinear-299-noantialias"
     )
@@ -166,3 +177,118 @@ def test_inception_loads_a_local_weights_file_and_gives_2048_features(tmp_path, 
     features = extractor(images)
     assert features.shape == (2, 2048) and torch.isfinite(features).all()
     assert extractor.logits(images).shape == (2, 1008)
+
+
+@pytest.mark.slow
+def test_evaluator_runs_the_inception_given_by_weights_path(
+    stand_in_inception_weights, image_folder, tmp_path
+):
+    fakes = tmp_path / "fakes"
+    write_images(fakes, 2, size=(32, 32), seed=1)
+    result = run_evaluate(
+        fakes,
+        image_folder,
+        tmp_path,
+        "metrics=default",
+        f"metrics.fid.weights_path={stand_in_inception_weights}",
+        "metrics.fid.num_real=2",
+        "metrics.fid.batch_size=2",
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    header, _, row = [line for line in result.stdout.splitlines() if line.startswith("| ")]
+    cells = dict(zip(header.strip("| ").split(" | "), row.strip("| ").split(" | "), strict=True))
+    assert cells["features"] == "inception-v3-compat-pool3 (tf1-bilinear-299-noantialias)"
+    assert (cells["real"], cells["fake"], cells["reference"]) == ("2", "2", "computed")
+    assert float(cells["fid"]) >= 0
+    [stats] = (tmp_path / "cache" / "fid_stats").glob("*.pt")
+    assert stats.name.startswith("fid-inception-v3-compat-pool3-2-")
+
+
+def test_wrongly_formatted_weights_files_are_one_line(tmp_path, caplog):
+    text = tmp_path / "weights.txt"
+    text.write_text("not a tensor file")
+    wrong_keys = tmp_path / "other_network.pth"
+    torch.save({"conv.weight": torch.zeros(3, 3)}, wrong_keys)
+    for path, reason in ((text, "corrupt or not a PyTorch file"), (wrong_keys, "is not the FID Inception's")):
+        with pytest.raises(UserError, match=reason) as error:
+            build_fid_callback(fid_metrics(tmp_path, required=True, weights_path=str(path)), None)
+        assert "\n" not in str(error.value) and "required=true" in str(error.value)
+        assert "metrics.fid.weights_path" in str(error.value)  # the fix
+        caplog.clear()
+        with caplog.at_level(logging.WARNING):  # not required: one warning, and no FID
+            assert build_fid_callback(fid_metrics(tmp_path, weights_path=str(path)), None) is None
+        [record] = [r for r in caplog.records if reason in r.getMessage()]
+        assert "\n" not in record.getMessage() and "Training continues without FID" in record.getMessage()
+
+
+@pytest.mark.slow
+def test_evaluator_reports_a_bad_weights_file_in_one_line(image_folder, tmp_path):
+    bad = tmp_path / "weights.pth"
+    torch.save({"conv.weight": torch.zeros(3, 3)}, bad)
+    result = run_evaluate(
+        image_folder, image_folder, tmp_path, "metrics=default", f"metrics.fid.weights_path={bad}"
+    )
+    assert result.returncode == 1 and "Traceback" not in result.stdout + result.stderr
+    [line] = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert line.startswith(f"error: FID: {bad} is not the FID Inception's state_dict (")
+
+
+def run_evaluate(fake_dir, image_folder, tmp_path, *overrides: str) -> subprocess.CompletedProcess:
+    """``python -m dcgan_lit.evaluate`` scoring the images in ``fake_dir`` against ``image_folder``."""
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "dcgan_lit.evaluate",
+            f"fake_dir={fake_dir}",
+            "dataset=imagefolder",
+            f"dataset.path={image_folder}",
+            "device=cpu",
+            f"paths.cache_dir={tmp_path / 'cache'}",
+            f"hydra.run.dir={tmp_path / 'eval'}",
+            f"metrics.fid.weights_url={(tmp_path / 'nowhere' / INCEPTION_FILE).as_uri()}",
+            *overrides,
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+class MeanColour(torch.nn.Module):
+    """A custom feature extractor with no name of its own: the mean of each colour channel."""
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return images.float().mean(dim=(2, 3))
+
+
+def test_a_custom_feature_extractor_is_named_in_logs_and_cache_keys(tmp_path, caplog):
+    metrics = fid_metrics(tmp_path, num_fake=8)
+    metrics.fid.feature_extractor = {"_target_": "tests.test_metrics.MeanColour"}
+    with caplog.at_level(logging.INFO):
+        callback = build_fid_callback(metrics, str(tmp_path / "cache"))
+    assert "features tests.test_metrics.MeanColour (own)" in caplog.text
+    images = torch.randint(
+        0, 256, (20, 3, 8, 8), dtype=torch.uint8, generator=torch.Generator().manual_seed(0)
+    )
+    with caplog.at_level(logging.INFO):
+        callback.suite.prepare_reference(images, "some-dataset", str(tmp_path / "cache"))
+    [stats] = (tmp_path / "cache" / "fid_stats").glob("*.pt")
+    assert stats.stem == callback.suite.reference_key and stats.name.startswith("fid-MeanColour-20-")
+    assert "with tests.test_metrics.MeanColour (own)" in caplog.text
+    assert torch.load(stats, weights_only=True)["mean"].shape == (3,)
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ({"num_fake": 1}, "metrics.fid.num_fake=1 must be an integer >= 2"),
+        ({"batch_size": 0}, "metrics.fid.batch_size=0 must be an integer >= 1"),
+        ({"num_real": 1}, "metrics.fid.num_real=1 must be an integer >= 2, or null"),
+        ({"every_n_epochs": -1}, "metrics.fid.every_n_epochs=-1 must be an integer >= 0"),
+    ],
+)
+def test_fid_counts_are_checked_at_start_up(tmp_path, override, message):
+    with pytest.raises(UserError, match=message):
+        build_fid_callback(fid_metrics(tmp_path, feature_extractor="tiny", **override), None)

@@ -9,6 +9,7 @@ from hydra.core.global_hydra import GlobalHydra
 from omegaconf import open_dict
 
 from dcgan_lit.callbacks.fid import FIDCallback, generator_for_eval
+from dcgan_lit.errors import UserError
 from dcgan_lit.evaluate import evaluate
 from dcgan_lit.metrics import MetricSuite, TinyFeatureExtractor, score_generator
 from dcgan_lit.metrics import suite as suite_module
@@ -236,3 +237,15 @@ def test_evaluator_prints_a_fid_row_for_a_checkpoint_and_for_a_folder(
     write_images(fakes, 10, size=(32, 32), seed=5)
     folder_row = evaluate(evaluate_cfg(f"fake_dir={fakes}", "model=dcgan32"))
     assert folder_row["fake"] == 10 and folder_row["reference"].startswith("cached") and folder_row["fid"] > 0
+
+
+def test_an_fid_objective_without_fid_stops_at_start_up(tiny_cfg, tmp_path):
+    with pytest.raises(UserError, match=r"optimized_metric=val/fid_best needs FID, which is off"):
+        train(tiny_cfg("metrics=none", "optimized_metric=val/fid_best"))
+    assert not (tmp_path / "run" / "checkpoints").exists()  # nothing was trained
+    assert (
+        train(tiny_cfg("metrics=tiny", "optimized_metric=val/fid_best", "trainer.max_steps=2"))[
+            "val/fid_best"
+        ]
+        > 0
+    )

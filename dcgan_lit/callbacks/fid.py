@@ -122,6 +122,7 @@ def build_fid_callback(metrics: DictConfig | None, cache_dir: str | None) -> FID
     fid = (metrics or {}).get("fid")
     if not fid or not fid.get("enabled", True):
         return None
+    check_settings(fid)
     try:
         extractor = build_feature_extractor(
             fid.get("feature_extractor"), fid.get("weights_path"), fid.get("weights_url") or INCEPTION_URL
@@ -149,6 +150,27 @@ def build_fid_callback(metrics: DictConfig | None, cache_dir: str | None) -> FID
         callback.suite.extractor_description,
     )
     return callback
+
+
+def check_settings(fid: DictConfig) -> None:
+    """Counts that would only fail at the first evaluation, an epoch into training, fail now."""
+    minimums = {"num_fake": 2, "batch_size": 1, "every_n_epochs": 0}
+    for key, minimum in minimums.items():
+        value = fid.get(key)
+        if key in fid and (not isinstance(value, int) or value < minimum):
+            raise UserError(f"metrics.fid.{key}={value} must be an integer >= {minimum}")
+    num_real = fid.get("num_real")
+    if num_real is not None and (not isinstance(num_real, int) or num_real < 2):
+        raise UserError(f"metrics.fid.num_real={num_real} must be an integer >= 2, or null for all images")
+
+
+def check_fid_objective(optimized_metric: str | None, fid_callback: FIDCallback | None) -> None:
+    """A run whose objective is a ``val/`` metric (a sweep's ``val/fid_best``) stops at start-up when FID is off."""
+    if fid_callback is None and optimized_metric and optimized_metric.startswith("val/"):
+        raise UserError(
+            f"optimized_metric={optimized_metric} needs FID, which is off in this run (metrics=none, or the "
+            "weights are missing: see above); make FID available or set optimized_metric=train/loss_g"
+        )
 
 
 def attach_fid(callbacks: list[L.Callback], fid_callback: FIDCallback | None) -> list[L.Callback]:

@@ -24,6 +24,9 @@ INCEPTION_URL = "https://github.com/toshas/torch-fidelity/releases/download/v0.2
 INCEPTION_FILE = INCEPTION_URL.rsplit("/", 1)[-1]
 
 
+FIX = f"download {INCEPTION_URL} and set metrics.fid.weights_path to it (or train without FID: metrics=none)"
+
+
 class WeightsUnavailable(UserError):
     """The feature extractor's weights are neither configured, cached nor downloadable."""
 
@@ -63,10 +66,7 @@ def inception_weights_file(weights_path: str | None, weights_url: str = INCEPTIO
     if weights_path:
         path = Path(weights_path).expanduser()
         if not path.is_file():
-            raise WeightsUnavailable(
-                f"FID: metrics.fid.weights_path={weights_path} is not a file; download {INCEPTION_URL} and point "
-                "metrics.fid.weights_path at it (or leave it null to use the torch hub cache)"
-            )
+            raise WeightsUnavailable(f"FID: metrics.fid.weights_path={weights_path} is not a file; {FIX}")
         return path
     path = Path(torch.hub.get_dir()) / "checkpoints" / INCEPTION_FILE
     if path.is_file():
@@ -106,15 +106,23 @@ class InceptionV3Features(nn.Module):
                 "FID: torch-fidelity is not installed; `pip install torch-fidelity`"
             ) from None
         file = inception_weights_file(weights_path, weights_url)
-        load_state_dict_file(
-            file, "Inception weights"
-        )  # refuses pickled objects before torch-fidelity loads it
-        self.network = NoTrainInceptionV3(
-            name="inception-v3-compat",
-            features_list=["2048", "logits_unbiased"],
-            feature_extractor_weights_path=str(file),
-            antialias=False,
-        )
+        try:  # refuses pickled objects before torch-fidelity (weights_only=False) reads the file
+            load_state_dict_file(file, "FID: the Inception weights file")
+        except UserError as error:
+            raise WeightsUnavailable(f"{error}; {FIX}") from None
+        try:
+            self.network = NoTrainInceptionV3(
+                name="inception-v3-compat",
+                features_list=["2048", "logits_unbiased"],
+                feature_extractor_weights_path=str(file),
+                antialias=False,
+            )
+        except RuntimeError as error:  # load_state_dict: missing, unexpected or misshapen tensors
+            lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+            detail = (lines[1] if len(lines) > 1 else lines[0])[:120]
+            raise WeightsUnavailable(
+                f"FID: {file} is not the FID Inception's state_dict ({detail}); {FIX}"
+            ) from None
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return self.network._torch_fidelity_forward(images)[0]
@@ -162,6 +170,12 @@ def build_feature_extractor(
     accepts = inspect.signature(cls or instantiate(spec, _partial_=True)).parameters
     if "weights_path" in accepts:
         kwargs = {"weights_path": weights_path, "weights_url": weights_url}
+    elif weights_path:
+        log.warning(
+            "metrics.fid.weights_path=%s is not used: feature extractor %s loads no weights",
+            weights_path,
+            spec,
+        )
     extractor = cls(**kwargs) if cls else instantiate(spec, **kwargs)
     if not isinstance(extractor, nn.Module):
         raise UserError(f"metrics.fid.feature_extractor built a {type(extractor).__name__}, not an nn.Module")

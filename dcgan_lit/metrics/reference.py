@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from pathlib import Path
 
 import torch
@@ -25,7 +26,13 @@ def reference_key(dataset_key: str, num_real: int, extractor_name: str, resize: 
         "extractor": extractor_name,
         "resize": resize,
     }
-    return make_key(f"fid-{extractor_name.rsplit('.', 1)[-1][:40]}-{num_real}", parts)
+    return make_key(f"fid-{short_name(extractor_name)}-{num_real}", parts)
+
+
+def short_name(extractor_name: str) -> str:
+    """A file-name-safe label: ``my_pkg.nets.MyNet{'width': 2}`` -> ``MyNet``."""
+    label = extractor_name.split("{", 1)[0].rsplit(".", 1)[-1]
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", label).strip("-")[:40] or "features"
 
 
 def stats_path(cache_dir: str | Path, key: str) -> Path:

@@ -39,8 +39,9 @@ class MetricSuite(nn.Module):
     """Feature statistics of generated images compared with the reference (real) statistics.
 
     torchmetrics' ``FrechetInceptionDistance`` accumulates the fake features' sums in float64; its states are
-    summed over DDP ranks when read, so each rank scores its share of the images and all ranks get the same
-    FID. The real side comes from the on-disk cache (see :mod:`dcgan_lit.metrics.reference`).
+    summed over DDP ranks when read, so each rank scores its share of the images; rank 0 computes the FID from
+    the gathered statistics and broadcasts it. The real side comes from the on-disk cache (see
+    :mod:`dcgan_lit.metrics.reference`).
     """
 
     def __init__(self, extractor: nn.Module, options: Mapping | None = None) -> None:
@@ -78,6 +79,10 @@ class MetricSuite(nn.Module):
         key = reference_key(dataset_key, len(indices), self.extractor.name, self.extractor.resize)
         self.reference_key = key
         cached = load_stats(cache_dir, key)
+        if not self._on_every_rank(
+            cached is not None
+        ):  # e.g. node-local caches: all ranks recompute together
+            cached = None
         needs_real_features = bool(self.optional) and any(n != "inception_score" for n in self.optional)
         if cached is not None:
             log.info("FID: using cached reference statistics (%s)", key)
@@ -125,10 +130,28 @@ class MetricSuite(nn.Module):
                 int(getattr(self.fid, f"{side}_features_num_samples")),
             )
 
+    def _on_every_rank(self, flag: bool) -> bool:
+        """True when ``flag`` is true on every DDP rank (just ``flag`` without a process group)."""
+        if world()[1] == 1:
+            return flag
+        value = torch.tensor(int(flag), device=self.fid.device)
+        dist.all_reduce(value, op=dist.ReduceOp.MIN)
+        return bool(value.item())
+
+    def _fid_once(self, fake: FeatureStats) -> float:
+        """The Fréchet distance, computed on rank 0 only and broadcast to the other ranks."""
+        rank, size = world()
+        value = fid_from_stats(self.reference, fake) if rank == 0 else 0.0
+        if size == 1:
+            return value
+        tensor = torch.tensor([value], dtype=torch.float64, device=self.fid.device)
+        dist.broadcast(tensor, src=0)
+        return float(tensor.item())
+
     def compute(self) -> dict[str, float]:
         """``fid`` plus ``kid_mean``/``kid_std``, ``is_mean``/``is_std``, ``mifid`` when enabled."""
         assert self.reference is not None, "prepare_reference() first"
-        results = {"fid": fid_from_stats(self.reference, self._synced_stats(real=False))}
+        results = {"fid": self._fid_once(self._synced_stats(real=False))}
         for name, metric in self.optional.items():
             value = metric.compute()
             if name == "kid":
