@@ -21,6 +21,25 @@ GENERATOR_KEYS = ("latent_dim", "image_size", "channels", "ngf", "g_activation")
 EXPORT_FORMAT = "dcgan-lit/generator"  # the "format" entry of a standalone generator file
 
 
+def load_state_dict_file(path: str | Path, what: str = "weights file") -> dict[str, Any]:
+    """Reads a plain tensor file (e.g. third-party network weights) with ``weights_only=True``."""
+    path = Path(path).expanduser()
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as error:
+        if "Unsupported global" not in str(error):  # not a pickle at all (text, truncated download, ...)
+            raise UserError(f"{what} {path} is corrupt or not a PyTorch file (UnpicklingError)") from None
+        raise UserError(
+            f"{what} {path} was refused: it holds objects other than tensors and plain data; "
+            "use a file with only a state_dict"
+        ) from None
+    except Exception as error:
+        raise UserError(f"{what} {path} is corrupt or not a PyTorch file ({type(error).__name__})") from None
+    if not isinstance(state, dict):
+        raise UserError(f"{what} {path} is not a state_dict (found {type(state).__name__})")
+    return state
+
+
 def load_weights(path: str | Path) -> dict[str, Any]:
     """Reads a checkpoint with ``torch.load(weights_only=True)``; one clear line when it can't be read."""
     path = Path(path).expanduser()

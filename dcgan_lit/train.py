@@ -9,6 +9,7 @@ import lightning as L
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from dcgan_lit.callbacks import attach_fid, build_fid_callback, check_fid_objective
 from dcgan_lit.config import validate
 from dcgan_lit.distributed import check_distributed
 from dcgan_lit.instantiate import instantiate_callbacks, instantiate_loggers
@@ -46,6 +47,9 @@ def train(cfg: DictConfig) -> dict[str, float]:
     validate(cfg)
     if cfg.get("seed") is not None:
         L.seed_everything(cfg.seed, workers=True)
+    # built first: missing FID weights are one line now (fatal with metrics.fid.required=true), not hours later
+    fid_callback = build_fid_callback(cfg.get("metrics"), cfg.paths.get("cache_dir"))
+    check_fid_objective(cfg.get("optimized_metric"), fid_callback)
 
     log.info("Instantiating datamodule <%s>", cfg.dataset._target_)
     datamodule = instantiate(cfg.dataset)
@@ -62,7 +66,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
         *(f"{n:,}" for n in model.parameter_counts().values()),
     )
 
-    callbacks = instantiate_callbacks(cfg.get("callbacks"))
+    callbacks = attach_fid(instantiate_callbacks(cfg.get("callbacks")), fid_callback)
     loggers = instantiate_loggers(cfg.get("logger"))
     trainer: L.Trainer = instantiate(
         cfg.trainer,

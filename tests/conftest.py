@@ -77,6 +77,7 @@ TINY = [
     "callbacks.rich_progress_bar=null",
     "callbacks.model_summary=null",
     "callbacks.samples.every_n_steps=2",
+    "metrics=none",  # no FID weights offline; tests/test_metrics*.py use metrics=tiny
 ]
 
 

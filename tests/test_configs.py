@@ -15,6 +15,7 @@ GROUPS = [
     "logger",
     "trainer",
     "callbacks",
+    "metrics",
     "paths",
     "debug",
     "experiment",

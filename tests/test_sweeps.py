@@ -164,7 +164,7 @@ def test_optuna_search_space_covers_the_documented_hyperparameters(tmp_path):
         "model.ndf",
         "model.d_steps",
     }
-    assert cfg.optimized_metric == "train/loss_g"
+    assert cfg.optimized_metric == "val/fid_best"
     assert list(cfg.model.optimizer_g.betas) == list(cfg.model.optimizer_d.betas) == [0.5, 0.999]
 
 
@@ -237,6 +237,7 @@ def test_optuna_runs_two_trials_and_reports_the_best(image_folder, tmp_path):
     args = tiny_args(
         image_folder,
         "hparams_search=optuna",
+        "metrics=tiny",  # the objective val/fid_best, with the offline feature extractor
         "hydra.sweeper.n_trials=2",
         "dataset.batch_size=choice(8,16)",
         "model.ngf=choice(4,8)",
@@ -246,14 +247,11 @@ def test_optuna_runs_two_trials_and_reports_the_best(image_folder, tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     jobs = job_dirs(sweep)
     assert len(jobs) == 2
-    # what train.py returned for each trial: the last logged train/loss_g
-    losses = {
-        job.name: float([r for r in logged_rows(job) if r["train/loss_g"]][-1]["train/loss_g"])
-        for job in jobs
-    }
+    # what train.py returned for each trial: the lowest logged val/fid
+    fids = {job.name: min(float(r["val/fid"]) for r in logged_rows(job) if r["val/fid"]) for job in jobs}
     results = OmegaConf.load(sweep / "optimization_results.yaml")
-    best = min(losses, key=losses.get)
-    assert results.best_value == pytest.approx(losses[best], abs=1e-6)
+    best = min(fids, key=fids.get)
+    assert results.best_value == pytest.approx(fids[best], rel=1e-6)
     best_config = OmegaConf.load(sweep / best / ".hydra" / "config.yaml")
     assert results.best_params["model.ngf"] == best_config.model.ngf in (4, 8)  # the command line's space
     assert results.best_params["dataset.batch_size"] == best_config.dataset.batch_size

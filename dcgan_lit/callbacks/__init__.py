@@ -3,6 +3,17 @@
 from dcgan_lit.callbacks.checkpoint import Checkpoint
 from dcgan_lit.callbacks.divergence import DivergenceGuard
 from dcgan_lit.callbacks.export import ExportGenerator
+from dcgan_lit.callbacks.fid import FIDCallback, attach_fid, build_fid_callback, check_fid_objective
 from dcgan_lit.callbacks.samples import SampleGrids, save_grid
 
-__all__ = ["Checkpoint", "DivergenceGuard", "ExportGenerator", "SampleGrids", "save_grid"]
+__all__ = [
+    "Checkpoint",
+    "DivergenceGuard",
+    "ExportGenerator",
+    "FIDCallback",
+    "SampleGrids",
+    "attach_fid",
+    "build_fid_callback",
+    "check_fid_objective",
+    "save_grid",
+]

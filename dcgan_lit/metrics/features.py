@@ -1,0 +1,192 @@
+"""Feature extractors for FID/KID/IS: a small registry of named nn.Modules mapping uint8 RGB batches to features.
+
+Every extractor takes (N, 3, H, W) uint8 images and returns (N, d) features, and carries ``name`` and
+``resize`` (how it brings images to its input size): both go into reference-statistics cache keys and logs.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+from pathlib import Path
+
+import torch
+from hydra.utils import instantiate
+from omegaconf import DictConfig
+from torch import nn
+
+from dcgan_lit.errors import UserError
+
+log = logging.getLogger(__name__)
+
+# torch-fidelity's conversion of the TF FID Inception (pytorch-fid and torchmetrics use the same weights)
+INCEPTION_URL = "https://github.com/toshas/torch-fidelity/releases/download/v0.2.0/weights-inception-2015-12-05-6726825d.pth"
+INCEPTION_FILE = INCEPTION_URL.rsplit("/", 1)[-1]
+
+
+FIX = f"download {INCEPTION_URL} and set metrics.fid.weights_path to it (or train without FID: metrics=none)"
+
+
+class WeightsUnavailable(UserError):
+    """The feature extractor's weights are neither configured, cached nor downloadable."""
+
+
+def to_uint8_rgb(images: torch.Tensor) -> torch.Tensor:
+    """Generator output in [-1, 1] (or uint8) with 1 or 3 channels -> uint8 RGB, rounded as a saved PNG would be."""
+    if images.dtype != torch.uint8:
+        images = ((images.float() + 1) * 127.5).round().clamp(0, 255).to(torch.uint8)
+    if images.size(1) == 1:
+        images = images.expand(-1, 3, -1, -1)
+    return images
+
+
+class TinyFeatureExtractor(nn.Module):
+    """A fixed random projection of 8x8-pooled pixels: deterministic, instant, for tests and CPU smoke runs.
+
+    Its FID is not comparable to anything published; it only tells whether the pipeline works.
+    """
+
+    def __init__(self, num_features: int = 16, seed: int = 0, pool: int = 8) -> None:
+        super().__init__()
+        self.num_features = num_features
+        self.pool = pool
+        self.name = f"tiny-{num_features}d-seed{seed}"
+        self.resize = f"adaptive-avgpool-{pool}"
+        generator = torch.Generator().manual_seed(seed)
+        weight = torch.randn(3 * pool * pool, num_features, generator=generator) / (3 * pool * pool) ** 0.5
+        self.register_buffer("weight", weight)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        x = nn.functional.adaptive_avg_pool2d(images.float() / 255.0, self.pool).flatten(1)
+        return 10.0 * torch.tanh(4.0 * x @ self.weight)  # bounded, and FIDs in the tens rather than < 1
+
+
+def inception_weights_file(weights_path: str | None, weights_url: str = INCEPTION_URL) -> Path:
+    """The local Inception weights: ``weights_path``, else torch hub's cache, downloading there if missing."""
+    if weights_path:
+        path = Path(weights_path).expanduser()
+        if not path.is_file():
+            raise WeightsUnavailable(f"FID: metrics.fid.weights_path={weights_path} is not a file; {FIX}")
+        return path
+    path = Path(torch.hub.get_dir()) / "checkpoints" / INCEPTION_FILE
+    if path.is_file():
+        return path
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        torch.hub.download_url_to_file(weights_url, str(path), progress=False)
+    except Exception as error:
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise WeightsUnavailable(
+            f"FID: the Inception weights are not in {path} and downloading {weights_url} failed ({reason}). "
+            f"Fix: fetch {INCEPTION_URL} on a machine with internet and copy it to {path} "
+            "(or set metrics.fid.weights_path=<file>), or train without FID with metrics=none"
+        ) from None
+    return path
+
+
+class InceptionV3Features(nn.Module):
+    """The standard FID Inception-v3 (torch-fidelity's weights via torchmetrics): 2048-d pool3 features.
+
+    Resizing to 299x299 is TF1-compatible bilinear without antialiasing, as torch-fidelity and pytorch-fid
+    do (torchmetrics' default since 1.8 antialiases, which shifts FID away from published numbers).
+    """
+
+    name = "inception-v3-compat-pool3"
+    resize = "tf1-bilinear-299-noantialias"
+    num_features = 2048
+
+    def __init__(self, weights_path: str | None = None, weights_url: str = INCEPTION_URL) -> None:
+        super().__init__()
+        from dcgan_lit.checkpoint import load_state_dict_file
+
+        try:
+            from torchmetrics.image.fid import NoTrainInceptionV3
+        except ImportError:  # pragma: no cover - torch-fidelity is a dependency
+            raise WeightsUnavailable(
+                "FID: torch-fidelity is not installed; `pip install torch-fidelity`"
+            ) from None
+        file = inception_weights_file(weights_path, weights_url)
+        try:  # refuses pickled objects before torch-fidelity (weights_only=False) reads the file
+            load_state_dict_file(file, "FID: the Inception weights file")
+        except UserError as error:
+            raise WeightsUnavailable(f"{error}; {FIX}") from None
+        try:
+            self.network = NoTrainInceptionV3(
+                name="inception-v3-compat",
+                features_list=["2048", "logits_unbiased"],
+                feature_extractor_weights_path=str(file),
+                antialias=False,
+            )
+        except RuntimeError as error:  # load_state_dict: missing, unexpected or misshapen tensors
+            lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+            detail = (lines[1] if len(lines) > 1 else lines[0])[:120]
+            raise WeightsUnavailable(
+                f"FID: {file} is not the FID Inception's state_dict ({detail}); {FIX}"
+            ) from None
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.network._torch_fidelity_forward(images)[0]
+
+    def logits(self, images: torch.Tensor) -> torch.Tensor:
+        """The 1008 unbiased logits, for the Inception Score."""
+        return self.network._torch_fidelity_forward(images)[1]
+
+
+class LogitsView(nn.Module):
+    """An extractor's class logits as a module (Inception Score input); extractors without logits give features."""
+
+    def __init__(self, extractor: nn.Module) -> None:
+        super().__init__()
+        self.extractor = extractor
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        logits = getattr(self.extractor, "logits", None)
+        return logits(images) if logits is not None else self.extractor(images)
+
+
+FEATURE_EXTRACTORS: dict[str, type[nn.Module]] = {
+    "inception": InceptionV3Features,
+    "tiny": TinyFeatureExtractor,
+}
+
+
+def build_feature_extractor(
+    spec: str | DictConfig | dict | None, weights_path: str | None = None, weights_url: str = INCEPTION_URL
+) -> nn.Module:
+    """A registry name (``inception``, ``tiny``) or a ``_target_`` config -> an eval-mode extractor.
+
+    Raises :class:`WeightsUnavailable` (one line, with the fix) when the Inception weights can't be had.
+    """
+    spec = spec or "inception"
+    if isinstance(spec, str):
+        if spec not in FEATURE_EXTRACTORS:
+            raise UserError(
+                f"metrics.fid.feature_extractor={spec} is unknown; use one of {sorted(FEATURE_EXTRACTORS)} "
+                "or a config with _target_: <your nn.Module>"
+            )
+        cls, kwargs = FEATURE_EXTRACTORS[spec], {}
+    else:
+        cls, kwargs = None, {}
+    accepts = inspect.signature(cls or instantiate(spec, _partial_=True)).parameters
+    if "weights_path" in accepts:
+        kwargs = {"weights_path": weights_path, "weights_url": weights_url}
+    elif weights_path:
+        log.warning(
+            "metrics.fid.weights_path=%s is not used: feature extractor %s loads no weights",
+            weights_path,
+            spec,
+        )
+    extractor = cls(**kwargs) if cls else instantiate(spec, **kwargs)
+    if not isinstance(extractor, nn.Module):
+        raise UserError(f"metrics.fid.feature_extractor built a {type(extractor).__name__}, not an nn.Module")
+    if not hasattr(extractor, "name"):  # a custom module: its target and arguments identify it in cache keys
+        args = {k: v for k, v in dict(spec).items() if k != "_target_"} if not isinstance(spec, str) else {}
+        extractor.name = f"{type(extractor).__module__}.{type(extractor).__qualname__}{args or ''}"
+    if not hasattr(extractor, "resize"):
+        extractor.resize = "own"
+    return extractor.eval().requires_grad_(False)
+
+
+def describe(extractor: nn.Module) -> str:
+    """``name (resize)`` for logs and result rows."""
+    return f"{extractor.name} ({extractor.resize})"

@@ -1,0 +1,196 @@
+"""FID (and optionally KID, IS, MiFID) of generated images against cached reference statistics of real data."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterator, Mapping
+
+import torch
+import torch.distributed as dist
+from torch import nn
+from torchmetrics.image.fid import FrechetInceptionDistance
+
+from dcgan_lit.metrics.features import describe, to_uint8_rgb
+from dcgan_lit.metrics.frechet import FeatureStats, fid_from_stats
+from dcgan_lit.metrics.optional import build_inception_score, build_kid, build_mifid, enabled
+from dcgan_lit.metrics.reference import load_stats, real_subset, reference_key, save_stats
+
+log = logging.getLogger(__name__)
+
+OPTIONAL = {"kid": build_kid, "inception_score": build_inception_score, "mifid": build_mifid}
+
+
+def world() -> tuple[int, int]:
+    """(rank, world size) of the running process group, (0, 1) without one."""
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def shard(count: int) -> tuple[int, int]:
+    """This rank's share of ``count`` items: (start offset, number)."""
+    rank, size = world()
+    per_rank, extra = divmod(count, size)
+    return rank * per_rank + min(rank, extra), per_rank + (rank < extra)
+
+
+class MetricSuite(nn.Module):
+    """Feature statistics of generated images compared with the reference (real) statistics.
+
+    torchmetrics' ``FrechetInceptionDistance`` accumulates the fake features' sums in float64; its states are
+    summed over DDP ranks when read, so each rank scores its share of the images; rank 0 computes the FID from
+    the gathered statistics and broadcasts it. The real side comes from the on-disk cache (see
+    :mod:`dcgan_lit.metrics.reference`).
+    """
+
+    def __init__(self, extractor: nn.Module, options: Mapping | None = None) -> None:
+        super().__init__()
+        options = options or {}
+        self.extractor = extractor
+        self.fid = FrechetInceptionDistance(feature=extractor, reset_real_features=False, antialias=False)
+        self.optional = nn.ModuleDict(
+            {
+                name: build(extractor, options[name])
+                for name, build in OPTIONAL.items()
+                if enabled(options.get(name))
+            }
+        )
+        self.reference: FeatureStats | None = None
+        self.reference_key: str | None = None
+
+    @property
+    def extractor_description(self) -> str:
+        return describe(self.extractor)
+
+    def prepare_reference(
+        self,
+        real_images: torch.Tensor,
+        dataset_key: str,
+        cache_dir: str | None,
+        num_real: int | None = None,
+        batch_size: int = 100,
+    ) -> bool:
+        """Loads the cached reference statistics or computes (and caches) them; True when they were cached.
+
+        ``real_images``: the dataset's (N, C, H, W) uint8 tensor, exactly the decoded training pixels.
+        """
+        indices = real_subset(real_images.size(0), num_real)
+        key = reference_key(dataset_key, len(indices), self.extractor.name, self.extractor.resize)
+        self.reference_key = key
+        cached = load_stats(cache_dir, key)
+        if not self._on_every_rank(
+            cached is not None
+        ):  # e.g. node-local caches: all ranks recompute together
+            cached = None
+        needs_real_features = bool(self.optional) and any(n != "inception_score" for n in self.optional)
+        if cached is not None:
+            log.info("FID: using cached reference statistics (%s)", key)
+            self.reference = cached
+        if cached is None or needs_real_features:
+            start = time.perf_counter()
+            offset, count = shard(len(indices))
+            for batch in batches(real_images[indices[offset : offset + count]], batch_size):
+                self._update(batch, real=True, fid=cached is None)
+            if cached is None:
+                self.reference = self._synced_stats(real=True)
+                log.info(
+                    "FID: reference statistics of %d real images with %s in %.1fs (%s)",
+                    self.reference.num,
+                    self.extractor_description,
+                    time.perf_counter() - start,
+                    key,
+                )
+                if world()[0] == 0:
+                    save_stats(cache_dir, key, self.reference, {"dataset": dataset_key})
+        return cached is not None
+
+    @torch.no_grad()
+    def _update(self, images: torch.Tensor, real: bool, fid: bool = True) -> None:
+        images = to_uint8_rgb(images.to(self.fid.device))
+        if fid:
+            self.fid.update(images, real=real)
+        for name, metric in self.optional.items():
+            if name == "inception_score":
+                if not real:
+                    metric.update(images)
+            else:
+                metric.update(images, real=real)
+
+    def update(self, fake_images: torch.Tensor) -> None:
+        """Adds generated images: floats in [-1, 1] or uint8, 1 or 3 channels."""
+        self._update(fake_images, real=False)
+
+    def _synced_stats(self, real: bool) -> FeatureStats:
+        side = "real" if real else "fake"
+        with self.fid.sync_context():
+            return FeatureStats.from_sums(
+                getattr(self.fid, f"{side}_features_sum"),
+                getattr(self.fid, f"{side}_features_cov_sum"),
+                int(getattr(self.fid, f"{side}_features_num_samples")),
+            )
+
+    def _on_every_rank(self, flag: bool) -> bool:
+        """True when ``flag`` is true on every DDP rank (just ``flag`` without a process group)."""
+        if world()[1] == 1:
+            return flag
+        value = torch.tensor(int(flag), device=self.fid.device)
+        dist.all_reduce(value, op=dist.ReduceOp.MIN)
+        return bool(value.item())
+
+    def _fid_once(self, fake: FeatureStats) -> float:
+        """The Fréchet distance, computed on rank 0 only and broadcast to the other ranks."""
+        rank, size = world()
+        value = fid_from_stats(self.reference, fake) if rank == 0 else 0.0
+        if size == 1:
+            return value
+        tensor = torch.tensor([value], dtype=torch.float64, device=self.fid.device)
+        dist.broadcast(tensor, src=0)
+        return float(tensor.item())
+
+    def compute(self) -> dict[str, float]:
+        """``fid`` plus ``kid_mean``/``kid_std``, ``is_mean``/``is_std``, ``mifid`` when enabled."""
+        assert self.reference is not None, "prepare_reference() first"
+        results = {"fid": self._fid_once(self._synced_stats(real=False))}
+        for name, metric in self.optional.items():
+            value = metric.compute()
+            if name == "kid":
+                results["kid_mean"], results["kid_std"] = float(value[0]), float(value[1])
+            elif name == "inception_score":
+                results["is_mean"], results["is_std"] = float(value[0]), float(value[1])
+            else:
+                results[name] = float(value)
+        return results
+
+    def reset(self) -> None:
+        """Forgets the generated images (the reference side stays)."""
+        self.fid.reset()
+        for metric in self.optional.values():
+            metric.reset()
+
+
+def batches(images: torch.Tensor, batch_size: int) -> Iterator[torch.Tensor]:
+    for start in range(0, images.size(0), batch_size):
+        yield images[start : start + batch_size]
+
+
+@torch.no_grad()
+def score_generator(
+    suite: MetricSuite,
+    generate: Callable[[torch.Tensor], torch.Tensor],
+    latent_dim: int,
+    num_fake: int,
+    batch_size: int,
+    device: torch.device | str,
+    seed: int = 0,
+) -> dict[str, float]:
+    """Scores ``num_fake`` images of ``generate(z)`` (split over DDP ranks) with fixed latents per ``seed``."""
+    suite.reset()
+    rank = world()[0]
+    _, count = shard(num_fake)
+    rng = torch.Generator().manual_seed(seed * 1_000_003 + rank)
+    for start in range(0, count, batch_size):
+        n = min(batch_size, count - start)
+        z = torch.randn(n, latent_dim, 1, 1, generator=rng).to(device)
+        suite.update(generate(z))
+    return suite.compute()
