@@ -16,11 +16,10 @@ import torch.nn.functional as F
 from omegaconf import DictConfig
 from torchvision.utils import save_image as save_tensor_grid
 
-from dcgan_lit.checkpoint import generator_from_checkpoint
 from dcgan_lit.errors import UserError
 from dcgan_lit.latent import sample_z
 from dcgan_lit.networks import Generator
-from dcgan_lit.tools_common import pick_device, progress, to_pil, tool_main, wrote
+from dcgan_lit.tools_common import load_networks, progress, to_pil, tool_main, wrote
 
 FORMATS = {"png": "PNG", "jpg": "JPEG"}
 
@@ -91,7 +90,7 @@ def run(cfg: DictConfig) -> Path:
         raise UserError(f"format={cfg.format!r} is not supported; use png or jpg")
     if cfg.image_size is not None and int(cfg.image_size) < 1:
         raise UserError(f"image_size={cfg.image_size} must be a positive number of pixels (or null)")
-    generator = generator_from_checkpoint(cfg.ckpt_path, pick_device(cfg.device))
+    generator, _ = load_networks(cfg.ckpt_path, cfg.device)
     out = Path(cfg.out)
     if cfg.grid:
         rows, columns = parse_grid(cfg.grid)

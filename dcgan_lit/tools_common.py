@@ -17,8 +17,9 @@ from rich.console import Console
 from rich.progress import track
 from torch import nn
 
+from dcgan_lit.checkpoint import discriminator_from_checkpoint, generator_from_checkpoint
 from dcgan_lit.errors import UserError
-from dcgan_lit.networks import Generator, init_weights
+from dcgan_lit.networks import Discriminator, Generator, init_weights
 
 CONF_DIR = str(Path(__file__).resolve().parents[1] / "conf")
 console = Console(stderr=True)
@@ -48,6 +49,20 @@ def pick_device(name: str) -> torch.device:
         return torch.device(name)
     except RuntimeError:
         raise UserError(f"device={name!r} is not a torch device; use auto, cpu, cuda or cuda:N") from None
+
+
+def load_networks(
+    ckpt_path: str | Path, device: str, generator: bool = True, discriminator: bool = False
+) -> tuple[Generator | None, Discriminator | None]:
+    """The eval-mode networks a tool asks for, from a checkpoint (G: its EMA weights when present).
+
+    Every tool loads through here, so switching them all to another loader is a one-place change.
+    """
+    where = pick_device(device)
+    return (
+        generator_from_checkpoint(ckpt_path, where) if generator else None,
+        discriminator_from_checkpoint(ckpt_path, where) if discriminator else None,
+    )
 
 
 def progress(items: Iterable, description: str, total: int) -> Iterable:
@@ -122,12 +137,21 @@ def save_image(image: Image.Image, path: str | Path) -> Path:
     return path
 
 
-def save_gif(frames: Sequence[Image.Image], path: str | Path, duration_ms: int = 100, loop: int = 0) -> Path:
-    """Writes frames as an animated GIF that loops forever by default."""
+def save_gif(
+    frames: Sequence[Image.Image], path: str | Path, duration_ms: int | Sequence[int] = 100, loop: int = 0
+) -> Path:
+    """Writes frames as an animated GIF (loops forever by default); durations per frame or one for all."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     first, *rest = [frame.convert("RGB") for frame in frames]
-    first.save(path, save_all=True, append_images=rest, duration=duration_ms, loop=loop, optimize=False)
+    first.save(
+        path,
+        save_all=True,
+        append_images=rest,
+        duration=duration_ms if isinstance(duration_ms, int) else list(duration_ms),
+        loop=loop,
+        optimize=False,
+    )
     return path
 
 
@@ -156,3 +180,62 @@ def require_indices(name: str, values: Sequence[int] | None, size: int, at_least
     if bad:
         raise UserError(f"{name}: indices {bad} are outside 0..{size - 1}")
     return [int(i) for i in values]
+
+
+def training_images(
+    ckpt_path: str | Path, data: str | None, image_size: int, channels: int, cache_dir: str | None = None
+) -> torch.Tensor:
+    """The training set as (N, C, H, W) uint8: the folder ``data`` if given, else the dataset in the run's config.
+
+    The run's config is ``<run>/.hydra/config.yaml`` next to ``<run>/checkpoints/<file>.ckpt``; decoding goes
+    through the dataset's own cache, so this is instant after training.
+    """
+    from hydra.utils import instantiate
+    from omegaconf import OmegaConf
+
+    from dcgan_lit.data import ImageFolderDataModule
+
+    if data:
+        datamodule = ImageFolderDataModule(
+            path=str(data), image_size=image_size, channels=channels, cache_dir=cache_dir
+        )
+    else:
+        run_config = Path(ckpt_path).expanduser().resolve().parent.parent / ".hydra" / "config.yaml"
+        if not run_config.is_file():
+            raise UserError(
+                f"no run config at {run_config} to find the training images; pass data=<folder of images>"
+            )
+        datamodule = instantiate(OmegaConf.load(run_config).dataset)
+    datamodule.batch_size, datamodule.drop_last = 1, False
+    datamodule.setup("fit")
+    images = datamodule.train_set.images
+    if tuple(images.shape[1:]) != (channels, image_size, image_size):
+        raise UserError(
+            f"the training images are {tuple(images.shape[1:])} but the model makes "
+            f"{(channels, image_size, image_size)}; pass data=<folder> with images for this model"
+        )
+    return images
+
+
+def from_uint8(images: torch.Tensor) -> torch.Tensor:
+    """uint8 images -> floats in [-1, 1], as training sees them."""
+    return images.float().div(127.5).sub(1)
+
+
+def titled(image: Image.Image, title: str, height: int = 16) -> Image.Image:
+    """``image`` with a white strip above it carrying ``title``."""
+    canvas = Image.new("RGB", (image.width, image.height + height), "white")
+    canvas.paste(image.convert("RGB"), (0, height))
+    ImageDraw.Draw(canvas).text((4, 2), title, fill="black", font=ImageFont.load_default())
+    return canvas
+
+
+def side_by_side(panels: Sequence[Image.Image], gap: int = 8) -> Image.Image:
+    """Panels next to each other on white, top-aligned."""
+    width = sum(p.width for p in panels) + gap * (len(panels) - 1)
+    canvas = Image.new("RGB", (width, max(p.height for p in panels)), "white")
+    x = 0
+    for panel in panels:
+        canvas.paste(panel, (x, 0))
+        x += panel.width + gap
+    return canvas

@@ -147,3 +147,11 @@ def tiny_run(tmp_path_factory) -> Path:
     (run / ".hydra").mkdir(parents=True, exist_ok=True)
     OmegaConf.save(cfg, run / ".hydra" / "config.yaml")
     return run
+
+
+def run_tool(name: str, tiny_run: Path, tmp_path: Path, *overrides: str):
+    """Runs ``dcgan_lit.<name>.run`` in-process on the session's tiny checkpoint with extra overrides."""
+    import importlib
+
+    cfg = compose_tool(name, [f"ckpt_path={tiny_run / 'checkpoints/last.ckpt'}", *overrides], tmp_path)
+    return importlib.import_module(f"dcgan_lit.{name}").run(cfg)

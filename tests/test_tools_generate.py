@@ -79,7 +79,7 @@ def test_bad_options_are_one_line_errors(tiny_run, tmp_path, override):
 
 
 @pytest.mark.slow
-def test_module_entry_point_writes_a_zip_and_fails_cleanly(tiny_run, tmp_path):
+def test_module_entry_point_writes_a_zip(tiny_run, tmp_path):
     ckpt = tiny_run / "checkpoints/last.ckpt"
     command = [sys.executable, "-m", "dcgan_lit.generate", f"hydra.run.dir={tmp_path / 'run'}"]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}  # this checkout's dcgan_lit, wherever pytest runs from
@@ -87,6 +87,12 @@ def test_module_entry_point_writes_a_zip_and_fails_cleanly(tiny_run, tmp_path):
     done = subprocess.run(ok, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert "5 PNG images" in done.stderr and len(zipfile.ZipFile(tmp_path / "g.zip").namelist()) == 5
-    absent = [*command, f"ckpt_path={tmp_path / 'absent.ckpt'}"]
-    bad = subprocess.run(absent, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
-    assert bad.returncode == 1 and bad.stderr.strip().splitlines()[-1].startswith("error: checkpoint")
+
+
+def test_a_bad_checkpoint_is_one_error_line_and_exit_1(tmp_path, monkeypatch, capsys):
+    argv = ["generate", f"ckpt_path={tmp_path / 'absent.ckpt'}", f"hydra.run.dir={tmp_path / 'run'}"]
+    monkeypatch.setattr(sys, "argv", argv)
+    with pytest.raises(SystemExit) as stopped:
+        generate.main()
+    assert stopped.value.code == 1
+    assert capsys.readouterr().err.strip().splitlines()[-1].startswith("error: checkpoint")
