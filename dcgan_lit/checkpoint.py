@@ -21,8 +21,8 @@ GENERATOR_KEYS = ("latent_dim", "image_size", "channels", "ngf", "g_activation")
 EXPORT_FORMAT = "dcgan-lit/generator"  # the "format" entry of a standalone generator file
 
 
-def load_weights(path: str | Path) -> dict[str, Any]:
-    """Reads a checkpoint with ``torch.load(weights_only=True)``; one clear line when it can't be read."""
+def read_weights_only(path: str | Path) -> Any:
+    """Any tensors-only file read with ``torch.load(weights_only=True)``; one clear line when it can't be read."""
     path = Path(path).expanduser()
     if not path.is_file():
         raise UserError(f"checkpoint {path}: no such file")
@@ -39,6 +39,12 @@ def load_weights(path: str | Path) -> dict[str, Any]:
         raise UserError(
             f"checkpoint {path} is corrupt or not a PyTorch checkpoint ({type(error).__name__})"
         ) from None
+    return checkpoint
+
+
+def load_weights(path: str | Path) -> dict[str, Any]:
+    """Reads a checkpoint with ``torch.load(weights_only=True)``; one clear line when it can't be read."""
+    checkpoint = read_weights_only(path)
     if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
         raise UserError(f"checkpoint {path} has no 'state_dict'; is it a dcgan-lit Lightning checkpoint?")
     return checkpoint
@@ -151,3 +157,16 @@ def save_generator(generator: Generator, path: str | Path) -> Path:
     }
     torch.save(export, path)
     return path
+
+
+def load_module_weights(module: torch.nn.Module, path: str | Path, prefix: str = "") -> torch.nn.Module:
+    """Loads a state dict (a plain one, or a checkpoint's ``state_dict`` under ``prefix.``) into ``module``."""
+    weights = read_weights_only(path)
+    if isinstance(weights, dict) and isinstance(weights.get("state_dict"), dict):
+        weights = weights["state_dict"]
+    if not isinstance(weights, dict):
+        raise UserError(f"checkpoint {path} holds no state dict for a {type(module).__name__}")
+    load_submodule(
+        module, submodule_state(weights, prefix) if prefix else weights, path, type(module).__name__
+    )
+    return module
