@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from omegaconf import DictConfig
 from torch import nn
 
-from dcgan_lit.data.labelled import imagefolder_splits, torchvision_splits
+from dcgan_lit.data.labelled import fit, imagefolder_splits, torchvision_splits
 from dcgan_lit.errors import UserError
 from dcgan_lit.tools_common import (
     console,
@@ -65,7 +65,9 @@ def train_linear(
     torch.manual_seed(0)
     model = nn.Linear(features.size(1), classes)
     nn.init.zeros_(model.weight)
-    optimizer = torch.optim.LBFGS(model.parameters(), max_iter=200, line_search_fn="strong_wolfe")
+    optimizer = torch.optim.LBFGS(
+        model.parameters(), max_iter=100, history_size=10, line_search_fn="strong_wolfe"
+    )
     penalty = 1 / (2 * C * len(labels))
 
     def closure() -> torch.Tensor:
@@ -111,9 +113,9 @@ def probe_once(train, val, test, classes: int, grid: list[float], kind: str) -> 
 
 
 def load_splits(cfg: DictConfig, image_size: int, channels: int):
-    """(train, test) splits of the probe's labelled dataset at D's size and channels."""
+    """(train, test) splits of the probe's labelled dataset (uint8, not yet at D's size for torchvision sets)."""
     if cfg.labelled in ("mnist", "cifar10"):
-        return torchvision_splits(cfg.labelled, cfg.root, image_size, channels)
+        return torchvision_splits(cfg.labelled, cfg.root)
     if cfg.labelled == "imagefolder":
         if not cfg.path:
             raise UserError("labelled=imagefolder needs path=<folder with one subfolder per class>")
@@ -151,13 +153,18 @@ def run(cfg: DictConfig) -> dict:
     position = torch.full((len(train_labels),), -1, dtype=torch.long)
     position[needed] = torch.arange(len(needed))
     classes = int(train_labels.max()) + 1
+    size, channels = discriminator.image_size, discriminator.channels
+    pool_images, test_subset = (
+        fit(train_images[needed], size, channels),
+        fit(test_images[test], size, channels),
+    )
     results = {}
     for name, network in (
         ("trained", discriminator),
         ("random", reinitialised(discriminator, cfg.seed).eval()),
     ):
-        x_pool = discriminator_features(network, train_images[needed], cfg.batch_size)
-        x_test = discriminator_features(network, test_images[test], cfg.batch_size)
+        x_pool = discriminator_features(network, pool_images, cfg.batch_size)
+        x_test = discriminator_features(network, test_subset, cfg.batch_size)
         runs = [
             probe_once(
                 (x_pool[position[t]], train_labels[t]),

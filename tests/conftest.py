@@ -155,3 +155,15 @@ def run_tool(name: str, tiny_run: Path, tmp_path: Path, *overrides: str):
 
     cfg = compose_tool(name, [f"ckpt_path={tiny_run / 'checkpoints/last.ckpt'}", *overrides], tmp_path)
     return importlib.import_module(f"dcgan_lit.{name}").run(cfg)
+
+
+@pytest.fixture(scope="module")
+def single_thread():
+    """Torch on one thread for a module of many tiny ops (the tools' tests): on a busy shared CPU, extra
+    threads spin instead of working (the probe's L-BFGS: 26 s on 2 threads, 1 s on one)."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -17,6 +17,8 @@ from dcgan_lit.tools_common import to_uint8
 
 from .conftest import compose_tool, run_tool, write_images
 
+pytestmark = pytest.mark.usefixtures("single_thread")
+
 
 def test_neighbors_finds_a_planted_copy_of_a_sample_first(tiny_run, tmp_path):
     folder = tmp_path / "train"
@@ -142,3 +144,21 @@ def test_evolution_reads_tensorboard_logs_and_says_when_there_is_none(tmp_path):
     assert [value for _, value in series["train/loss_g"]] == [1.0, 2.0, 3.0]
     with pytest.raises(UserError, match="logger=csv"):
         read_metrics(tmp_path / "tensorboard")
+
+
+@pytest.mark.data
+def test_probe_on_real_mnist_digits(tiny_run, tmp_path, data_dir):
+    report = run_tool(
+        "probe",
+        tiny_run,
+        tmp_path,
+        f"root={data_dir}",
+        "labels_per_class=10",
+        "val_per_class=5",
+        "resamples=1",
+        "max_test=300",
+        "C=[0.1]",
+        f"out={tmp_path / 'probe.json'}",
+    )
+    assert report["classes"] == 10 and report["test_images"] == 300
+    assert report["trained"]["mean"] > 0.3 and report["random"]["mean"] > 0.3  # chance is 0.1

@@ -17,7 +17,9 @@ from dcgan_lit.errors import UserError
 from dcgan_lit.latent import sample_z
 from dcgan_lit.tools_common import to_uint8
 
-from .conftest import ROOT, compose_tool
+from .conftest import CONF_DIR, ROOT, compose_tool
+
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 def run_generate(tiny_run, tmp_path, *overrides):
@@ -96,3 +98,31 @@ def test_a_bad_checkpoint_is_one_error_line_and_exit_1(tmp_path, monkeypatch, ca
         generate.main()
     assert stopped.value.code == 1
     assert capsys.readouterr().err.strip().splitlines()[-1].startswith("error: checkpoint")
+
+
+TOOLS = [
+    "generate",
+    "interpolate",
+    "walk",
+    "arithmetic",
+    "search",
+    "neighbors",
+    "evolution",
+    "real_vs_fake",
+    "probe",
+]
+
+
+@pytest.mark.parametrize("tool", TOOLS)
+def test_every_tool_is_a_module_with_a_config(tool, tmp_path):
+    import importlib
+
+    cfg = compose_tool(tool, ["ckpt_path=x.ckpt" if tool != "evolution" else "run_dir=x"], tmp_path)
+    assert cfg.task_name == tool
+    module = importlib.import_module(f"dcgan_lit.{tool}")
+    assert callable(module.main) and callable(module.run)
+
+
+def test_the_tool_list_matches_conf():
+    configs = {p.stem for p in CONF_DIR.glob("*.yaml") if not p.stem.startswith("_")}
+    assert configs - {"train", "bench"} == set(TOOLS)

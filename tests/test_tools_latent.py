@@ -11,6 +11,7 @@ from dcgan_lit.latent import lerp, load_z, sample_z, slerp, z_for_seeds
 
 from .conftest import run_tool
 
+pytestmark = pytest.mark.usefixtures("single_thread")
 TILE = 34  # a 32-pixel image plus torchvision's 2-pixel grid padding
 
 

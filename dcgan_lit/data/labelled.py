@@ -27,8 +27,11 @@ def fit(images: torch.Tensor, image_size: int, channels: int) -> torch.Tensor:
     return images.contiguous()
 
 
-def torchvision_splits(name: str, root: str, image_size: int, channels: int) -> tuple[Split, Split]:
-    """(train, test) of torchvision's MNIST or CIFAR-10 from ``root`` (never downloads)."""
+def torchvision_splits(name: str, root: str) -> tuple[Split, Split]:
+    """(train, test) of torchvision's MNIST or CIFAR-10 from ``root`` at their own size (never downloads).
+
+    Resizing is left to :func:`fit` on the images actually used: a probe needs a few thousand of 70,000.
+    """
     from torchvision.datasets import CIFAR10, MNIST
 
     dataset_class = {"mnist": MNIST, "cifar10": CIFAR10}[name]
@@ -43,7 +46,7 @@ def torchvision_splits(name: str, root: str, image_size: int, channels: int) -> 
     for split in splits:
         data = torch.as_tensor(np.asarray(split.data))
         images = data[:, None] if data.dim() == 3 else data.permute(0, 3, 1, 2)
-        result.append((fit(images, image_size, channels), torch.as_tensor(split.targets, dtype=torch.long)))
+        result.append((images, torch.as_tensor(split.targets, dtype=torch.long)))
     return result[0], result[1]
 
 
