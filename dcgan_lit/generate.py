@@ -16,10 +16,11 @@ import torch.nn.functional as F
 from omegaconf import DictConfig
 from torchvision.utils import save_image as save_tensor_grid
 
+from dcgan_lit.api import to_pil
 from dcgan_lit.errors import UserError
 from dcgan_lit.latent import sample_z
 from dcgan_lit.networks import Generator
-from dcgan_lit.tools_common import load_networks, progress, to_pil, tool_main, wrote
+from dcgan_lit.tools_common import load_networks, progress, tool_main, wrote
 
 FORMATS = {"png": "PNG", "jpg": "JPEG"}
 
@@ -58,7 +59,7 @@ def encode(image: torch.Tensor, fmt: str, jpg_quality: int) -> bytes:
     """One image in [-1, 1] as PNG or JPEG bytes."""
     buffer = io.BytesIO()
     options = {"quality": jpg_quality} if fmt == "jpg" else {}
-    to_pil(image).save(buffer, FORMATS[fmt], **options)
+    to_pil(image)[0].save(buffer, FORMATS[fmt], **options)
     return buffer.getvalue()
 
 

@@ -9,10 +9,10 @@ from __future__ import annotations
 import torch
 from omegaconf import DictConfig
 
-from dcgan_lit.callbacks.samples import save_grid
+from dcgan_lit.api import save_grid, to_pil
 from dcgan_lit.errors import UserError
 from dcgan_lit.latent import INTERPOLATIONS, latent_points
-from dcgan_lit.tools_common import generate, load_networks, save_gif, to_pil, tool_main, wrote
+from dcgan_lit.tools_common import generate, load_networks, save_gif, tool_main, wrote
 
 
 def interpolation_rows(points: torch.Tensor, steps: int, modes: list[str]) -> torch.Tensor:
@@ -46,7 +46,7 @@ def run(cfg: DictConfig) -> dict:
         path = images[:: len(modes)]
         frames = [image for row in path for image in row[:-1]] + [path[-1][-1]]
         frames += frames[-2:0:-1]
-        gif = save_gif([to_pil(frame) for frame in frames], out.with_suffix(".gif"), cfg.gif_frame_ms)
+        gif = save_gif([to_pil(frame)[0] for frame in frames], out.with_suffix(".gif"), cfg.gif_frame_ms)
         wrote(gif, f"a {len(frames)}-frame GIF")
     return {"z": rows, "images": images, "points": points}
 

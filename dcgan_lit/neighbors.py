@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 from omegaconf import DictConfig
 
+from dcgan_lit.api import to_uint8
 from dcgan_lit.errors import UserError
 from dcgan_lit.latent import sample_z
 from dcgan_lit.tools_common import (
@@ -22,7 +23,6 @@ from dcgan_lit.tools_common import (
     load_networks,
     progress,
     save_image,
-    to_uint8,
     tool_main,
     training_images,
     wrote,

@@ -12,6 +12,7 @@ from omegaconf import DictConfig
 from PIL import Image
 from torchvision.utils import make_grid
 
+from dcgan_lit.api import to_pil
 from dcgan_lit.latent import sample_z
 from dcgan_lit.tools_common import (
     from_uint8,
@@ -21,7 +22,6 @@ from dcgan_lit.tools_common import (
     save_image,
     side_by_side,
     titled,
-    to_pil,
     tool_main,
     training_images,
     wrote,
@@ -30,7 +30,7 @@ from dcgan_lit.tools_common import (
 
 def panel(images: torch.Tensor, title: str, nrow: int) -> Image.Image:
     """A titled grid of images in [-1, 1]."""
-    return titled(to_pil(make_grid(images, nrow=nrow, padding=2, pad_value=1)), title)
+    return titled(to_pil(make_grid(images, nrow=nrow, padding=2, pad_value=1))[0], title)
 
 
 def run(cfg: DictConfig) -> Path:

@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.progress import track
 from torch import nn
 
-from dcgan_lit.checkpoint import discriminator_from_checkpoint, generator_from_checkpoint
+from dcgan_lit.api import load_discriminator, load_generator, to_pil
 from dcgan_lit.errors import UserError
 from dcgan_lit.networks import Discriminator, Generator, init_weights
 
@@ -56,12 +56,12 @@ def load_networks(
 ) -> tuple[Generator | None, Discriminator | None]:
     """The eval-mode networks a tool asks for, from a checkpoint (G: its EMA weights when present).
 
-    Every tool loads through here, so switching them all to another loader is a one-place change.
+    Every tool loads through here, on the Python API (training checkpoints and standalone generator exports).
     """
     where = pick_device(device)
     return (
-        generator_from_checkpoint(ckpt_path, where) if generator else None,
-        discriminator_from_checkpoint(ckpt_path, where) if discriminator else None,
+        load_generator(ckpt_path, where) if generator else None,
+        load_discriminator(ckpt_path, where) if discriminator else None,
     )
 
 
@@ -83,19 +83,6 @@ def generate(
         generator(chunk.to(device)).float().cpu() for chunk in progress(chunks, description, len(chunks))
     ]
     return torch.cat(images) if images else torch.empty(0)
-
-
-def to_uint8(images: torch.Tensor) -> torch.Tensor:
-    """Images in [-1, 1] -> uint8 in [0, 255], rounded as torchvision's save_image does."""
-    return images.add(1).mul(127.5).add_(0.5).clamp_(0, 255).to(torch.uint8)
-
-
-def to_pil(image: torch.Tensor) -> Image.Image:
-    """One (C, H, W) image in [-1, 1] (C = 1 or 3) -> a PIL image."""
-    array = to_uint8(image).permute(1, 2, 0).numpy()
-    return Image.fromarray(
-        array[..., 0] if array.shape[2] == 1 else array, "L" if array.shape[2] == 1 else "RGB"
-    )
 
 
 def labelled_grid(
@@ -122,7 +109,7 @@ def labelled_grid(
         row, col = divmod(index, nrow)
         x, y = padding + col * (tile_w + padding), padding + row * (tile_h + caption + padding)
         canvas.paste(
-            to_pil(images[index]).convert("RGB").resize((tile_w, tile_h), Image.Resampling.NEAREST), (x, y)
+            to_pil(images[index])[0].convert("RGB").resize((tile_w, tile_h), Image.Resampling.NEAREST), (x, y)
         )
         if labels and labels[index]:
             draw.text((x + 1, y + tile_h), str(labels[index]), fill="black", font=font)

@@ -12,10 +12,10 @@ import torch
 from omegaconf import DictConfig, ListConfig
 from torchvision.utils import make_grid
 
-from dcgan_lit.callbacks.samples import save_grid
+from dcgan_lit.api import save_grid, to_pil
 from dcgan_lit.errors import UserError
 from dcgan_lit.latent import latent_points
-from dcgan_lit.tools_common import generate, load_networks, save_gif, to_pil, tool_main, wrote
+from dcgan_lit.tools_common import generate, load_networks, save_gif, tool_main, wrote
 
 
 def walked_dims(dim, latent_dim: int) -> list[int]:
@@ -63,7 +63,7 @@ def run(cfg: DictConfig) -> dict:
             make_grid(images[:, step], nrow=columns, padding=2, pad_value=1) for step in range(cfg.steps)
         ]
         frames += frames[-2:0:-1]
-        gif = save_gif([to_pil(frame) for frame in frames], out.with_suffix(".gif"), cfg.gif_frame_ms)
+        gif = save_gif([to_pil(frame)[0] for frame in frames], out.with_suffix(".gif"), cfg.gif_frame_ms)
         wrote(gif, f"a {len(frames)}-frame GIF")
     return {"z": rows, "images": images, "dims": dims, "points": points}
 

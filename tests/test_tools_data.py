@@ -8,12 +8,12 @@ import torch
 from PIL import Image
 from torch.utils.tensorboard import SummaryWriter
 
+from dcgan_lit.api import to_uint8
 from dcgan_lit.checkpoint import discriminator_from_checkpoint, generator_from_checkpoint
 from dcgan_lit.errors import UserError
 from dcgan_lit.evolution import read_metrics
 from dcgan_lit.latent import sample_z
 from dcgan_lit.probe import discriminator_features, probe_once
-from dcgan_lit.tools_common import to_uint8
 
 from .conftest import compose_tool, run_tool, write_images
 

@@ -35,8 +35,9 @@ def test_slerp_and_lerp_end_at_their_inputs_and_slerp_keeps_the_norm():
     assert lerp(z0, z1, t)[2].norm() == pytest.approx(10 / 2**0.5, rel=1e-5)  # the chord dips inwards
 
 
-def test_seeds_name_the_same_z_everywhere():
+def test_seeds_name_the_same_z_everywhere(generator):
     assert torch.equal(z_for_seeds([3, 5], 100)[1], sample_z(1, 100, 5)[0])
+    assert torch.equal(sample_z(4, 100, 7), generator.sample_latent(4, seed=7))  # the Python API's stream
 
 
 def test_interpolation_rows_start_and_end_at_g_of_the_points(tiny_run, tmp_path, generator):
