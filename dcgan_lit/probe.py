@@ -188,6 +188,7 @@ def run(cfg: DictConfig) -> dict:
     }
     trained, random = results["trained"], results["random"]
     console.print("| labelled set | labels/class | features | trained D | random D |", highlight=False)
+    console.print("| --- | --- | --- | --- | --- |", highlight=False)
     console.print(
         f"| {cfg.labelled} | {cfg.labels_per_class} | {x_test.size(1)} | "
         f"{100 * trained['mean']:.1f} ± {100 * trained['std']:.1f}% | "
