@@ -33,7 +33,7 @@ def concept_means(sheet: torch.Tensor, picks: dict[str, list[int]]) -> dict[str,
 def arithmetic_results(means: dict[str, torch.Tensor], count: int, noise: float, seed: int) -> torch.Tensor:
     """``count`` latent vectors: A - B + C, then the same plus N(0, noise^2) (the first one is noiseless)."""
     result = means["a"] - means["b"] + means["c"]
-    jitter = sample_z(count, result.numel(), seed + 1) * noise
+    jitter = torch.randn(count, result.numel(), generator=torch.Generator().manual_seed(seed + 1)) * noise
     jitter[0] = 0
     return result + jitter
 
@@ -60,7 +60,7 @@ def figure(generator, sheet: torch.Tensor, picks: dict, means: dict, results: to
 def run(cfg: DictConfig) -> dict:
     """Writes the numbered sample sheet and, when a, b and c are given, the arithmetic figure and z's."""
     generator, _ = load_networks(cfg.ckpt_path, cfg.device)
-    sheet = sample_z(cfg.sheet_size, generator.latent_dim, cfg.seed)
+    sheet = sample_z(generator, cfg.sheet_size, cfg.seed)
     out = Path(cfg.out_dir)
     sheet_images = generate(generator, sheet, cfg.batch_size, "Sample sheet")
     columns = int(cfg.sheet_size**0.5 + 0.999)

@@ -14,6 +14,7 @@ from PIL import Image
 
 from dcgan_lit.errors import UserError
 from dcgan_lit.tools_common import console, save_gif, titled, tool_main, wrote
+from dcgan_lit.wandb_file import history_rows, run_files
 
 CURVES = {  # plot panel -> the metrics drawn in it
     "loss": ("train/loss_d", "train/loss_g"),
@@ -63,15 +64,33 @@ def read_tensorboard_metrics(folder: Path) -> dict[str, list[tuple[float, float]
     return series
 
 
+def read_wandb_metrics(folder: Path) -> dict[str, list[tuple[float, float]]]:
+    """{metric: [(iteration, value), ...]} from the W&B run file(s) under ``folder`` (offline or online)."""
+    series: dict[str, list[tuple[float, float]]] = {}
+    for path in run_files(folder):
+        for row in history_rows(path):
+            step = row.get("trainer/global_step", row.get("_step"))  # Lightning's x-axis: the iteration
+            for key, value in row.items():
+                if (
+                    not key.startswith(("_", "trainer/"))
+                    and isinstance(value, int | float)
+                    and step is not None
+                ):
+                    series.setdefault(key, []).append((float(step), float(value)))
+    return series
+
+
 def read_metrics(run_dir: Path) -> dict[str, list[tuple[float, float]]]:
-    """The run's logged curves from its CSV log, else its TensorBoard log; one clear line when it has neither."""
+    """The run's logged curves from its CSV log, else TensorBoard, else W&B; one clear line when it has none."""
     if (run_dir / "csv" / "metrics.csv").is_file():
         return read_csv_metrics(run_dir / "csv" / "metrics.csv")
     if (run_dir / "tensorboard").is_dir():
         return read_tensorboard_metrics(run_dir / "tensorboard")
+    if run_files(run_dir / "wandb"):
+        return read_wandb_metrics(run_dir / "wandb")
     raise UserError(
-        f"{run_dir} has no csv/metrics.csv or tensorboard/ log to plot; its W&B run shows the same curves, "
-        "or train with logger=csv (or logger=tensorboard) to plot them here"
+        f"{run_dir} has no csv/metrics.csv, tensorboard/ or wandb/ log to plot; train with the default "
+        "logger=wandb (or logger=csv, logger=tensorboard) to plot its curves here"
     )
 
 

@@ -49,7 +49,7 @@ def image_batches(
 ) -> Iterator[torch.Tensor]:
     """Batches of G(z) in [-1, 1] on the CPU, z drawn from one seeded stream, resized when asked."""
     device = next(generator.parameters()).device
-    z = sample_z(num_images, generator.latent_dim, seed)
+    z = sample_z(generator, num_images, seed)
     chunks = z.split(batch_size)
     for chunk in progress(chunks, f"Generating {num_images} images", len(chunks)):
         yield resize(generator(chunk.to(device)).float(), image_size).cpu()

@@ -34,7 +34,7 @@ def run(cfg: DictConfig) -> dict:
     if cfg.steps < 2:
         raise UserError(f"steps={cfg.steps} must be at least 2 (the two end points)")
     generator, _ = load_networks(cfg.ckpt_path, cfg.device)
-    points = latent_points(generator.latent_dim, cfg.seeds, cfg.z_path, cfg.indices)
+    points = latent_points(generator, cfg.seeds, cfg.z_path, cfg.indices)
     if len(points) < 2:
         raise UserError(f"interpolation needs at least 2 latent points, got {len(points)}; e.g. seeds=[0,1]")
     rows = interpolation_rows(points, cfg.steps, modes)

@@ -8,16 +8,17 @@ from pathlib import Path
 import torch
 
 from dcgan_lit.errors import UserError
+from dcgan_lit.networks import Generator
 
 
-def sample_z(n: int, latent_dim: int, seed: int) -> torch.Tensor:
-    """n latent vectors z ~ N(0, I), shape (n, latent_dim), from one seeded stream."""
-    return torch.randn(n, latent_dim, generator=torch.Generator().manual_seed(int(seed)))
+def sample_z(generator: Generator, n: int, seed: int) -> torch.Tensor:
+    """n latent vectors (n, latent_dim) on the CPU from ``generator.sample_latent``'s seeded stream (the API's)."""
+    return generator.sample_latent(n, seed=int(seed)).float().cpu()
 
 
-def z_for_seeds(seeds: Sequence[int], latent_dim: int) -> torch.Tensor:
+def z_for_seeds(generator: Generator, seeds: Sequence[int]) -> torch.Tensor:
     """One latent vector per seed, shape (len(seeds), latent_dim): seed s names the same z in every tool."""
-    return torch.stack([sample_z(1, latent_dim, seed)[0] for seed in seeds])
+    return torch.cat([sample_z(generator, 1, seed) for seed in seeds])
 
 
 def save_z(path: str | Path, z: torch.Tensor, **extra: torch.Tensor) -> Path:
@@ -51,17 +52,17 @@ def load_z(path: str | Path, latent_dim: int, indices: Sequence[int] | None = No
 
 
 def latent_points(
-    latent_dim: int,
+    generator: Generator,
     seeds: Sequence[int] | None = None,
     z_path: str | None = None,
     indices: Sequence[int] | None = None,
 ) -> torch.Tensor:
     """The latent points a tool starts from: rows of ``z_path`` (at ``indices``) when given, else one z per seed."""
     if z_path:
-        return load_z(z_path, latent_dim, indices)
+        return load_z(z_path, generator.latent_dim, indices)
     if not seeds:
         raise UserError("no latent points: pass seeds=[...] or z_path=<top_k.pt> (with indices=[...])")
-    return z_for_seeds(list(seeds), latent_dim)
+    return z_for_seeds(generator, list(seeds))
 
 
 def lerp(z0: torch.Tensor, z1: torch.Tensor, t: torch.Tensor) -> torch.Tensor:

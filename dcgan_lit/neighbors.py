@@ -77,7 +77,7 @@ def run(cfg: DictConfig) -> dict:
     )
     if not 1 <= cfg.k <= len(train):
         raise UserError(f"k={cfg.k} must be between 1 and the {len(train)} training images")
-    z = sample_z(cfg.num_samples, generator.latent_dim, cfg.seed)
+    z = sample_z(generator, cfg.num_samples, cfg.seed)
     # Quantized as a saved PNG would be, so an exact copy of a training image is at distance 0.
     samples = from_uint8(to_uint8(generate(generator, z, cfg.batch_size)))
     out, report = Path(cfg.out_dir), {}

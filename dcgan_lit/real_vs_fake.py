@@ -41,7 +41,7 @@ def run(cfg: DictConfig) -> Path:
     )
     count = min(cfg.num_images, len(train))
     picked = torch.randperm(len(train), generator=torch.Generator().manual_seed(cfg.seed))[:count]
-    z = sample_z(count, generator.latent_dim, cfg.seed)
+    z = sample_z(generator, count, cfg.seed)
     # Batch statistics, as in the first training step: in eval mode fresh BatchNorm statistics make it flat gray.
     untrained = reinitialised(generator, cfg.seed).train()
     nrow = max(1, int(count**0.5))

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 
@@ -33,6 +34,23 @@ def realism_scorer(discriminator: torch.nn.Module) -> Scorer:
     return lambda images: discriminator(images)
 
 
+def build_classifier(cfg: DictConfig) -> torch.nn.Module:
+    """The user's classifier, ``classifier.target(**classifier.kwargs)``; one clear line when it can't be built."""
+    try:
+        model = instantiate({"_target_": cfg.target, **cfg.kwargs})
+    except InstantiationException as error:
+        reason = str(error).strip().splitlines()[0]
+        raise UserError(
+            f"classifier.target={cfg.target} could not be built ({reason}); give an importable nn.Module "
+            "class (module.Class, on PYTHONPATH) and its arguments as classifier.kwargs"
+        ) from None
+    if not isinstance(model, torch.nn.Module):
+        raise UserError(
+            f"classifier.target={cfg.target} made a {type(model).__name__}, not a torch nn.Module"
+        )
+    return model
+
+
 def classifier_scorer(cfg: DictConfig, device: torch.device) -> Scorer:
     """Scores images by a user classifier's probabilities of ``classes``, combined by ``combine``."""
     if not cfg.target or not cfg.weights:
@@ -44,13 +62,7 @@ def classifier_scorer(cfg: DictConfig, device: torch.device) -> Scorer:
         raise UserError("criterion=classifier needs classifier.classes=[...], the class indices to look for")
     if cfg.combine not in COMBINE:
         raise UserError(f"classifier.combine={cfg.combine!r} is unknown; use one of {sorted(COMBINE)}")
-    model = (
-        load_module_weights(
-            instantiate({"_target_": cfg.target, **cfg.kwargs}), cfg.weights, cfg.prefix or ""
-        )
-        .to(device)
-        .eval()
-    )
+    model = load_module_weights(build_classifier(cfg), cfg.weights, cfg.prefix or "").to(device).eval()
     classes, combine, size = list(cfg.classes), COMBINE[cfg.combine], cfg.image_size
 
     def score(images: torch.Tensor) -> torch.Tensor:
@@ -88,7 +100,7 @@ def run(cfg: DictConfig) -> dict:
     generator, discriminator = load_networks(cfg.ckpt_path, cfg.device, discriminator=realism)
     device = next(generator.parameters()).device
     scorer = realism_scorer(discriminator) if realism else classifier_scorer(cfg.classifier, device)
-    z = sample_z(cfg.num_samples, generator.latent_dim, cfg.seed)
+    z = sample_z(generator, cfg.num_samples, cfg.seed)
     scores = score_samples(generator, scorer, z, cfg.batch_size)
     best = scores.topk(cfg.top_k).indices
     with torch.no_grad():

@@ -48,7 +48,7 @@ def run(cfg: DictConfig) -> dict:
         raise UserError(f"steps={cfg.steps} must be at least 2")
     generator, _ = load_networks(cfg.ckpt_path, cfg.device)
     dims = walked_dims(cfg.dim, generator.latent_dim)
-    points = latent_points(generator.latent_dim, cfg.seeds, cfg.z_path, cfg.indices)
+    points = latent_points(generator, cfg.seeds, cfg.z_path, cfg.indices)
     rows = walk_rows(points, dims, float(cfg.delta), cfg.steps)
     images = generate(generator, rows.flatten(0, 1), cfg.batch_size, "Walking").unflatten(0, rows.shape[:2])
     out = save_grid(images.flatten(0, 1), cfg.out, nrow=cfg.steps)

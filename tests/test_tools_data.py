@@ -16,6 +16,7 @@ from dcgan_lit.latent import sample_z
 from dcgan_lit.probe import discriminator_features, probe_once
 
 from .conftest import compose_tool, run_tool, write_images
+from .wandb_records import finished_run_files
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 
@@ -24,7 +25,8 @@ def test_neighbors_finds_a_planted_copy_of_a_sample_first(tiny_run, tmp_path):
     folder = tmp_path / "train"
     write_images(folder, 9, size=(32, 32), seed=5)
     with torch.no_grad():
-        sample = generator_from_checkpoint(tiny_run / "checkpoints/last.ckpt")(sample_z(2, 100, 11))[1]
+        generator = generator_from_checkpoint(tiny_run / "checkpoints/last.ckpt")
+        sample = generator(sample_z(generator, 2, 11))[1]
     Image.fromarray(to_uint8(sample).permute(1, 2, 0).numpy()).save(folder / "zz_planted.png")  # index 9
     report = run_tool(
         "neighbors",
@@ -142,8 +144,34 @@ def test_evolution_reads_tensorboard_logs_and_says_when_there_is_none(tmp_path):
             writer.add_scalar("train/loss_g", 1.0 + step, step)
     series = read_metrics(tmp_path)
     assert [value for _, value in series["train/loss_g"]] == [1.0, 2.0, 3.0]
-    with pytest.raises(UserError, match="logger=csv"):
+    with pytest.raises(UserError, match="no csv/metrics.csv, tensorboard/ or wandb/"):
         read_metrics(tmp_path / "tensorboard")
+
+
+def test_evolution_plots_the_curves_of_a_default_w_and_b_run(tiny_cfg, tmp_path, monkeypatch):
+    for variable in ("WANDB_DATA_DIR", "WANDB_CACHE_DIR", "WANDB_ARTIFACT_DIR", "WANDB_CONFIG_DIR"):
+        monkeypatch.setenv(variable, str(tmp_path / variable.lower()))
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    import wandb
+
+    from dcgan_lit.train import train
+
+    wandb.finish()  # a run left open elsewhere would swallow this one
+    run = tmp_path / "run"
+    train(tiny_cfg("logger=wandb", "logger.wandb.log_model=false", "trainer.max_steps=3", output_dir=run))
+    wandb.finish()
+    finished_run_files(run)  # W&B's service may still be writing the history
+    assert not (run / "csv").exists() and not (run / "tensorboard").exists()
+    series = read_metrics(run)
+    assert [step for step, _ in series["train/loss_d"]] == [0, 1, 2]  # trainer/global_step: the iteration
+    assert all(0 <= value <= 1 for _, value in series["train/d_real"])
+    cfg = compose_tool("evolution", [f"run_dir={run}", f"out_dir={tmp_path / 'evo'}"], tmp_path)
+    from dcgan_lit.evolution import run as evolution
+
+    written = evolution(cfg)
+    assert Image.open(written["curves"]).size == (1000, 360)  # loss and D-output panels
+    assert Image.open(written["gif"]).n_frames == 2  # step 2's grid (every_n_steps=2) and the final one
 
 
 @pytest.mark.data

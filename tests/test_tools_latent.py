@@ -5,7 +5,7 @@ import torch
 from PIL import Image
 from torch import nn
 
-from dcgan_lit.checkpoint import generator_from_checkpoint
+from dcgan_lit.checkpoint import generator_from_checkpoint, submodule_state
 from dcgan_lit.errors import UserError
 from dcgan_lit.latent import lerp, load_z, sample_z, slerp, z_for_seeds
 
@@ -36,8 +36,10 @@ def test_slerp_and_lerp_end_at_their_inputs_and_slerp_keeps_the_norm():
 
 
 def test_seeds_name_the_same_z_everywhere(generator):
-    assert torch.equal(z_for_seeds([3, 5], 100)[1], sample_z(1, 100, 5)[0])
-    assert torch.equal(sample_z(4, 100, 7), generator.sample_latent(4, seed=7))  # the Python API's stream
+    assert torch.equal(z_for_seeds(generator, [3, 5])[1], sample_z(generator, 1, 5)[0])
+    assert torch.equal(
+        sample_z(generator, 4, 7), generator.sample_latent(4, seed=7)
+    )  # the Python API's stream
 
 
 def test_interpolation_rows_start_and_end_at_g_of_the_points(tiny_run, tmp_path, generator):
@@ -51,7 +53,7 @@ def test_interpolation_rows_start_and_end_at_g_of_the_points(tiny_run, tmp_path,
         "gif=true",
         f"out={tmp_path / 'i.png'}",
     )
-    images, points = out["images"], z_for_seeds([4, 5, 6], 100)
+    images, points = out["images"], z_for_seeds(generator, [4, 5, 6])
     assert images.shape == (4, 5, 3, 32, 32)  # 2 pairs x (lerp, slerp), 5 steps each
     ends = g(generator, points)
     for row, (start, end) in enumerate([(0, 1), (0, 1), (1, 2), (1, 2)]):
@@ -86,7 +88,7 @@ def test_walk_changes_only_the_chosen_dimension(tiny_run, tmp_path, generator):
         changed = (row != row[2]).any(0).nonzero().flatten().tolist()
         assert changed == [dim]
         assert torch.allclose(row[:, dim] - row[2, dim], torch.linspace(-3, 3, 5))
-    assert torch.allclose(out["images"][0, 2], g(generator, z_for_seeds([0], 100))[0], atol=1e-5)
+    assert torch.allclose(out["images"][0, 2], g(generator, z_for_seeds(generator, [0]))[0], atol=1e-5)
     assert not torch.allclose(out["images"][0, 0], out["images"][0, -1])
     assert Image.open(tmp_path / "w.png").size == (2 + 5 * TILE, 2 + 4 * TILE)
     assert Image.open(tmp_path / "w.gif").n_frames == 2 * 5 - 2
@@ -103,7 +105,7 @@ def test_walk_rejects_dimensions_outside_z(tiny_run, tmp_path, dim):
         run_tool("walk", tiny_run, tmp_path, f"dim={dim}")
 
 
-def test_arithmetic_is_a_minus_b_plus_c_of_concept_means(tiny_run, tmp_path):
+def test_arithmetic_is_a_minus_b_plus_c_of_concept_means(tiny_run, tmp_path, generator):
     picks = {"a": [0, 1, 2], "b": [3, 4, 5, 6], "c": [7, 8, 9]}
     overrides = [f"{k}=[{','.join(map(str, v))}]" for k, v in picks.items()]
     out = run_tool(
@@ -116,7 +118,7 @@ def test_arithmetic_is_a_minus_b_plus_c_of_concept_means(tiny_run, tmp_path):
         f"out_dir={tmp_path}",
         *overrides,
     )
-    sheet = sample_z(16, 100, 3)
+    sheet = sample_z(generator, 16, 3)
     assert torch.equal(out["sheet"], sheet)
     for name, indices in picks.items():
         assert torch.allclose(out["means"][name], sheet[indices].mean(0))
@@ -140,7 +142,7 @@ def test_search_keeps_the_top_k_by_d_realism(tiny_run, tmp_path, generator):
     )
     all_scores = out["all_scores"]
     assert out["scores"].tolist() == sorted(all_scores.tolist(), reverse=True)[:5]
-    assert torch.equal(out["z"], sample_z(40, 100, 0)[out["indices"]])
+    assert torch.equal(out["z"], sample_z(generator, 40, 0)[out["indices"]])
     saved = torch.load(tmp_path / "top_k.pt", weights_only=True)
     assert torch.equal(saved["z"], out["z"]) and torch.equal(saved["scores"], out["scores"])
     # top_k.pt feeds interpolate: its first two rows are the end points.
@@ -176,22 +178,50 @@ def test_search_by_a_user_classifier_keeps_the_most_probable(tiny_run, tmp_path)
         "classifier.classes=[1]",
         f"out_dir={tmp_path}",
     )
-    brightness = g(generator_from_checkpoint(tiny_run / "checkpoints/last.ckpt"), sample_z(30, 100, 0)).mean(
-        (1, 2, 3)
-    )
+    generator = generator_from_checkpoint(tiny_run / "checkpoints/last.ckpt")
+    brightness = g(generator, sample_z(generator, 30, 0)).mean((1, 2, 3))
     assert set(out["indices"].tolist()) == set(brightness.topk(4).indices.tolist())
 
 
 class Exploit:
+    """A pickle that, if ever unpickled, runs a shell command creating ``marker``."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
     def __reduce__(self):
         import os
 
-        return (os.system, ("echo pwned > /dev/null",))
+        return (os.system, (f"touch {self.marker}",))
 
 
-@pytest.mark.parametrize("tool", ["generate", "walk", "search"])
+@pytest.mark.parametrize("tool", ["generate", "walk", "search", "neighbors", "probe"])
 def test_a_checkpoint_with_a_malicious_pickle_is_refused(tmp_path, tool, tiny_run):
-    evil = tmp_path / "evil.ckpt"
-    torch.save({"state_dict": {}, "payload": Exploit()}, evil)
+    marker, evil = tmp_path / "pwned", tmp_path / "evil.ckpt"
+    torch.save({"state_dict": {}, "payload": Exploit(marker)}, evil)
     with pytest.raises(UserError, match="refused"):
         run_tool(tool, tiny_run, tmp_path, f"ckpt_path={evil}")
+    assert not marker.exists()  # never unpickled
+
+
+def test_tools_use_the_ema_generator_when_the_checkpoint_has_one(tiny_run, tmp_path, generator):
+    checkpoint = torch.load(tiny_run / "checkpoints/last.ckpt", weights_only=True)
+    weights = submodule_state(checkpoint["state_dict"], "generator")
+    for name, value in weights.items():  # EMA weights: G's, moved a little
+        noise = 0.05 * torch.randn_like(value) if value.is_floating_point() else 0
+        checkpoint["state_dict"][f"generator_ema.{name}"] = value + noise
+    torch.save(checkpoint, tmp_path / "ema.ckpt")
+    ema_generator = generator_from_checkpoint(tmp_path / "ema.ckpt")
+    out = run_tool("walk", tiny_run, tmp_path, f"ckpt_path={tmp_path / 'ema.ckpt'}", "dim=3", "steps=3")
+    z = z_for_seeds(generator, [0])
+    assert torch.allclose(out["images"][0, 1], g(ema_generator, z)[0], atol=1e-5)
+    assert not torch.allclose(out["images"][0, 1], g(generator, z)[0], atol=1e-3)
+
+
+def test_search_says_when_the_classifier_cannot_be_built(tiny_run, tmp_path):
+    torch.save(Brightness().state_dict(), tmp_path / "clf.pt")
+    common = ["criterion=classifier", f"classifier.weights={tmp_path / 'clf.pt'}", "classifier.classes=[1]"]
+    with pytest.raises(UserError, match="could not be built"):
+        run_tool("search", tiny_run, tmp_path, "classifier.target=no_such_pkg.Net", *common)
+    with pytest.raises(UserError, match="not a torch nn.Module"):
+        run_tool("search", tiny_run, tmp_path, "classifier.target=builtins.dict", *common)
