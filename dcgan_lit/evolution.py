@@ -133,7 +133,7 @@ def run(cfg: DictConfig) -> dict:
     if frames:
         images = [titled(Image.open(path), caption) for caption, path in frames]
         durations = [cfg.frame_ms] * (len(images) - 1) + [cfg.last_frame_ms]  # linger on the final grid
-        written["gif"] = save_gif(images, out / "evolution.gif", durations)
+        written["gif"] = save_gif(images, out / "evolution.gif", durations, colors=cfg.gif_colors)
         wrote(written["gif"], f"{len(frames)} sample grids over training")
     else:
         console.print(f"no sample grids in {run_dir / 'samples'}; no GIF written")

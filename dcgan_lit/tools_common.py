@@ -125,12 +125,27 @@ def save_image(image: Image.Image, path: str | Path) -> Path:
 
 
 def save_gif(
-    frames: Sequence[Image.Image], path: str | Path, duration_ms: int | Sequence[int] = 100, loop: int = 0
+    frames: Sequence[Image.Image],
+    path: str | Path,
+    duration_ms: int | Sequence[int] = 100,
+    loop: int = 0,
+    colors: int = 256,
 ) -> Path:
-    """Writes frames as an animated GIF (loops forever by default); durations per frame or one for all."""
+    """Writes frames as an animated GIF (loops forever by default); durations per frame or one for all.
+
+    ``colors`` < 256 gives each frame a smaller palette (no dithering): photos compress poorly in GIF's LZW,
+    and 64 colours make a grid of samples about a third smaller.
+    """
+    if not 2 <= colors <= 256:
+        raise UserError(f"a GIF palette has 2 to 256 colours, got {colors}")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    first, *rest = [frame.convert("RGB") for frame in frames]
+    first, *rest = [
+        frame.convert("RGB")
+        if colors == 256
+        else frame.convert("RGB").quantize(colors, dither=Image.Dither.NONE)
+        for frame in frames
+    ]
     first.save(
         path,
         save_all=True,

@@ -134,6 +134,11 @@ def test_evolution_writes_a_gif_of_the_sample_grids_and_the_loss_curves(tiny_run
     assert gif.info["duration"] == 900
     assert gif.size == (2 + 8 * 34, 16 + 2 + 2 * 34)  # a captioned grid of 16 images, 8 per row
     assert Image.open(written["curves"]).size == (1000, 360)  # loss and D-output panels, no FID
+    cfg.gif_colors = 8
+    small = Image.open(run(cfg)["gif"])
+    for frame in range(small.n_frames):
+        small.seek(frame)
+        assert len(small.convert("RGB").getcolors(maxcolors=4096)) <= 8
     series = read_metrics(tiny_run)
     assert [step for step, _ in series["train/loss_d"]] == [0, 1, 2, 3]  # CSV "step": the iteration
 
