@@ -10,8 +10,10 @@ from pathlib import Path
 
 import torch
 from omegaconf import DictConfig
+from PIL import Image
 
 from dcgan_lit.latent import sample_z, save_z
+from dcgan_lit.networks import Generator
 from dcgan_lit.tools_common import (
     generate,
     labelled_grid,
@@ -38,7 +40,14 @@ def arithmetic_results(means: dict[str, torch.Tensor], count: int, noise: float,
     return result + jitter
 
 
-def figure(generator, sheet: torch.Tensor, picks: dict, means: dict, results: torch.Tensor, batch_size: int):
+def figure(
+    generator: Generator,
+    sheet: torch.Tensor,
+    picks: dict[str, list[int]],
+    means: dict[str, torch.Tensor],
+    results: torch.Tensor,
+    batch_size: int,
+) -> Image.Image:
     """One image: per concept its picked samples then their average's image; then rows of A - B + C."""
     columns = max(max(len(i) for i in picks.values()) + 1, min(len(results), 8))
     latent_dim = sheet.size(1)

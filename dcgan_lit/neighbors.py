@@ -12,10 +12,12 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 from omegaconf import DictConfig
+from PIL import Image
 
 from dcgan_lit.api import to_uint8
 from dcgan_lit.errors import UserError
 from dcgan_lit.latent import sample_z
+from dcgan_lit.networks import Discriminator
 from dcgan_lit.tools_common import (
     from_uint8,
     generate,
@@ -42,7 +44,9 @@ def pixel_distances(samples: torch.Tensor, train: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
-def feature_distances(discriminator, samples: torch.Tensor, train: torch.Tensor) -> torch.Tensor:
+def feature_distances(
+    discriminator: Discriminator, samples: torch.Tensor, train: torch.Tensor
+) -> torch.Tensor:
     """(S, N) cosine distances (1 - cos) between D's last convolutional features of samples and training images."""
     device = next(discriminator.parameters()).device
 
@@ -57,7 +61,9 @@ def feature_distances(discriminator, samples: torch.Tensor, train: torch.Tensor)
     return torch.cat(parts, 1)
 
 
-def neighbour_grid(samples: torch.Tensor, train: torch.Tensor, distances: torch.Tensor, k: int):
+def neighbour_grid(
+    samples: torch.Tensor, train: torch.Tensor, distances: torch.Tensor, k: int
+) -> tuple[Image.Image, torch.return_types.topk]:
     """One row per sample: the sample, then its k nearest training images captioned '#index d=distance'."""
     nearest = distances.topk(k, dim=1, largest=False)
     tiles, labels = [], []

@@ -20,8 +20,9 @@ import torch.nn.functional as F
 from omegaconf import DictConfig
 from torch import nn
 
-from dcgan_lit.data.labelled import fit, imagefolder_splits, torchvision_splits
+from dcgan_lit.data.labelled import Split, fit, imagefolder_splits, torchvision_splits
 from dcgan_lit.errors import UserError
+from dcgan_lit.networks import Discriminator
 from dcgan_lit.tools_common import (
     console,
     from_uint8,
@@ -34,7 +35,9 @@ from dcgan_lit.tools_common import (
 
 
 @torch.no_grad()
-def discriminator_features(discriminator, images: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
+def discriminator_features(
+    discriminator: Discriminator, images: torch.Tensor, batch_size: int = 256
+) -> torch.Tensor:
     """(N, F): each conv block's activations of D max-pooled to 4x4, flattened and concatenated."""
     device = next(discriminator.parameters()).device
     blocks = [i for i, layer in enumerate(discriminator.features) if isinstance(layer, nn.LeakyReLU)]
@@ -82,10 +85,13 @@ def train_linear(
 
 @torch.no_grad()
 def accuracy(model: nn.Linear, features: torch.Tensor, labels: torch.Tensor) -> float:
+    """The share of ``features`` whose highest score is their label."""
     return (model(features).argmax(1) == labels).float().mean().item()
 
 
-def pick_labelled(labels: torch.Tensor, per_class: int, val_per_class: int, seed: int):
+def pick_labelled(
+    labels: torch.Tensor, per_class: int, val_per_class: int, seed: int
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Seeded per-class picks: ``per_class`` training and ``val_per_class`` validation indices of each class."""
     generator = torch.Generator().manual_seed(seed)
     train, val = [], []
@@ -102,7 +108,9 @@ def pick_labelled(labels: torch.Tensor, per_class: int, val_per_class: int, seed
     return torch.cat(train), torch.cat(val)
 
 
-def probe_once(train, val, test, classes: int, grid: list[float], kind: str) -> tuple[float, float]:
+def probe_once(
+    train: Split, val: Split, test: Split, classes: int, grid: list[float], kind: str
+) -> tuple[float, float]:
     """(test accuracy, chosen C) of the classifier whose C did best on the validation split."""
     (x_train, y_train), (x_val, y_val), (x_test, y_test) = train, val, test
     mean, std = x_train.mean(0), x_train.std(0) + 1e-6  # standardised on the labelled examples only
@@ -112,7 +120,7 @@ def probe_once(train, val, test, classes: int, grid: list[float], kind: str) -> 
     return accuracy(models[best], x_test, y_test), best
 
 
-def load_splits(cfg: DictConfig, image_size: int, channels: int):
+def load_splits(cfg: DictConfig, image_size: int, channels: int) -> tuple[Split, Split]:
     """(train, test) splits of the probe's labelled dataset (uint8, not yet at D's size for torchvision sets)."""
     if cfg.labelled in ("mnist", "cifar10"):
         return torchvision_splits(cfg.labelled, cfg.root)
@@ -126,6 +134,7 @@ def load_splits(cfg: DictConfig, image_size: int, channels: int):
 
 
 def summary(runs: list[tuple[float, float]]) -> dict:
+    """Mean, std, and each resample's accuracy and chosen C, from (accuracy, C) pairs."""
     accuracies = [a for a, _ in runs]
     spread = statistics.stdev(accuracies) if len(accuracies) > 1 else 0.0
     return {

@@ -19,6 +19,7 @@ from omegaconf import DictConfig
 from dcgan_lit.checkpoint import load_module_weights
 from dcgan_lit.errors import UserError
 from dcgan_lit.latent import sample_z, save_z
+from dcgan_lit.networks import Generator
 from dcgan_lit.tools_common import labelled_grid, load_networks, progress, save_image, tool_main, wrote
 
 Scorer = Callable[[torch.Tensor], torch.Tensor]
@@ -79,7 +80,7 @@ def classifier_scorer(cfg: DictConfig, device: torch.device) -> Scorer:
 
 
 @torch.no_grad()
-def score_samples(generator, scorer: Scorer, z: torch.Tensor, batch_size: int) -> torch.Tensor:
+def score_samples(generator: Generator, scorer: Scorer, z: torch.Tensor, batch_size: int) -> torch.Tensor:
     """The criterion's score of G(z) for every z, in batches."""
     device = next(generator.parameters()).device
     chunks = z.split(batch_size)

@@ -18,7 +18,7 @@ from dcgan_lit.latent import latent_points
 from dcgan_lit.tools_common import generate, load_networks, save_gif, tool_main, wrote
 
 
-def walked_dims(dim, latent_dim: int) -> list[int]:
+def walked_dims(dim: int | str | list[int] | ListConfig, latent_dim: int) -> list[int]:
     """``all``, one index or a list of indices -> the dimensions to walk, checked against latent_dim."""
     if str(dim) == "all":
         return list(range(latent_dim))
