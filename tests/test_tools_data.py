@@ -96,6 +96,45 @@ def test_probe_beats_chance_and_reports_the_random_d_baseline(tiny_run, tmp_path
     assert json.loads((tmp_path / "probe.json").read_text())["random"] == report["random"]
 
 
+def write_cifar10(root, monkeypatch, per_batch=12, seed=0):
+    """A CIFAR-10 folder in torchvision's format (python pickles): three colour classes, 5 + 1 batches."""
+    import pickle
+
+    import torchvision.datasets.cifar
+
+    rng, folder = np.random.default_rng(seed), root / "cifar-10-batches-py"
+    folder.mkdir(parents=True)
+    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+        labels = [i % 3 for i in range(per_batch)]
+        pixels = rng.integers(0, 120, (per_batch, 3, 32, 32), dtype=np.uint8)
+        for image, label in zip(pixels, labels, strict=True):
+            image[label] += 120
+        with open(folder / name, "wb") as handle:
+            pickle.dump({"data": pixels.reshape(per_batch, -1), "labels": labels}, handle)
+    with open(folder / "batches.meta", "wb") as handle:
+        pickle.dump({"label_names": ["red", "green", "blue"]}, handle)
+    # torchvision checks the real files' md5 sums
+    monkeypatch.setattr(torchvision.datasets.cifar, "check_integrity", lambda *args, **kwargs: True)
+
+
+def test_probe_reads_cifar10(tiny_run, tmp_path, monkeypatch):
+    write_cifar10(tmp_path / "data", monkeypatch)
+    report = run_tool(
+        "probe",
+        tiny_run,
+        tmp_path,
+        "labelled=cifar10",
+        f"root={tmp_path / 'data'}",
+        "labels_per_class=8",
+        "val_per_class=4",
+        "resamples=2",
+        "C=[0.1]",
+        f"out={tmp_path / 'probe.json'}",
+    )
+    assert report["labelled"] == "cifar10" and report["classes"] == 3 and report["test_images"] == 12
+    assert report["trained"]["mean"] > 0.8 and len(report["trained"]["accuracies"]) == 2
+
+
 def test_probe_features_and_linear_classifiers_on_known_inputs(tiny_run):
     discriminator = discriminator_from_checkpoint(tiny_run / "checkpoints/last.ckpt")
     images = torch.randint(0, 256, (5, 3, 32, 32), dtype=torch.uint8)
