@@ -40,8 +40,8 @@ def load_state_dict_file(path: str | Path, what: str = "weights file") -> dict[s
     return state
 
 
-def load_weights(path: str | Path) -> dict[str, Any]:
-    """Reads a checkpoint with ``torch.load(weights_only=True)``; one clear line when it can't be read."""
+def read_weights_only(path: str | Path) -> Any:
+    """Any tensors-only file read with ``torch.load(weights_only=True)``; one clear line when it can't be read."""
     path = Path(path).expanduser()
     if not path.is_file():
         raise UserError(f"checkpoint {path}: no such file")
@@ -49,6 +49,10 @@ def load_weights(path: str | Path) -> dict[str, Any]:
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as error:
+        if "global" not in str(error).lower():  # not a pickle at all (text, truncated download, ...)
+            raise UserError(
+                f"checkpoint {path} is corrupt or not a PyTorch checkpoint (UnpicklingError)"
+            ) from None
         lines = [line.strip() for line in str(error).splitlines() if line.strip()]
         # torch's first line is generic advice (to load with weights_only=False); the blocked global says why
         first = next(
@@ -62,6 +66,12 @@ def load_weights(path: str | Path) -> dict[str, Any]:
         raise UserError(
             f"checkpoint {path} is corrupt or not a PyTorch checkpoint ({type(error).__name__})"
         ) from None
+    return checkpoint
+
+
+def load_weights(path: str | Path) -> dict[str, Any]:
+    """Reads a checkpoint with ``torch.load(weights_only=True)``; one clear line when it can't be read."""
+    checkpoint = read_weights_only(path)
     if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
         raise UserError(f"checkpoint {path} has no 'state_dict'; is it a dcgan-lit Lightning checkpoint?")
     return checkpoint
@@ -175,3 +185,16 @@ def save_generator(generator: Generator, path: str | Path) -> Path:
     }
     torch.save(export, path)
     return path
+
+
+def load_module_weights(module: torch.nn.Module, path: str | Path, prefix: str = "") -> torch.nn.Module:
+    """Loads a state dict (a plain one, or a checkpoint's ``state_dict`` under ``prefix.``) into ``module``."""
+    weights = read_weights_only(path)
+    if isinstance(weights, dict) and isinstance(weights.get("state_dict"), dict):
+        weights = weights["state_dict"]
+    if not isinstance(weights, dict):
+        raise UserError(f"checkpoint {path} holds no state dict for a {type(module).__name__}")
+    load_submodule(
+        module, submodule_state(weights, prefix) if prefix else weights, path, type(module).__name__
+    )
+    return module

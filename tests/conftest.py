@@ -105,3 +105,66 @@ def data_dir() -> Path:
     if path is None:
         pytest.skip("DCGAN_DATA_DIR is not set or not a folder; real-data test skipped")
     return path
+
+
+def compose_tool(name: str, overrides: list[str], output_dir: Path) -> DictConfig:
+    """A post-training tool's config (conf/<name>.yaml) as ``python -m dcgan_lit.<name>`` would see it."""
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        cfg = compose(config_name=name, overrides=overrides)
+    with open_dict(cfg):
+        cfg.paths.output_dir = str(output_dir)
+    GlobalHydra.instance().clear()
+    return cfg
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory) -> Path:
+    """A run folder trained once per session for the tools: 4 iterations of a tiny dcgan32 on 16 images.
+
+    It holds what ``python train.py`` leaves: checkpoints/last.ckpt, samples/, csv/metrics.csv and
+    .hydra/config.yaml.
+    """
+    from omegaconf import OmegaConf
+
+    from dcgan_lit.train import train
+
+    root = tmp_path_factory.mktemp("tiny_run")
+    write_images(root / "images", 16, size=(32, 32), seed=3)
+    overrides = [
+        "dataset=imagefolder",
+        f"dataset.path={root / 'images'}",
+        f"paths.cache_dir={root / 'cache'}",
+        *TINY,
+        "trainer.max_steps=4",
+        "callbacks.samples.every_n_steps=1",
+    ]
+    run = root / "run"
+    cfg = compose_config(overrides, run)
+    train(cfg)
+    GlobalHydra.instance().clear()
+    with open_dict(cfg):
+        del cfg["hydra"]
+    (run / ".hydra").mkdir(parents=True, exist_ok=True)
+    OmegaConf.save(cfg, run / ".hydra" / "config.yaml")
+    return run
+
+
+def run_tool(name: str, tiny_run: Path, tmp_path: Path, *overrides: str):
+    """Runs ``dcgan_lit.<name>.run`` in-process on the session's tiny checkpoint with extra overrides."""
+    import importlib
+
+    cfg = compose_tool(name, [f"ckpt_path={tiny_run / 'checkpoints/last.ckpt'}", *overrides], tmp_path)
+    return importlib.import_module(f"dcgan_lit.{name}").run(cfg)
+
+
+@pytest.fixture(scope="module")
+def single_thread():
+    """Torch on one thread for a module of many tiny ops (the tools' tests): on a busy shared CPU, extra
+    threads spin instead of working (the probe's L-BFGS: 26 s on 2 threads, 1 s on one)."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -1,53 +1,15 @@
 """Reads back what an offline W&B run recorded, from its ``run-*.wandb`` file (no server needed).
 
-The file is a 7-byte header (":W&B", magic, version) followed by LevelDB-log framing: 32 KiB blocks of
-records, each with a 7-byte header (crc32, length, type: 1 full, 2 first, 3 middle, 4 last); each record
-is a serialized ``wandb_internal_pb2.Record``.
+The file format is read by ``dcgan_lit.wandb_file`` (which ``python -m dcgan_lit.evolution`` plots from).
 """
 
 from __future__ import annotations
 
 import json
-import struct
 import time
 from pathlib import Path
 
-from wandb.proto import wandb_internal_pb2 as pb
-
-BLOCK = 32768
-HEADER = 7
-
-
-def read_records(path: str | Path) -> list[pb.Record]:
-    data = Path(path).read_bytes()
-    assert data[:4] == b":W&B", f"{path} is not a W&B run file"
-    records, pending, pos = [], b"", HEADER
-    while pos + HEADER <= len(data):
-        left = BLOCK - pos % BLOCK
-        if left < HEADER:
-            pos += left
-            continue
-        _crc, length, kind = struct.unpack("<IHB", data[pos : pos + HEADER])
-        if length == 0 and kind == 0:  # block padding
-            pos += left
-            continue
-        chunk = data[pos + HEADER : pos + HEADER + length]
-        pos += HEADER + length
-        if kind == 1:
-            records.append(chunk)
-        elif kind == 2:
-            pending = chunk
-        elif kind == 3:
-            pending += chunk
-        elif kind == 4:
-            records.append(pending + chunk)
-            pending = b""
-    parsed = []
-    for raw in records:
-        record = pb.Record()
-        record.ParseFromString(raw)
-        parsed.append(record)
-    return parsed
+from dcgan_lit.wandb_file import read_records
 
 
 def has_exit_record(path: Path) -> bool:
