@@ -21,17 +21,30 @@ GENERATOR_KEYS = ("latent_dim", "image_size", "channels", "ngf", "g_activation")
 EXPORT_FORMAT = "dcgan-lit/generator"  # the "format" entry of a standalone generator file
 
 
+def refusal(error: pickle.UnpicklingError) -> str:
+    """Why ``torch.load(weights_only=True)`` refused a file, in one line.
+
+    torch's first line is generic advice (to load with weights_only=False); the blocked global, or the
+    unsupported pickle operand (raw bytes of a damaged file, or a newer pickle protocol), says why.
+    """
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    blocked = next((line for line in lines if "GLOBAL" in line), None)
+    if blocked:
+        return f"it holds objects other than tensors and plain data ({blocked})"
+    detail = next((line for line in lines if line.startswith("Unsupported")), type(error).__name__)
+    return (
+        f"it is corrupt or not a PyTorch file, or holds objects other than tensors and plain data ({detail})"
+    )
+
+
 def load_state_dict_file(path: str | Path, what: str = "weights file") -> dict[str, Any]:
     """Reads a plain tensor file (e.g. third-party network weights) with ``weights_only=True``."""
     path = Path(path).expanduser()
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as error:
-        if "Unsupported global" not in str(error):  # not a pickle at all (text, truncated download, ...)
-            raise UserError(f"{what} {path} is corrupt or not a PyTorch file (UnpicklingError)") from None
         raise UserError(
-            f"{what} {path} was refused: it holds objects other than tensors and plain data; "
-            "use a file with only a state_dict"
+            f"{what} {path} was refused: {refusal(error)}; use a file with only a state_dict"
         ) from None
     except Exception as error:
         raise UserError(f"{what} {path} is corrupt or not a PyTorch file ({type(error).__name__})") from None
@@ -49,17 +62,8 @@ def read_weights_only(path: str | Path) -> Any:
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as error:
-        if "global" not in str(error).lower():  # not a pickle at all (text, truncated download, ...)
-            raise UserError(
-                f"checkpoint {path} is corrupt or not a PyTorch checkpoint (UnpicklingError)"
-            ) from None
-        lines = [line.strip() for line in str(error).splitlines() if line.strip()]
-        # torch's first line is generic advice (to load with weights_only=False); the blocked global says why
-        first = next(
-            (line for line in lines if "GLOBAL" in line), lines[0] if lines else type(error).__name__
-        )
         raise UserError(
-            f"checkpoint {path} was refused: it holds objects other than tensors and plain data ({first}). "
+            f"checkpoint {path} was refused: {refusal(error)}. "
             "Only load checkpoints you trust; dcgan-lit never unpickles arbitrary objects"
         ) from None
     except Exception as error:
