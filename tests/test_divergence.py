@@ -32,7 +32,8 @@ class PoisonAt(L.Callback):
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
         if pl_module.iteration == self.iteration:
             with torch.no_grad():
-                next(pl_module.discriminator.parameters()).view(-1)[0] = float("nan")
+                weight = next(pl_module.discriminator.parameters())
+                weight[(0,) * weight.dim()] = float("nan")  # any memory layout (channels_last included)
 
 
 def test_a_non_finite_loss_stops_the_run_and_keeps_the_last_good_checkpoint(tiny_cfg, tmp_path):
