@@ -1,12 +1,9 @@
 """Train a DCGAN: ``python train.py dataset=catfaces model=dcgan64`` (see README.md and conf/train.yaml)."""
 
-import os
-import sys
-
 import hydra
 from omegaconf import DictConfig
 
-from dcgan_lit.errors import UserError
+from dcgan_lit.errors import exit_on_user_error
 from dcgan_lit.sweep import task_wrapper
 from dcgan_lit.train import train
 
@@ -16,13 +13,7 @@ run_task = task_wrapper(train)
 @hydra.main(version_base="1.3", config_path="conf", config_name="train")
 def main(cfg: DictConfig) -> float | None:
     """Returns ``optimized_metric`` to Hydra sweepers; in a multirun a failed job is logged and the rest go on."""
-    try:
-        return run_task(cfg)
-    except UserError as error:  # a single run: one line, exit 1
-        if os.environ.get("HYDRA_FULL_ERROR") == "1":
-            raise
-        print(f"error: {error}", file=sys.stderr)
-        sys.exit(1)
+    return exit_on_user_error(lambda: run_task(cfg))  # a single run: a user error is one line, exit 1
 
 
 if __name__ == "__main__":

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import logging
 import os
-import sys
 import time
 
 import hydra
@@ -18,7 +17,7 @@ from omegaconf import DictConfig, open_dict
 from dcgan_lit.callbacks.fid import check_settings
 from dcgan_lit.checkpoint import generator_from_checkpoint
 from dcgan_lit.data.images import decode_images, find_images
-from dcgan_lit.errors import UserError
+from dcgan_lit.errors import UserError, exit_on_user_error
 from dcgan_lit.metrics import MetricSuite, build_feature_extractor, score_generator
 from dcgan_lit.metrics.features import INCEPTION_URL
 from dcgan_lit.metrics.suite import batches
@@ -136,13 +135,7 @@ def print_row(row: dict) -> None:
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="evaluate")
 def main(cfg: DictConfig) -> None:
-    try:
-        evaluate(cfg)
-    except UserError as error:
-        if os.environ.get("HYDRA_FULL_ERROR") == "1":
-            raise
-        print(f"error: {error}", file=sys.stderr)
-        sys.exit(1)
+    exit_on_user_error(lambda: evaluate(cfg))
 
 
 if __name__ == "__main__":

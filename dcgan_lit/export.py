@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import importlib
 import logging
-import os
-import sys
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -23,7 +21,7 @@ from omegaconf import DictConfig
 
 from dcgan_lit.api import load_generator
 from dcgan_lit.checkpoint import save_generator
-from dcgan_lit.errors import UserError
+from dcgan_lit.errors import UserError, exit_on_user_error
 from dcgan_lit.networks import Generator
 
 log = logging.getLogger(__name__)
@@ -138,15 +136,9 @@ def export(
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="export")
 def main(cfg: DictConfig) -> None:
-    try:
-        out, difference = export(
-            cfg.ckpt_path, cfg.format, cfg.out, cfg.ema, cfg.opset, cfg.check_batch, cfg.tolerance
-        )
-    except UserError as error:
-        if os.environ.get("HYDRA_FULL_ERROR") == "1":
-            raise
-        print(f"error: {error}", file=sys.stderr)
-        sys.exit(1)
+    out, difference = exit_on_user_error(
+        lambda: export(cfg.ckpt_path, cfg.format, cfg.out, cfg.ema, cfg.opset, cfg.check_batch, cfg.tolerance)
+    )
     size = out.stat().st_size / 1e6
     print(f"wrote {cfg.format} export: {out} ({size:.2f} MB)")
     if difference is not None:

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import copy
-import os
-import sys
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -18,7 +16,7 @@ from rich.progress import track
 from torch import nn
 
 from dcgan_lit.api import load_discriminator, load_generator, to_pil
-from dcgan_lit.errors import UserError
+from dcgan_lit.errors import UserError, exit_on_user_error
 from dcgan_lit.networks import Discriminator, Generator, init_weights
 
 CONF_DIR = str(Path(__file__).resolve().parents[1] / "conf")
@@ -30,13 +28,7 @@ def tool_main(config_name: str, run: Callable[[DictConfig], Any]) -> Callable[[]
 
     @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name=config_name)
     def main(cfg: DictConfig) -> None:
-        try:
-            run(cfg)
-        except UserError as error:
-            if os.environ.get("HYDRA_FULL_ERROR") == "1":
-                raise
-            print(f"error: {error}", file=sys.stderr)
-            sys.exit(1)
+        exit_on_user_error(lambda: run(cfg))
 
     return main
 

@@ -20,20 +20,10 @@ from dcgan_lit.metrics import (
 )
 from dcgan_lit.metrics import suite as suite_module
 
+from .test_metrics_fid import CountingExtractor
+
 LATENT_DIM = 3 * 16 * 16
 NUM_FAKE, NUM_REAL = 21, 60
-
-
-class CountingExtractor(TinyFeatureExtractor):
-    """The tiny extractor, counting the images it has seen."""
-
-    def __init__(self) -> None:
-        super().__init__(num_features=8)
-        self.images_seen = 0
-
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        self.images_seen += images.size(0)
-        return super().forward(images)
 
 
 def generate(z: torch.Tensor) -> torch.Tensor:
