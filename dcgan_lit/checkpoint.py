@@ -37,17 +37,22 @@ def refusal(error: pickle.UnpicklingError) -> str:
     )
 
 
+def torch_load_weights_only(path: Path, what: str, noun: str, advice: str) -> Any:
+    """``torch.load(path, weights_only=True)``; a refused or unreadable file is one line naming ``what``."""
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as error:
+        raise UserError(f"{what} {path} was refused: {refusal(error)}{advice}") from None
+    except Exception as error:
+        raise UserError(
+            f"{what} {path} is corrupt or not a PyTorch {noun} ({type(error).__name__})"
+        ) from None
+
+
 def load_state_dict_file(path: str | Path, what: str = "weights file") -> dict[str, Any]:
     """Reads a plain tensor file (e.g. third-party network weights) with ``weights_only=True``."""
     path = Path(path).expanduser()
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as error:
-        raise UserError(
-            f"{what} {path} was refused: {refusal(error)}; use a file with only a state_dict"
-        ) from None
-    except Exception as error:
-        raise UserError(f"{what} {path} is corrupt or not a PyTorch file ({type(error).__name__})") from None
+    state = torch_load_weights_only(path, what, "file", "; use a file with only a state_dict")
     if not isinstance(state, dict):
         raise UserError(f"{what} {path} is not a state_dict (found {type(state).__name__})")
     return state
@@ -59,18 +64,8 @@ def read_weights_only(path: str | Path) -> Any:
     if not path.is_file():
         raise UserError(f"checkpoint {path}: no such file")
     refuse_other_exports(path)
-    try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as error:
-        raise UserError(
-            f"checkpoint {path} was refused: {refusal(error)}. "
-            "Only load checkpoints you trust; dcgan-lit never unpickles arbitrary objects"
-        ) from None
-    except Exception as error:
-        raise UserError(
-            f"checkpoint {path} is corrupt or not a PyTorch checkpoint ({type(error).__name__})"
-        ) from None
-    return checkpoint
+    advice = ". Only load checkpoints you trust; dcgan-lit never unpickles arbitrary objects"
+    return torch_load_weights_only(path, "checkpoint", "checkpoint", advice)
 
 
 def load_weights(path: str | Path) -> dict[str, Any]:

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from dcgan_lit.data.datamodule import ImageDataModule, fetch_or_fail, select_classes
+from dcgan_lit.data.datamodule import TorchvisionDataModule, fetch_or_fail, select_classes
 from dcgan_lit.data.images import resize_tensor, to_channels
 from dcgan_lit.errors import UserError
 
@@ -19,7 +19,7 @@ CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog
 URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
 
 
-class CIFAR10DataModule(ImageDataModule):
+class CIFAR10DataModule(TorchvisionDataModule):
     """The 50,000 CIFAR-10 training images (60,000 with ``split=all``); ``classes`` keeps only those classes."""
 
     name = "cifar10"
@@ -32,12 +32,7 @@ class CIFAR10DataModule(ImageDataModule):
         classes: Sequence[str | int] | None = None,
         **kwargs,
     ) -> None:
-        super().__init__(**kwargs)
-        self.root = Path(root).expanduser()
-        self.download = download
-        if split not in ("train", "all"):
-            raise UserError(f"dataset.split={split!r} is not allowed; use 'train' or 'all'")
-        self.split = split
+        super().__init__(root, download, split, **kwargs)
         self.classes = (
             select_classes(classes, CIFAR10_CLASSES, self.name) if classes else list(CIFAR10_CLASSES)
         )
@@ -68,9 +63,8 @@ class CIFAR10DataModule(ImageDataModule):
     def build(self) -> torch.Tensor:
         from torchvision.datasets import CIFAR10
 
-        splits = [True] if self.split == "train" else [True, False]
         try:
-            sets = [CIFAR10(str(self.root), train=train, download=False) for train in splits]
+            sets = [CIFAR10(str(self.root), train=train, download=False) for train in self.train_flags]
         except RuntimeError as error:  # torchvision's md5 check: a truncated or altered batch file
             raise UserError(
                 f"Dataset {self.name}: the files in {self.folder.resolve()} are incomplete or corrupted ({error}); "

@@ -241,6 +241,24 @@ class ImageDataModule(L.LightningDataModule):
         return self.preprocess(batch, augment=self.trainer is None or self.trainer.training)
 
 
+class TorchvisionDataModule(ImageDataModule):
+    """A torchvision dataset under ``root`` (fetched when missing and ``download``); ``split`` is ``train`` (its
+    training set) or ``all`` (training + test sets)."""
+
+    def __init__(self, root: str, download: bool = True, split: str = "train", **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.root = Path(root).expanduser()
+        self.download = download
+        if split not in ("train", "all"):
+            raise UserError(f"dataset.split={split!r} is not allowed; use 'train' or 'all'")
+        self.split = split
+
+    @property
+    def train_flags(self) -> list[bool]:
+        """torchvision's ``train=`` argument for each set this split reads."""
+        return [True] if self.split == "train" else [True, False]
+
+
 def require_dir(path: str | Path, what: str, how_to_fix: str, key: str = "dataset.path") -> Path:
     """Returns ``path`` as a Path, or raises one clear line (naming the config key) when it is not a folder."""
     path = Path(path).expanduser()

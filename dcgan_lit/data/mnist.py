@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 
 import torch
 
-from dcgan_lit.data.datamodule import ImageDataModule, fetch_or_fail
+from dcgan_lit.data.datamodule import TorchvisionDataModule, fetch_or_fail
 from dcgan_lit.data.images import resize_tensor, to_channels
-from dcgan_lit.errors import UserError
 
 log = logging.getLogger(__name__)
 
@@ -21,19 +19,14 @@ RAW_FILES = (
 )
 
 
-class MNISTDataModule(ImageDataModule):
+class MNISTDataModule(TorchvisionDataModule):
     """The 60,000 MNIST training digits (10,000 test digits with ``split=all``), 1 channel unless channels=3."""
 
     name = "mnist"
 
     def __init__(self, root: str, download: bool = True, split: str = "train", **kwargs) -> None:
         kwargs.setdefault("hflip", False)
-        super().__init__(**kwargs)
-        self.root = Path(root).expanduser()
-        self.download = download
-        if split not in ("train", "all"):
-            raise UserError(f"dataset.split={split!r} is not allowed; use 'train' or 'all'")
-        self.split = split
+        super().__init__(root, download, split, **kwargs)
 
     def _present(self) -> bool:
         raw = self.root / "MNIST" / "raw"
@@ -64,7 +57,6 @@ class MNISTDataModule(ImageDataModule):
     def build(self) -> torch.Tensor:
         from torchvision.datasets import MNIST
 
-        splits = [True] if self.split == "train" else [True, False]
-        digits = torch.cat([MNIST(str(self.root), train=s, download=False).data for s in splits])
+        digits = torch.cat([MNIST(str(self.root), train=t, download=False).data for t in self.train_flags])
         images = resize_tensor(digits[:, None], self.image_size, mode="bilinear")  # (N, 1, S, S) uint8
         return to_channels(images, self.channels)
