@@ -27,7 +27,7 @@ test-fast: install ## unit tests only, no end-to-end subprocess runs
 	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
 
 bench: install ## training throughput vs the PyTorch DCGAN example loop; ARGS="sizes=[64] data=synthetic"
-	$(BIN)/python -m dcgan_lit.bench $(ARGS)
+	$(BIN)/python -m benchmarks.speed $(ARGS)
 
 lint: install ## ruff lint + format check
 	$(BIN)/ruff check .

@@ -4,8 +4,8 @@ import hydra
 from omegaconf import DictConfig
 
 from dcgan_lit.errors import exit_on_user_error
-from dcgan_lit.sweep import task_wrapper
-from dcgan_lit.train import train
+from dcgan_lit.run.fit import train
+from dcgan_lit.run.sweep import task_wrapper
 
 run_task = task_wrapper(train)
 

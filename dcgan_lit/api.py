@@ -14,27 +14,38 @@ from pathlib import Path
 import torch
 from PIL import Image
 
-from dcgan_lit.checkpoint import discriminator_from_checkpoint, generator_from_checkpoint
-from dcgan_lit.networks import Discriminator, Generator
+from dcgan_lit.checkpoint.load import discriminator_from_checkpoint, generator_from_checkpoint
+from dcgan_lit.errors import UserError
+from dcgan_lit.model.networks import Discriminator, Generator
+from dcgan_lit.pixels import to_uint8
+
+
+def pick_device(name: str | torch.device) -> torch.device:
+    """``auto`` is CUDA when available, else CPU; anything else is passed to torch."""
+    if isinstance(name, torch.device):
+        return name
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        return torch.device(name)
+    except RuntimeError:
+        raise UserError(f"device={name!r} is not a torch device; use auto, cpu, cuda or cuda:N") from None
 
 
 def load_generator(path: str | Path, device: str | torch.device = "cpu", ema: bool = True) -> Generator:
     """The eval-mode generator of a training checkpoint or a standalone export (``weights_only`` loading).
 
+    ``device``: a torch device, or ``auto`` (CUDA when available).
+
     ``ema=True`` takes the checkpoint's EMA weights (``generator_ema.*``) when it has them. The result has
     ``latent_dim``, ``image_size`` and ``channels`` and samples with ``generator.sample(n, seed=...)``.
     """
-    return generator_from_checkpoint(path, device=device, prefer_ema=ema)
+    return generator_from_checkpoint(path, device=pick_device(device), prefer_ema=ema)
 
 
 def load_discriminator(path: str | Path, device: str | torch.device = "cpu") -> Discriminator:
     """The eval-mode discriminator of a training checkpoint, e.g. for ``discriminator.features(images)``."""
-    return discriminator_from_checkpoint(path, device=device)
-
-
-def to_uint8(images: torch.Tensor) -> torch.Tensor:
-    """Images in [-1, 1] -> uint8 in [0, 255] on the CPU, rounded as torchvision's ``save_image`` rounds."""
-    return images.detach().float().cpu().add(1).mul(127.5).add_(0.5).clamp_(0, 255).to(torch.uint8)
+    return discriminator_from_checkpoint(path, device=pick_device(device))
 
 
 def to_pil(images: torch.Tensor) -> list[Image.Image]:
@@ -43,7 +54,7 @@ def to_pil(images: torch.Tensor) -> list[Image.Image]:
         images = images[None]
     if images.dim() != 4 or images.size(1) not in (1, 3):
         raise ValueError(f"to_pil takes (N, 1|3, H, W) images in [-1, 1], got shape {tuple(images.shape)}")
-    arrays = to_uint8(images).permute(0, 2, 3, 1).numpy()
+    arrays = to_uint8(images).cpu().permute(0, 2, 3, 1).numpy()
     if images.size(1) == 1:
         return [Image.fromarray(array[..., 0], "L") for array in arrays]
     return [Image.fromarray(array, "RGB") for array in arrays]

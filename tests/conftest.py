@@ -108,10 +108,10 @@ def data_dir() -> Path:
 
 
 def compose_tool(name: str, overrides: list[str], output_dir: Path) -> DictConfig:
-    """A post-training tool's config (conf/<name>.yaml) as ``python -m dcgan_lit.<name>`` would see it."""
+    """A post-training tool's config (conf/tools/<name>.yaml) as ``python -m dcgan_lit.tools.<name>`` would see it."""
     GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        cfg = compose(config_name=name, overrides=overrides)
+        cfg = compose(config_name=f"tools/{name}", overrides=overrides)
     with open_dict(cfg):
         cfg.paths.output_dir = str(output_dir)
     GlobalHydra.instance().clear()
@@ -127,7 +127,7 @@ def tiny_run(tmp_path_factory) -> Path:
     """
     from omegaconf import OmegaConf
 
-    from dcgan_lit.train import train
+    from dcgan_lit.run.fit import train
 
     root = tmp_path_factory.mktemp("tiny_run")
     write_images(root / "images", 16, size=(32, 32), seed=3)
@@ -151,11 +151,11 @@ def tiny_run(tmp_path_factory) -> Path:
 
 
 def run_tool(name: str, tiny_run: Path, tmp_path: Path, *overrides: str):
-    """Runs ``dcgan_lit.<name>.run`` in-process on the session's tiny checkpoint with extra overrides."""
+    """Runs ``dcgan_lit.tools.<name>.run`` in-process on the session's tiny checkpoint with extra overrides."""
     import importlib
 
     cfg = compose_tool(name, [f"ckpt_path={tiny_run / 'checkpoints/last.ckpt'}", *overrides], tmp_path)
-    return importlib.import_module(f"dcgan_lit.{name}").run(cfg)
+    return importlib.import_module(f"dcgan_lit.tools.{name}").run(cfg)
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,7 @@ from PIL import Image
 from dcgan_lit import load_discriminator, load_generator, save_grid, to_pil
 from dcgan_lit.callbacks import samples
 from dcgan_lit.errors import UserError
-from dcgan_lit.module import DCGAN
+from dcgan_lit.model.module import DCGAN
 
 from .conftest import ROOT
 

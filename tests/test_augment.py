@@ -3,8 +3,8 @@
 import pytest
 import torch
 
-from dcgan_lit.augment import DiffAugment, color, cutout, parse_policy, translation
-from dcgan_lit.networks import Generator
+from dcgan_lit.model.diffaugment import DiffAugment, color, cutout, parse_policy, translation
+from dcgan_lit.model.networks import Generator
 
 
 def images(n=4, size=16, seed=0) -> torch.Tensor:

@@ -5,7 +5,7 @@ from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import open_dict
 
-from dcgan_lit.bench import matmul_peak_flops, run, time_bare
+from benchmarks.speed import matmul_peak_flops, run, time_bare
 
 from .conftest import CONF_DIR
 
@@ -15,7 +15,7 @@ def bench_cfg(tmp_path):
     GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
         cfg = compose(
-            config_name="bench",
+            config_name="benchmarks/speed",
             overrides=["sizes=[32]", "data=synthetic", "batch_size=4", "warmup=1", "iterations=2"],
         )
         with open_dict(cfg):
@@ -47,7 +47,7 @@ def test_flop_count_of_one_iteration(bench_cfg):
 
 
 def test_cache_times_build_then_reuse(tiny_cfg):
-    from dcgan_lit.bench_memory import cache_times
+    from benchmarks.memory import cache_times
 
     times = cache_times(tiny_cfg().dataset)
     assert times["images"] == 32  # the image_folder fixture
@@ -56,7 +56,7 @@ def test_cache_times_build_then_reuse(tiny_cfg):
 
 @pytest.mark.slow
 def test_training_peak_rss_of_a_real_run(image_folder, tmp_path):
-    from dcgan_lit.bench_memory import training_peak_rss
+    from benchmarks.memory import training_peak_rss
 
     from .conftest import TINY
 

@@ -4,9 +4,10 @@ import pickle
 import pytest
 import torch
 
-from dcgan_lit.checkpoint import discriminator_from_checkpoint, generator_from_checkpoint, load_weights
+from dcgan_lit.checkpoint.io import load_weights
+from dcgan_lit.checkpoint.load import discriminator_from_checkpoint, generator_from_checkpoint
 from dcgan_lit.errors import UserError
-from dcgan_lit.module import DCGAN
+from dcgan_lit.model.module import DCGAN
 
 
 def save_like_lightning(model: DCGAN, path):

@@ -3,7 +3,7 @@
 import pytest
 
 from dcgan_lit.errors import UserError
-from dcgan_lit.train import train
+from dcgan_lit.run.fit import train
 
 from .test_train import run_cli
 

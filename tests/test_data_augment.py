@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from dcgan_lit.data import ImageFolderDataModule
-from dcgan_lit.data.augment import apply_symmetries, normalize_per_image, resolve_symmetries
+from dcgan_lit.data.transforms import apply_symmetries, normalize_per_image, resolve_symmetries
 from dcgan_lit.errors import UserError
 
 from .conftest import write_images

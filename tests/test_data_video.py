@@ -9,7 +9,7 @@ import torch
 from dcgan_lit.data import VideoDataModule
 from dcgan_lit.data.video import sample_indices
 from dcgan_lit.errors import UserError
-from dcgan_lit.train import train
+from dcgan_lit.run.fit import train
 
 from .conftest import compose_config
 from .fake_data import write_video

@@ -9,9 +9,9 @@ from hydra.core.hydra_config import HydraConfig
 from lightning.pytorch.strategies import DDPStrategy
 from torch.utils.data import DataLoader
 
-from dcgan_lit.distributed import check_distributed
 from dcgan_lit.errors import UserError
-from dcgan_lit.module import DCGAN
+from dcgan_lit.model.module import DCGAN
+from dcgan_lit.run.distributed import check_distributed
 
 from .conftest import ROOT, compose_config
 from .ddp_probe import FrozenBatchNorm

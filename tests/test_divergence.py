@@ -10,12 +10,12 @@ import lightning as L
 import pytest
 import torch
 
-from dcgan_lit.callbacks.checkpoint import state_is_finite
 from dcgan_lit.callbacks.divergence import DivergenceGuard, feature_diversity
-from dcgan_lit.checkpoint import load_weights
+from dcgan_lit.callbacks.model_checkpoint import state_is_finite
+from dcgan_lit.checkpoint.io import load_weights
 from dcgan_lit.errors import TrainingDiverged
-from dcgan_lit.module import DCGAN
-from dcgan_lit.train import train
+from dcgan_lit.model.module import DCGAN
+from dcgan_lit.run.fit import train
 
 
 def health_rows(run: Path, key: str) -> dict[int, float]:

@@ -10,8 +10,8 @@ import pytest
 import torch
 from PIL import Image
 
-from dcgan_lit.networks import Discriminator, Generator, count_parameters
-from dcgan_lit.train import train
+from dcgan_lit.model.networks import Discriminator, Generator, count_parameters
+from dcgan_lit.run.fit import train
 
 from .conftest import CONF_DIR, compose_config, write_images
 from .fake_data import write_celeba, write_cifar10, write_lsun, write_video

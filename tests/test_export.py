@@ -11,8 +11,8 @@ from hydra.core.global_hydra import GlobalHydra
 
 from dcgan_lit import load_discriminator, load_generator
 from dcgan_lit.errors import UserError
-from dcgan_lit.export import export
-from dcgan_lit.train import train
+from dcgan_lit.run.fit import train
+from dcgan_lit.tools.export import export
 
 from .conftest import ROOT, TINY, compose_config, write_images
 from .wandb_records import read_artifacts
@@ -157,7 +157,7 @@ def test_cli_writes_an_export_and_reports_the_check(trained, tmp_path):
     command = [
         sys.executable,
         "-m",
-        "dcgan_lit.export",
+        "dcgan_lit.tools.export",
         f"ckpt_path={trained / 'checkpoints/last.ckpt'}",
         f"out={out}",
     ]

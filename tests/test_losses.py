@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from dcgan_lit.losses import LOSSES, check_loss, discriminator_loss, generator_loss
+from dcgan_lit.model.losses import LOSSES, check_loss, discriminator_loss, generator_loss
 
 CONFIDENT_REAL = torch.tensor([4.0, 5.0])
 CONFIDENT_FAKE = torch.tensor([-4.0, -5.0])

@@ -14,7 +14,8 @@ from scipy import linalg
 from dcgan_lit.callbacks.fid import build_fid_callback
 from dcgan_lit.errors import UserError
 from dcgan_lit.metrics import FeatureStats, TinyFeatureExtractor, build_feature_extractor, frechet_distance
-from dcgan_lit.metrics.features import INCEPTION_FILE, to_uint8_rgb
+from dcgan_lit.metrics.features import INCEPTION_FILE
+from dcgan_lit.pixels import to_rgb, to_uint8
 
 from .conftest import CONF_DIR, ROOT, write_images
 
@@ -77,7 +78,7 @@ def test_feature_stats_from_sums_equal_numpy_mean_and_covariance():
 
 def test_generator_output_becomes_uint8_rgb_as_a_saved_png_would():
     images = torch.tensor([-1.0, -0.5, 0.0, 0.999, 1.0]).view(1, 1, 1, 5)
-    out = to_uint8_rgb(images)
+    out = to_rgb(to_uint8(images))
     assert out.dtype == torch.uint8 and out.shape == (1, 3, 1, 5)
     assert out[0, 0, 0].tolist() == [0, 64, 128, 255, 255] and torch.equal(out[0, 0], out[0, 2])
 
@@ -234,12 +235,12 @@ def test_evaluator_reports_a_bad_weights_file_in_one_line(image_folder, tmp_path
 
 
 def run_evaluate(fake_dir, image_folder, tmp_path, *overrides: str) -> subprocess.CompletedProcess:
-    """``python -m dcgan_lit.evaluate`` scoring the images in ``fake_dir`` against ``image_folder``."""
+    """``python -m dcgan_lit.tools.evaluate`` scoring the images in ``fake_dir`` against ``image_folder``."""
     return subprocess.run(
         [
             sys.executable,
             "-m",
-            "dcgan_lit.evaluate",
+            "dcgan_lit.tools.evaluate",
             f"fake_dir={fake_dir}",
             "dataset=imagefolder",
             f"dataset.path={image_folder}",

@@ -16,9 +16,9 @@ from dcgan_lit.metrics import (
     TinyFeatureExtractor,
     fid_from_stats,
     score_generator,
-    to_uint8_rgb,
 )
 from dcgan_lit.metrics import suite as suite_module
+from dcgan_lit.pixels import to_rgb, to_uint8
 
 from .test_metrics_fid import CountingExtractor
 
@@ -70,7 +70,7 @@ def single_process_fid() -> float:
         torch.randn(n, LATENT_DIM, 1, 1, generator=torch.Generator().manual_seed(3 * 1_000_003 + rank))
         for rank, n in ((0, 11), (1, 10))
     ]
-    fakes = to_uint8_rgb(generate(torch.cat(latents)))
+    fakes = to_rgb(to_uint8(generate(torch.cat(latents))))
     real = FeatureStats.from_features(extractor(real_images()))
     return fid_from_stats(real, FeatureStats.from_features(extractor(fakes)))
 

@@ -8,12 +8,13 @@ from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import open_dict
 
-from dcgan_lit.callbacks.fid import FIDCallback, generator_for_eval
+from dcgan_lit.callbacks.fid import FIDCallback
 from dcgan_lit.errors import UserError
-from dcgan_lit.evaluate import evaluate
 from dcgan_lit.metrics import MetricSuite, TinyFeatureExtractor, score_generator
 from dcgan_lit.metrics import suite as suite_module
-from dcgan_lit.train import train
+from dcgan_lit.model.sampling import sampling_generator
+from dcgan_lit.run.fit import train
+from dcgan_lit.tools.evaluate import evaluate
 
 from .conftest import CONF_DIR, write_images
 
@@ -126,9 +127,9 @@ def test_each_ddp_rank_scores_its_own_share_of_different_fakes(monkeypatch):
 def test_the_ema_generator_is_scored_when_the_module_has_one():
     module = torch.nn.Module()
     module.generator = torch.nn.Linear(1, 1)
-    assert generator_for_eval(module) is module.generator
+    assert sampling_generator(module) is module.generator
     module.generator_ema = torch.nn.Linear(1, 1)
-    assert generator_for_eval(module) is module.generator_ema
+    assert sampling_generator(module) is module.generator_ema
 
 
 class ScriptedFID(FIDCallback):
@@ -144,7 +145,7 @@ class ScriptedFID(FIDCallback):
 
 
 def test_best_checkpoint_is_written_when_fid_improves_and_only_then(tiny_cfg, tmp_path, monkeypatch):
-    import dcgan_lit.train as train_module
+    import dcgan_lit.run.fit as train_module
 
     script = [5.0, 3.0, 4.0, 2.0, 6.0]
     best_epochs = []
@@ -194,7 +195,7 @@ def evaluate_cfg(image_folder, tmp_path):
         GlobalHydra.instance().clear()
         with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
             cfg = compose(
-                config_name="evaluate",
+                config_name="tools/evaluate",
                 overrides=[
                     "dataset=imagefolder",
                     f"dataset.path={image_folder}",

@@ -5,8 +5,8 @@ import pytest
 import torch
 
 from dcgan_lit.data.datamodule import UInt8ImageDataset
-from dcgan_lit.losses import bce
-from dcgan_lit.module import DCGAN
+from dcgan_lit.model.losses import bce
+from dcgan_lit.model.module import DCGAN
 
 
 def tiny_model(**kwargs) -> DCGAN:

@@ -3,7 +3,7 @@ import torch
 from torch import nn
 from torch.nn.utils import parametrize
 
-from dcgan_lit.networks import SUPPORTED_SIZES, Discriminator, Generator, count_parameters, init_weights
+from dcgan_lit.model.networks import SUPPORTED_SIZES, Discriminator, Generator, count_parameters, init_weights
 
 
 @pytest.mark.parametrize("channels", [1, 3])
@@ -112,5 +112,5 @@ def test_discriminator_normalisation_is_configurable(norm):
 
 
 def test_unknown_discriminator_norm_is_refused():
-    with pytest.raises(ValueError, match="model.d_norm='layer' is unknown"):
+    with pytest.raises(ValueError, match="model.d_norm=layer is unknown"):
         Discriminator(image_size=32, norm="layer")

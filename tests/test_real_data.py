@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from dcgan_lit.train import train
+from dcgan_lit.run.fit import train
 
 from .conftest import compose_config
 

@@ -15,13 +15,13 @@ import lightning as L
 import pytest
 import torch
 
-from dcgan_lit.checkpoint import load_weights
+from dcgan_lit.checkpoint.io import load_weights
+from dcgan_lit.checkpoint.resume import AtomicCheckpointIO, resolve_ckpt_path
 from dcgan_lit.data import ImageFolderDataModule
 from dcgan_lit.data.sampler import ResumableShuffleSampler
 from dcgan_lit.errors import UserError
-from dcgan_lit.module import DCGAN
-from dcgan_lit.resume import AtomicCheckpointIO, resolve_ckpt_path
-from dcgan_lit.train import train
+from dcgan_lit.model.module import DCGAN
+from dcgan_lit.run.fit import train
 
 from .conftest import ROOT, TINY, compose_config
 

@@ -112,7 +112,7 @@ def test_device_resident_dataset_moves_only_indices():
 
 
 def test_device_resident_dataset_trains(tiny_cfg):
-    from dcgan_lit.train import train
+    from dcgan_lit.run.fit import train
 
     metrics = train(tiny_cfg("dataset.on_device=true", "trainer.max_steps=2", "logger=none"))
     assert torch.isfinite(torch.tensor(metrics["train/loss_d"]))

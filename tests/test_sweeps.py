@@ -14,7 +14,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
 from dcgan_lit.errors import UserError
-from dcgan_lit.sweep import SweepReport, in_multirun, objective, task_wrapper, wandb_sweep_options
+from dcgan_lit.run.sweep import SweepReport, in_multirun, objective, task_wrapper, wandb_sweep_options
 
 from .conftest import ROOT, TINY, compose_config
 from .test_train import logged_rows, run_cli
@@ -116,7 +116,7 @@ def test_the_sweep_report_lists_the_failed_jobs(tmp_path, caplog):
     caplog.clear()
     with caplog.at_level(logging.INFO):
         SweepReport().on_multirun_end(job)
-    assert [r.getMessage() for r in caplog.records if r.name == "dcgan_lit.sweep"] == [
+    assert [r.getMessage() for r in caplog.records if r.name == "dcgan_lit.run.sweep"] == [
         "Sweep finished: 2 of 3 job(s) failed (each job's log is in its folder):",
         f"  {tmp_path / '0'}: UserError: job 0 went wrong second line",
         f"  {tmp_path / '2'}: UserError: job 2 went wrong second line",

@@ -8,12 +8,12 @@ import torch
 from PIL import Image
 from torch.utils.tensorboard import SummaryWriter
 
-from dcgan_lit.api import to_uint8
-from dcgan_lit.checkpoint import discriminator_from_checkpoint, generator_from_checkpoint
+from dcgan_lit.checkpoint.load import discriminator_from_checkpoint, generator_from_checkpoint
 from dcgan_lit.errors import UserError
-from dcgan_lit.evolution import read_metrics
-from dcgan_lit.latent import sample_z
-from dcgan_lit.probe import discriminator_features, probe_once
+from dcgan_lit.pixels import to_uint8
+from dcgan_lit.tools.evolution import read_metrics
+from dcgan_lit.tools.latent import sample_z
+from dcgan_lit.tools.probe import discriminator_features, probe_once
 
 from .conftest import compose_tool, run_tool, write_images
 from .wandb_records import finished_run_files
@@ -162,7 +162,7 @@ def test_evolution_writes_a_gif_of_the_sample_grids_and_the_loss_curves(tiny_run
     cfg = compose_tool(
         "evolution", [f"run_dir={tiny_run}", f"out_dir={tmp_path}", "last_frame_ms=900"], tmp_path
     )
-    from dcgan_lit.evolution import run
+    from dcgan_lit.tools.evolution import run
 
     written = run(cfg)
     steps = len(list((tiny_run / "samples").glob("step_*.png")))
@@ -199,7 +199,7 @@ def test_evolution_plots_the_curves_of_a_default_w_and_b_run(tiny_cfg, tmp_path,
     monkeypatch.setenv("WANDB_SILENT", "true")
     import wandb
 
-    from dcgan_lit.train import train
+    from dcgan_lit.run.fit import train
 
     wandb.finish()  # a run left open elsewhere would swallow this one
     run = tmp_path / "run"
@@ -211,7 +211,7 @@ def test_evolution_plots_the_curves_of_a_default_w_and_b_run(tiny_cfg, tmp_path,
     assert [step for step, _ in series["train/loss_d"]] == [0, 1, 2]  # trainer/global_step: the iteration
     assert all(0 <= value <= 1 for _, value in series["train/d_real"])
     cfg = compose_tool("evolution", [f"run_dir={run}", f"out_dir={tmp_path / 'evo'}"], tmp_path)
-    from dcgan_lit.evolution import run as evolution
+    from dcgan_lit.tools.evolution import run as evolution
 
     written = evolution(cfg)
     assert Image.open(written["curves"]).size == (1000, 360)  # loss and D-output panels

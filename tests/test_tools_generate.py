@@ -11,11 +11,11 @@ import pytest
 import torch
 from PIL import Image
 
-from dcgan_lit import generate
-from dcgan_lit.api import to_uint8
-from dcgan_lit.checkpoint import generator_from_checkpoint
+from dcgan_lit.checkpoint.load import generator_from_checkpoint
 from dcgan_lit.errors import UserError
-from dcgan_lit.latent import sample_z
+from dcgan_lit.pixels import to_uint8
+from dcgan_lit.tools import generate
+from dcgan_lit.tools.latent import sample_z
 
 from .conftest import CONF_DIR, ROOT, compose_tool
 
@@ -83,7 +83,7 @@ def test_bad_options_are_one_line_errors(tiny_run, tmp_path, override):
 @pytest.mark.slow
 def test_module_entry_point_writes_a_zip(tiny_run, tmp_path):
     ckpt = tiny_run / "checkpoints/last.ckpt"
-    command = [sys.executable, "-m", "dcgan_lit.generate", f"hydra.run.dir={tmp_path / 'run'}"]
+    command = [sys.executable, "-m", "dcgan_lit.tools.generate", f"hydra.run.dir={tmp_path / 'run'}"]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}  # this checkout's dcgan_lit, wherever pytest runs from
     ok = [*command, f"ckpt_path={ckpt}", "num_images=5", f"out={tmp_path / 'g.zip'}"]
     done = subprocess.run(ok, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
@@ -119,14 +119,16 @@ def test_every_tool_is_a_module_with_a_config(tool, tmp_path):
 
     cfg = compose_tool(tool, ["ckpt_path=x.ckpt" if tool != "evolution" else "run_dir=x"], tmp_path)
     assert cfg.task_name == tool
-    module = importlib.import_module(f"dcgan_lit.{tool}")
+    module = importlib.import_module(f"dcgan_lit.tools.{tool}")
     assert callable(module.main) and callable(module.run)
 
 
-def test_every_config_but_train_is_a_runnable_module():
+def test_every_tool_config_is_a_runnable_listed_module():
     import importlib
 
-    configs = {p.stem for p in CONF_DIR.glob("*.yaml") if not p.stem.startswith("_")} - {"train"}
-    assert set(TOOLS) <= configs
+    from dcgan_lit.tools import TOOLS as LISTED
+
+    configs = {p.stem for p in (CONF_DIR / "tools").glob("*.yaml") if not p.stem.startswith("_")}
+    assert set(TOOLS) <= configs and configs == set(LISTED)  # python -m dcgan_lit.tools lists every tool
     for name in configs:
-        assert callable(importlib.import_module(f"dcgan_lit.{name}").main), name
+        assert callable(importlib.import_module(f"dcgan_lit.tools.{name}").main), name

@@ -5,9 +5,9 @@ import torch
 from PIL import Image
 from torch import nn
 
-from dcgan_lit.checkpoint import generator_from_checkpoint, submodule_state
+from dcgan_lit.checkpoint.load import generator_from_checkpoint, submodule_state
 from dcgan_lit.errors import UserError
-from dcgan_lit.latent import lerp, load_z, sample_z, slerp, z_for_seeds
+from dcgan_lit.tools.latent import lerp, load_z, sample_z, slerp, z_for_seeds
 
 from .conftest import run_tool
 

@@ -12,7 +12,7 @@ from PIL import Image
 
 from dcgan_lit.api import load_discriminator, load_generator
 from dcgan_lit.errors import UserError
-from dcgan_lit.train import resolve_ckpt_path, train
+from dcgan_lit.run.fit import resolve_ckpt_path, train
 
 from .conftest import ROOT, TINY
 from .wandb_records import read_config, read_history

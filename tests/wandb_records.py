@@ -1,6 +1,6 @@
 """Reads back what an offline W&B run recorded, from its ``run-*.wandb`` file (no server needed).
 
-The file format is read by ``dcgan_lit.wandb_file`` (which ``python -m dcgan_lit.evolution`` plots from).
+The file format is read by ``dcgan_lit.tools.wandb_file`` (which ``python -m dcgan_lit.tools.evolution`` plots from).
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import json
 import time
 from pathlib import Path
 
-from dcgan_lit.wandb_file import read_records
+from dcgan_lit.tools.wandb_file import read_records
 
 
 def has_exit_record(path: Path) -> bool:

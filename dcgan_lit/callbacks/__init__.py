@@ -1,9 +1,9 @@
 """Lightning callbacks of dcgan-lit (Lightning's own RichProgressBar and model summary are used as is)."""
 
-from dcgan_lit.callbacks.checkpoint import Checkpoint
 from dcgan_lit.callbacks.divergence import DivergenceGuard
-from dcgan_lit.callbacks.export import ExportGenerator
 from dcgan_lit.callbacks.fid import FIDCallback, attach_fid, build_fid_callback, check_fid_objective
+from dcgan_lit.callbacks.generator_export import ExportGenerator
+from dcgan_lit.callbacks.model_checkpoint import Checkpoint
 from dcgan_lit.callbacks.samples import SampleGrids, save_grid
 
 __all__ = [

@@ -13,8 +13,9 @@ import lightning as L
 import torch
 from lightning.pytorch.utilities import rank_zero_only
 
-from dcgan_lit.callbacks.checkpoint import Checkpoint
+from dcgan_lit.callbacks.model_checkpoint import Checkpoint
 from dcgan_lit.errors import TrainingDiverged
+from dcgan_lit.model.sampling import eval_mode
 
 log = logging.getLogger(__name__)
 
@@ -24,10 +25,8 @@ ACTIONS = ("warn", "stop")
 @torch.no_grad()
 def feature_diversity(discriminator: torch.nn.Module, images: torch.Tensor) -> torch.Tensor:
     """Mean pairwise L2 distance between the discriminator's last feature maps of ``images`` (eval mode)."""
-    was_training = discriminator.training
-    discriminator.eval()
-    features = discriminator.features(images).flatten(1).float()
-    discriminator.train(was_training)
+    with eval_mode(discriminator):
+        features = discriminator.features(images).flatten(1).float()
     return torch.pdist(features).mean()
 
 

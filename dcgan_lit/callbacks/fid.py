@@ -15,21 +15,17 @@ from torchmetrics import MinMetric
 from dcgan_lit.errors import UserError
 from dcgan_lit.metrics import MetricSuite, WeightsUnavailable, build_feature_extractor, score_generator
 from dcgan_lit.metrics.features import INCEPTION_URL
+from dcgan_lit.model.sampling import eval_mode, sampling_generator
 
 log = logging.getLogger(__name__)
-
-
-def generator_for_eval(pl_module: L.LightningModule) -> torch.nn.Module:
-    """The EMA generator when the module has one, else the trained generator."""
-    generator_ema = getattr(pl_module, "generator_ema", None)
-    return generator_ema if generator_ema is not None else pl_module.generator
 
 
 class FIDCallback(L.Callback):
     """Scores the generator against the training data's reference statistics at epoch ends.
 
-    Under DDP every rank generates its share of ``num_fake`` images and computes the same FID from the
-    gathered statistics; Lightning's loggers write it once (from rank 0).
+    Under DDP every rank generates its share of ``num_fake`` images; the feature statistics are gathered and
+    rank 0 alone computes the Fréchet distance, which it broadcasts, so every rank logs the same value and
+    Lightning's loggers write it once (from rank 0).
     """
 
     def __init__(
@@ -90,10 +86,7 @@ class FIDCallback(L.Callback):
 
     def score(self, pl_module: L.LightningModule) -> dict[str, float]:
         """FID (and the enabled extras) of ``num_fake`` images of the eval-mode generator."""
-        generator = generator_for_eval(pl_module)
-        was_training = generator.training
-        generator.eval()
-        try:
+        with eval_mode(sampling_generator(pl_module)) as generator:
             return score_generator(
                 self.suite,
                 generator,
@@ -103,8 +96,6 @@ class FIDCallback(L.Callback):
                 pl_module.device,
                 self.seed,
             )
-        finally:
-            generator.train(was_training)
 
     def state_dict(self) -> dict[str, Any]:
         return {"best_fid": float(self.best.compute()) if self.best.update_called else None}

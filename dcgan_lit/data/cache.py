@@ -6,11 +6,12 @@ import hashlib
 import json
 import logging
 import os
-import tempfile
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import torch
+
+from dcgan_lit.checkpoint.io import atomic_torch_save
 
 log = logging.getLogger(__name__)
 
@@ -30,21 +31,6 @@ def fingerprint_files(paths: Iterable[Path], root: Path) -> str:
         stat = path.stat()
         digest.update(f"{path.relative_to(root)}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
     return digest.hexdigest()
-
-
-def atomic_torch_save(obj, path: Path) -> None:
-    """torch.save to a temporary file in the same folder, then rename: readers never see a partial file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def load_or_build(

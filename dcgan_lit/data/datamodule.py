@@ -11,10 +11,11 @@ import lightning as L
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from dcgan_lit.data.augment import apply_symmetries, normalize_per_image, resolve_symmetries
 from dcgan_lit.data.cache import load_or_build, make_key
 from dcgan_lit.data.sampler import ResumableShuffleSampler
+from dcgan_lit.data.transforms import apply_symmetries, normalize_per_image, resolve_symmetries
 from dcgan_lit.errors import UserError
+from dcgan_lit.pixels import from_uint8
 
 log = logging.getLogger(__name__)
 
@@ -216,7 +217,7 @@ class ImageDataModule(L.LightningDataModule):
 
     def preprocess(self, images: torch.Tensor, augment: bool = True) -> torch.Tensor:
         """uint8 (N, C, H, W) on any device -> float in [-1, 1], randomly mirrored when ``hflip``."""
-        x = images.float().div_(127.5).sub_(1.0)
+        x = from_uint8(images)
         if augment and self.hflip:
             flip = torch.rand(x.size(0), 1, 1, 1, device=x.device) < 0.5
             x = torch.where(flip, x.flip(3), x)

@@ -6,9 +6,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
-from dcgan_lit.data.images import decode_images, find_images
+from dcgan_lit.data.images import decode_images, find_images, resize_tensor, to_channels
 from dcgan_lit.errors import UserError
 
 Split = tuple[torch.Tensor, torch.Tensor]  # uint8 images (N, C, H, W), int64 labels (N,)
@@ -16,15 +15,9 @@ Split = tuple[torch.Tensor, torch.Tensor]  # uint8 images (N, C, H, W), int64 la
 
 def fit(images: torch.Tensor, image_size: int, channels: int) -> torch.Tensor:
     """uint8 (N, C, h, w) -> uint8 (N, channels, image_size, image_size): resized, gray <-> RGB."""
-    if images.size(1) == 3 and channels == 1:
-        weights = torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)
-        images = (images.float() * weights).sum(1, keepdim=True).round().to(torch.uint8)
-    if images.shape[-1] != image_size:
-        resized = F.interpolate(images.float(), size=image_size, mode="bilinear", antialias=True)
-        images = resized.round().clamp_(0, 255).to(torch.uint8)
-    if images.size(1) == 1 and channels == 3:
-        images = images.expand(-1, 3, -1, -1)
-    return images.contiguous()
+    if channels == 1:
+        images = to_channels(images, 1)  # luma before resizing: a third of the work
+    return to_channels(resize_tensor(images, image_size), channels).contiguous()
 
 
 def torchvision_splits(name: str, root: str) -> tuple[Split, Split]:

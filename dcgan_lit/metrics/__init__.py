@@ -6,7 +6,6 @@ from dcgan_lit.metrics.features import (
     TinyFeatureExtractor,
     WeightsUnavailable,
     build_feature_extractor,
-    to_uint8_rgb,
 )
 from dcgan_lit.metrics.frechet import FeatureStats, fid_from_stats, frechet_distance
 from dcgan_lit.metrics.suite import MetricSuite, score_generator
@@ -22,5 +21,4 @@ __all__ = [
     "fid_from_stats",
     "frechet_distance",
     "score_generator",
-    "to_uint8_rgb",
 ]

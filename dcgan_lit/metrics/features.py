@@ -31,15 +31,6 @@ class WeightsUnavailable(UserError):
     """The feature extractor's weights are neither configured, cached nor downloadable."""
 
 
-def to_uint8_rgb(images: torch.Tensor) -> torch.Tensor:
-    """Generator output in [-1, 1] (or uint8) with 1 or 3 channels -> uint8 RGB, rounded as a saved PNG would be."""
-    if images.dtype != torch.uint8:
-        images = ((images.float() + 1) * 127.5).round().clamp(0, 255).to(torch.uint8)
-    if images.size(1) == 1:
-        images = images.expand(-1, 3, -1, -1)
-    return images
-
-
 class TinyFeatureExtractor(nn.Module):
     """A fixed random projection of 8x8-pooled pixels: deterministic, instant, for tests and CPU smoke runs.
 
@@ -97,7 +88,7 @@ class InceptionV3Features(nn.Module):
 
     def __init__(self, weights_path: str | None = None, weights_url: str = INCEPTION_URL) -> None:
         super().__init__()
-        from dcgan_lit.checkpoint import load_state_dict_file
+        from dcgan_lit.checkpoint.io import load_state_dict_file
 
         try:
             from torchmetrics.image.fid import NoTrainInceptionV3

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import torch
 
-from dcgan_lit.data.cache import atomic_torch_save, make_key
+from dcgan_lit.checkpoint.io import atomic_torch_save
+from dcgan_lit.data.cache import make_key
 from dcgan_lit.metrics.frechet import FeatureStats
 
 log = logging.getLogger(__name__)

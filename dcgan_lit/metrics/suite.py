@@ -11,10 +11,12 @@ import torch.distributed as dist
 from torch import nn
 from torchmetrics.image.fid import FrechetInceptionDistance
 
-from dcgan_lit.metrics.features import describe, to_uint8_rgb
+from dcgan_lit.metrics.features import describe
 from dcgan_lit.metrics.frechet import FeatureStats, fid_from_stats
 from dcgan_lit.metrics.optional import build_inception_score, build_kid, build_mifid, enabled
 from dcgan_lit.metrics.reference import load_stats, real_subset, reference_key, save_stats
+from dcgan_lit.model.sampling import generate_batches
+from dcgan_lit.pixels import to_rgb, to_uint8
 
 log = logging.getLogger(__name__)
 
@@ -107,7 +109,7 @@ class MetricSuite(nn.Module):
 
     @torch.no_grad()
     def _update(self, images: torch.Tensor, real: bool, fid: bool = True) -> None:
-        images = to_uint8_rgb(images.to(self.fid.device))
+        images = to_rgb(to_uint8(images.to(self.fid.device)))
         if fid:
             self.fid.update(images, real=real)
         for name, metric in self.optional.items():
@@ -177,20 +179,18 @@ def batches(images: torch.Tensor, batch_size: int) -> Iterator[torch.Tensor]:
 @torch.no_grad()
 def score_generator(
     suite: MetricSuite,
-    generate: Callable[[torch.Tensor], torch.Tensor],
+    generator: Callable[[torch.Tensor], torch.Tensor],
     latent_dim: int,
     num_fake: int,
     batch_size: int,
     device: torch.device | str,
     seed: int = 0,
 ) -> dict[str, float]:
-    """Scores ``num_fake`` images of ``generate(z)`` (split over DDP ranks) with fixed latents per ``seed``."""
+    """Scores ``num_fake`` images of ``generator(z)`` (split over DDP ranks) with fixed latents per ``seed``."""
     suite.reset()
     rank = world()[0]
     _, count = shard(num_fake)
-    rng = torch.Generator().manual_seed(seed * 1_000_003 + rank)
-    for start in range(0, count, batch_size):
-        n = min(batch_size, count - start)
-        z = torch.randn(n, latent_dim, 1, 1, generator=rng).to(device)
-        suite.update(generate(z))
+    z = torch.randn(count, latent_dim, 1, 1, generator=torch.Generator().manual_seed(seed * 1_000_003 + rank))
+    for images in generate_batches(generator, z, batch_size, device=device):
+        suite.update(images)
     return suite.compute()

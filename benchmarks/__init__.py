@@ -1,0 +1,1 @@
+"""Benchmarks and research runners, outside the installed library: ``python -m benchmarks.<name>``."""

@@ -1,0 +1,1 @@
+"""The model: the DCGAN networks, the LightningModule that trains them, GAN losses, DiffAugment, G's EMA."""

@@ -1,0 +1,259 @@
+"""The DCGAN LightningModule: manual optimization, D steps then one G step per batch."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import NamedTuple
+
+import lightning as L
+import torch
+
+from dcgan_lit.checkpoint.rng import rng_states, set_rng_states
+from dcgan_lit.model.diffaugment import DiffAugment, parse_policy
+from dcgan_lit.model.ema import copy_into, make_ema, update_ema
+from dcgan_lit.model.losses import check_loss, discriminator_loss, generator_loss
+from dcgan_lit.model.networks import (
+    PAPER,
+    Discriminator,
+    Generator,
+    check_d_norm,
+    count_parameters,
+    init_weights,
+)
+from dcgan_lit.model.sampling import eval_mode, sampling_generator
+
+OptimizerFactory = Callable[..., torch.optim.Optimizer]
+
+
+class StepResult(NamedTuple):
+    """What one adversarial step computed: the losses, and D's logits on the real and fake batch."""
+
+    loss_d: torch.Tensor
+    loss_g: torch.Tensor
+    logits_real: torch.Tensor
+    logits_fake: torch.Tensor
+
+
+@contextmanager
+def frozen(network: torch.nn.Module) -> Iterator[None]:
+    """``network``'s parameters gather no gradients inside the block (G's step must not train D)."""
+    flags = [p.requires_grad for p in network.parameters()]
+    network.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for parameter, flag in zip(network.parameters(), flags, strict=True):
+            parameter.requires_grad_(flag)
+
+
+def default_adam(
+    params, lr: float = 2e-4, betas: tuple[float, float] = (0.5, 0.999)
+) -> torch.optim.Optimizer:
+    """The paper's optimizer: Adam, lr 2e-4, beta1 0.5."""
+    return torch.optim.Adam(params, lr=lr, betas=betas)
+
+
+def check_options(
+    loss: str,
+    label_smoothing: float,
+    d_norm: str,
+    augment_policy: str | list[str] | None,
+    ema_decay: float | None,
+) -> None:
+    """Raises ValueError (one line naming the key) for a loss, smoothing, D normalisation, DiffAugment policy
+    or EMA decay that DCGAN does not take; config validation calls this before any data are read."""
+    check_loss(loss, label_smoothing)
+    check_d_norm(d_norm)
+    parse_policy(augment_policy)
+    if ema_decay is not None and not 0.0 <= float(ema_decay) < 1.0:
+        raise ValueError(
+            f"model.ema.decay={ema_decay} must be in [0, 1) (e.g. 0.999), or null to switch EMA off"
+        )
+
+
+class DCGAN(L.LightningModule):
+    """Trains a DCGAN generator and discriminator with the non-saturating GAN loss.
+
+    The defaults are the paper's. Options for small data: ``loss`` (bce | hinge | lsgan) with one-sided
+    ``label_smoothing``, ``d_norm`` (batch | spectral | none), DiffAugment ``augment_policy`` on every image D
+    sees, and ``ema`` ({decay, start_step}): an average of G, :attr:`generator_ema`, used for samples.
+
+    Each training iteration (one batch) takes ``d_steps`` Adam steps of D, then one Adam step of G, so
+    Lightning's ``global_step`` (which counts optimizer steps) advances by ``d_steps + 1`` per batch;
+    :attr:`iteration` counts batches.
+    """
+
+    def __init__(
+        self,
+        image_size: int = PAPER["image_size"],
+        channels: int = PAPER["channels"],
+        latent_dim: int = PAPER["latent_dim"],
+        ngf: int = PAPER["ngf"],
+        ndf: int = PAPER["ndf"],
+        g_activation: str = PAPER["g_activation"],
+        d_steps: int = 1,
+        optimizer_g: OptimizerFactory | None = None,
+        optimizer_d: OptimizerFactory | None = None,
+        num_fixed_samples: int = 64,
+        channels_last: bool = True,
+        compile: bool = False,
+        loss: str = "bce",
+        label_smoothing: float = 0.0,
+        d_norm: str = PAPER["d_norm"],
+        augment_policy: str | list[str] | None = None,
+        ema: dict | None = None,
+    ) -> None:
+        super().__init__()
+        check_options(loss, label_smoothing, d_norm, augment_policy, (ema or {}).get("decay"))
+        # Plain containers, not Hydra's DictConfig/ListConfig: checkpoints must load with weights_only=True.
+        ema = dict(ema) if ema else None
+        augment_policy = list(DiffAugment(augment_policy).policy)
+        self.save_hyperparameters(ignore=["optimizer_g", "optimizer_d"])
+        self.automatic_optimization = False
+        self.generator = Generator(latent_dim, image_size, channels, ngf, g_activation)
+        self.discriminator = Discriminator(image_size, channels, ndf, norm=d_norm)
+        self.generator.apply(init_weights)
+        self.discriminator.apply(init_weights)
+        self.augment = DiffAugment(augment_policy)
+        self.ema_decay = (ema or {}).get("decay")
+        self.ema_start_step = int((ema or {}).get("start_step") or 0)
+        if self.ema_decay is not None:
+            # Train mode like every other submodule (Lightning warns about eval-mode modules at fit start); it
+            # never runs in training, and whoever samples from it switches it to eval (sample_fixed, FID).
+            self.generator_ema = make_ema(self.generator).train()
+        self.optimizer_g = optimizer_g or default_adam
+        self.optimizer_d = optimizer_d or default_adam
+        # The latent batch behind every sample grid; a buffer, so it is saved in checkpoints and a resumed
+        # run keeps drawing the same grid.
+        self.register_buffer("fixed_noise", torch.randn(num_fixed_samples, latent_dim, 1, 1))
+        self._speed_options_applied = False
+
+    # ----------------------------------------------------------------------------------------------
+    # The algorithm (Goodfellow et al. 2014, Algorithm 1, with the non-saturating G loss; DCGAN settings)
+    # ----------------------------------------------------------------------------------------------
+    def training_step(self, real: torch.Tensor, batch_idx: int) -> None:
+        opt_d, opt_g = self.optimizers()
+        step = self.adversarial_step(real, opt_d, opt_g, backward=self.manual_backward)
+        self.update_generator_ema()
+        self.log_dict(
+            {
+                "train/loss_d": step.loss_d.detach(),
+                "train/loss_g": step.loss_g.detach(),
+                "train/d_real": torch.sigmoid(step.logits_real.detach()).mean(),  # D(x)
+                "train/d_fake": torch.sigmoid(step.logits_fake.detach()).mean(),  # D(G(z)) before D's step
+            },
+            prog_bar=False,
+        )
+
+    def adversarial_step(
+        self,
+        real: torch.Tensor,
+        opt_d: torch.optim.Optimizer,
+        opt_g: torch.optim.Optimizer,
+        backward: Callable[[torch.Tensor], None] = torch.Tensor.backward,
+    ) -> StepResult:
+        """``d_steps`` Adam steps of D, then one of G, on one batch of real images in [-1, 1].
+
+        ``backward`` is Lightning's ``manual_backward`` in training (precision plugins, DDP); the speed
+        benchmark times this same method in a plain loop with ``Tensor.backward``.
+        """
+        loss, smoothing, augment = self.hparams.loss, self.hparams.label_smoothing, self.augment
+        batch_size = real.size(0)
+
+        # (1) Update D: maximize log D(x) + log(1 - D(G(z)))  (augment is the identity unless DiffAugment is on)
+        for _ in range(self.hparams.d_steps):
+            fake = self.generator(self.sample_noise(batch_size))
+            logits_real = self.discriminator(augment(real))
+            logits_fake = self.discriminator(augment(fake.detach()))
+            loss_d = discriminator_loss(loss, logits_real, logits_fake, smoothing)
+            opt_d.zero_grad(set_to_none=True)
+            backward(loss_d)
+            opt_d.step()
+
+        # (2) Update G: maximize log D(G(z)); D's parameters are frozen so they gather no gradients
+        with frozen(self.discriminator):
+            loss_g = generator_loss(loss, self.discriminator(augment(fake)))
+            opt_g.zero_grad(set_to_none=True)
+            backward(loss_g)
+            opt_g.step()
+        return StepResult(loss_d, loss_g, logits_real, logits_fake)
+
+    # ----------------------------------------------------------------------------------------------
+    # Machinery
+    # ----------------------------------------------------------------------------------------------
+    def configure_model(self) -> None:
+        """Speed options: the channels_last memory layout and torch.compile of G and D (in place, so
+        parameter names and checkpoints are unchanged). Lightning may call this more than once."""
+        if self._speed_options_applied:
+            return
+        self._speed_options_applied = True
+        if self.hparams.channels_last:
+            self.generator.to(memory_format=torch.channels_last)
+            self.discriminator.to(memory_format=torch.channels_last)
+            if self.ema_decay is not None:
+                self.generator_ema.to(memory_format=torch.channels_last)
+        if self.hparams.compile:
+            self.generator.compile()
+            self.discriminator.compile()
+
+    def configure_optimizers(self) -> list[torch.optim.Optimizer]:
+        return [
+            self.optimizer_d(self.discriminator.parameters()),
+            self.optimizer_g(self.generator.parameters()),
+        ]
+
+    def on_fit_start(self) -> None:
+        # Lightning seeds every DDP process alike; without an offset all ranks would draw the same z each step.
+        if self.trainer.world_size > 1:
+            torch.manual_seed(torch.initial_seed() + self.global_rank)
+
+    def update_generator_ema(self) -> None:
+        """After G's step: follow G exactly until ``ema.start_step`` iterations, then average it."""
+        if self.ema_decay is None:
+            return
+        if self.iteration < self.ema_start_step:
+            copy_into(self.generator_ema, self.generator)
+        else:
+            update_ema(self.generator_ema, self.generator, self.ema_decay)
+
+    def sample_noise(self, n: int) -> torch.Tensor:
+        """z ~ N(0, I), shaped (n, latent_dim, 1, 1) on this module's device."""
+        return torch.randn(n, self.hparams.latent_dim, 1, 1, device=self.device)
+
+    @torch.no_grad()
+    def sample_fixed(self) -> torch.Tensor:
+        """G(fixed_noise) in eval mode (the EMA G when enabled), in [-1, 1]; train/eval state is restored."""
+        with eval_mode(sampling_generator(self)) as generator:
+            return generator(self.fixed_noise)
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        checkpoint["rng_states"] = rng_states()  # with the data order (datamodule state): an exact resume
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        self._resumed_rng_states = checkpoint.get("rng_states")
+
+    def on_train_start(self) -> None:
+        # Restored here, not at load: set-up after loading (callbacks' on_train_start, which run before this
+        # hook, the sampler's seed) draws random numbers; a resumed epoch may not call on_train_epoch_start.
+        if states := getattr(self, "_resumed_rng_states", None):
+            set_rng_states(states)
+            self._resumed_rng_states = None
+            if self.global_rank > 0:  # the checkpoint holds rank 0's states: each rank needs its own z
+                torch.manual_seed(int(torch.randint(2**31 - 1, ())) + self.global_rank)
+
+    @property
+    def optimizer_steps_per_iteration(self) -> int:
+        """Lightning's global_step advances by this much per batch (d_steps D steps + 1 G step)."""
+        return self.hparams.d_steps + 1
+
+    @property
+    def iteration(self) -> int:
+        """Training iterations (batches) completed: global_step // (d_steps + 1)."""
+        return self.trainer.global_step // self.optimizer_steps_per_iteration
+
+    def parameter_counts(self) -> dict[str, int]:
+        return {
+            "params/generator": count_parameters(self.generator),
+            "params/discriminator": count_parameters(self.discriminator),
+        }

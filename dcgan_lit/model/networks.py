@@ -1,0 +1,206 @@
+"""The DCGAN generator and discriminator (Radford et al., 2015, section 3), one builder for every size.
+
+For ``image_size = 2**k`` both networks have ``k - 2`` stride-2 layers between 4x4 and the image; the
+widths double towards the 4x4 end (``ngf * 2**(k-3)`` channels at 4x4), so ``dcgan64`` with 3 channels has
+exactly the layer shapes of the PyTorch DCGAN example: G 100-512-256-128-64-3, D 3-64-128-256-512-1.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+
+import torch
+from torch import nn
+from torch.nn.utils import parametrize
+from torch.nn.utils.parametrizations import spectral_norm
+
+SUPPORTED_SIZES = (32, 64, 128, 256)
+
+ACTIVATIONS = {
+    "relu": lambda: nn.ReLU(inplace=True),
+    "leaky_relu": lambda: nn.LeakyReLU(0.2, inplace=True),
+}
+
+D_NORMS = ("batch", "spectral", "none")
+
+# The paper's settings: the one place the networks' defaults live. DCGAN, the checkpoint loaders and the
+# Hydra model config (conf/model/_base.yaml, checked against this by the tests) all take them from here.
+PAPER = {
+    "latent_dim": 100,
+    "image_size": 64,
+    "channels": 3,
+    "ngf": 64,
+    "ndf": 64,
+    "g_activation": "relu",
+    "d_norm": "batch",
+}
+
+
+def check_d_norm(norm: str) -> None:
+    """Raises ValueError for a discriminator normalisation other than batch, spectral or none."""
+    if norm not in D_NORMS:
+        raise ValueError(f"model.d_norm={norm} is unknown; use one of {list(D_NORMS)}")
+
+
+def num_upsamplings(image_size: int) -> int:
+    """Number of stride-2 layers between 4x4 and ``image_size`` (log2(size) - 2)."""
+    if image_size not in SUPPORTED_SIZES:
+        raise ValueError(f"image_size={image_size} is not supported; use one of {SUPPORTED_SIZES}")
+    return int(math.log2(image_size)) - 2
+
+
+class Generator(nn.Module):
+    """z (N, latent_dim, 1, 1) -> image (N, channels, size, size) in [-1, 1].
+
+    Transposed convolutions with BatchNorm and ReLU, Tanh on the output; no pooling, no fully connected layers.
+    """
+
+    def __init__(
+        self,
+        latent_dim: int = PAPER["latent_dim"],
+        image_size: int = PAPER["image_size"],
+        channels: int = PAPER["channels"],
+        ngf: int = PAPER["ngf"],
+        activation: str = PAPER["g_activation"],
+    ) -> None:
+        super().__init__()
+        if activation not in ACTIVATIONS:
+            raise ValueError(
+                f"generator activation {activation!r} is unknown; use one of {sorted(ACTIVATIONS)}"
+            )
+        self.latent_dim = latent_dim
+        self.image_size = image_size
+        self.channels = channels
+        self.ngf = ngf
+        self.activation = activation
+        depth = num_upsamplings(image_size)
+        width = ngf * 2 ** (depth - 1)
+        layers: list[nn.Module] = [
+            nn.ConvTranspose2d(latent_dim, width, 4, 1, 0, bias=False),  # 1x1 -> 4x4
+            nn.BatchNorm2d(width),
+            ACTIVATIONS[activation](),
+        ]
+        for _ in range(depth - 1):
+            layers += [
+                nn.ConvTranspose2d(width, width // 2, 4, 2, 1, bias=False),
+                nn.BatchNorm2d(width // 2),
+                ACTIVATIONS[activation](),
+            ]
+            width //= 2
+        layers += [nn.ConvTranspose2d(width, channels, 4, 2, 1, bias=False), nn.Tanh()]
+        self.main = nn.Sequential(*layers)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        if z.dim() == 2:
+            z = z[:, :, None, None]
+        return self.main(z)
+
+    # The two methods below compile with TorchScript (@torch.jit.export), so a scripted export samples
+    # exactly as this module does, seed for seed.
+    @torch.jit.export
+    def sample_latent(self, n: int, seed: int | None = None, truncation: float | None = None) -> torch.Tensor:
+        """n latent vectors z ~ N(0, I), shape (n, latent_dim), drawn on the CPU and moved to G's device.
+
+        ``seed`` gives its own random stream (the same z on every device and in every export); None draws
+        from torch's global CPU generator (``torch.manual_seed``). ``truncation=t`` is the truncation trick:
+        entries with |z| > t are redrawn until every entry lies in [-t, t] (resampled, not clamped).
+        """
+        stream: torch.Generator | None = None
+        if seed is not None:
+            stream = torch.Generator()
+            stream.manual_seed(seed)
+        z = torch.randn([n, self.latent_dim], generator=stream)
+        if truncation is not None:
+            if truncation <= 0:
+                raise ValueError("truncation must be > 0")
+            outside = z.abs() > truncation
+            while bool(outside.any()):
+                z = torch.where(outside, torch.randn([n, self.latent_dim], generator=stream), z)
+                outside = z.abs() > truncation
+        weight = self.main[0].weight
+        return z.to(device=weight.device, dtype=weight.dtype)
+
+    @torch.jit.export
+    def sample(self, n: int, seed: int | None = None, truncation: float | None = None) -> torch.Tensor:
+        """n images (n, channels, image_size, image_size) in [-1, 1] from :meth:`sample_latent`, no gradients.
+
+        Uses the module's current mode: networks from :func:`dcgan_lit.load_generator` are in eval mode.
+        """
+        with torch.no_grad():
+            return self.forward(self.sample_latent(n, seed, truncation))
+
+
+class Discriminator(nn.Module):
+    """image (N, channels, size, size) -> one logit per image (N,).
+
+    Strided convolutions with LeakyReLU(0.2), no fully connected layers. ``norm="batch"`` (the paper) puts
+    BatchNorm on every layer but the first; ``"spectral"`` spectrally normalises every convolution instead
+    (Miyato et al. 2018); ``"none"`` uses neither.
+    """
+
+    def __init__(
+        self,
+        image_size: int = PAPER["image_size"],
+        channels: int = PAPER["channels"],
+        ndf: int = PAPER["ndf"],
+        norm: str = PAPER["d_norm"],
+    ) -> None:
+        super().__init__()
+        check_d_norm(norm)
+        self.image_size = image_size
+        self.channels = channels
+        self.norm = norm
+        depth = num_upsamplings(image_size)
+        width = ndf
+        layers: list[nn.Module] = [self._conv(channels, width, 4, 2, 1), nn.LeakyReLU(0.2, inplace=True)]
+        for _ in range(depth - 1):
+            layers.append(self._conv(width, width * 2, 4, 2, 1))
+            if norm == "batch":
+                layers.append(nn.BatchNorm2d(width * 2))
+            layers.append(nn.LeakyReLU(0.2, inplace=True))
+            width *= 2
+        # D(x)'s last convolutional block, (N, ndf * 2**(depth-1), 4, 4): ``discriminator.features(images)``
+        # gives the representation the paper probes (section 5.1); flatten it for a linear classifier.
+        self.features = nn.Sequential(*layers)
+        self.head = self._conv(width, 1, 4, 1, 0)
+
+    def _conv(self, *args: int) -> nn.Module:
+        conv = nn.Conv2d(*args, bias=self.norm != "batch")  # without BatchNorm nothing else adds a bias
+        return spectral_norm(conv) if self.norm == "spectral" else conv
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(image)).flatten()
+
+
+def init_weights(module: nn.Module) -> None:
+    """The paper's init: conv weights from N(0, 0.02); BatchNorm weight N(1, 0.02), bias 0."""
+    if isinstance(module, nn.Conv2d | nn.ConvTranspose2d):
+        # A spectrally normalised conv computes .weight from .parametrizations.weight.original: init that.
+        weight = (
+            module.parametrizations.weight.original
+            if parametrize.is_parametrized(module, "weight")
+            else module.weight
+        )
+        nn.init.normal_(weight, 0.0, 0.02)
+        if module.bias is not None:
+            nn.init.zeros_(module.bias)
+    elif isinstance(module, nn.BatchNorm2d):
+        nn.init.normal_(module.weight, 1.0, 0.02)
+        nn.init.zeros_(module.bias)
+
+
+def count_parameters(module: nn.Module) -> int:
+    """Number of trainable parameters."""
+    return sum(p.numel() for p in module.parameters() if p.requires_grad)
+
+
+def reinitialised(network: nn.Module, seed: int) -> nn.Module:
+    """A copy of ``network`` with the paper's random init (seeded) and fresh BatchNorm statistics."""
+    fresh = copy.deepcopy(network)
+    torch.manual_seed(seed)
+    for module in fresh.modules():
+        if isinstance(module, nn.BatchNorm2d):
+            module.reset_running_stats()
+    fresh.apply(init_weights)
+    return fresh

@@ -1,0 +1,61 @@
+"""Sampling from a generator: which generator samples (EMA or G), eval mode for a while, G(z) in batches."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+
+import torch
+from torch import nn
+
+
+def sampling_generator(module: nn.Module) -> nn.Module:
+    """The generator behind samples, FID and exports: ``module.generator_ema`` when it has one, else G."""
+    generator_ema = getattr(module, "generator_ema", None)
+    return generator_ema if generator_ema is not None else module.generator
+
+
+@contextmanager
+def eval_mode(network: nn.Module) -> Iterator[nn.Module]:
+    """``network`` in eval mode inside the block (BatchNorm uses its running statistics), then back as it was."""
+    was_training = network.training
+    network.eval()
+    try:
+        yield network
+    finally:
+        network.train(was_training)
+
+
+Progress = Callable[[Iterable, str, int], Iterable]
+
+
+@torch.no_grad()
+def generate_batches(
+    generator: nn.Module,
+    z: torch.Tensor,
+    batch_size: int = 256,
+    progress: Progress | None = None,
+    description: str = "Generating",
+    device: torch.device | str | None = None,
+) -> Iterator[torch.Tensor]:
+    """G(z) for (N, latent_dim[, 1, 1]) z, ``batch_size`` at a time on G's device: float batches in [-1, 1].
+
+    ``progress(chunks, description, total)`` wraps the loop (a progress bar) when given; ``device`` is where
+    the z go (default: where G's parameters are).
+    """
+    device = device or next(generator.parameters()).device
+    chunks = z.split(batch_size)
+    for chunk in progress(chunks, description, len(chunks)) if progress else chunks:
+        yield generator(chunk.to(device)).float()
+
+
+def generate(
+    generator: nn.Module,
+    z: torch.Tensor,
+    batch_size: int = 256,
+    progress: Progress | None = None,
+    description: str = "Generating",
+) -> torch.Tensor:
+    """G(z) in batches, all of it: images (N, C, H, W) in [-1, 1] on the CPU."""
+    images = [batch.cpu() for batch in generate_batches(generator, z, batch_size, progress, description)]
+    return torch.cat(images) if images else torch.empty(0)

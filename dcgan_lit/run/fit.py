@@ -1,0 +1,89 @@
+"""The training run: config -> datamodule, model, callbacks, loggers, Trainer -> fit. Called by ``train.py``."""
+
+from __future__ import annotations
+
+import logging
+import warnings
+
+import lightning as L
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+from dcgan_lit.callbacks import attach_fid, build_fid_callback, check_fid_objective
+from dcgan_lit.checkpoint.resume import AtomicCheckpointIO, keep_earlier_metrics, resolve_ckpt_path
+from dcgan_lit.model.module import DCGAN
+from dcgan_lit.run.config import validate
+from dcgan_lit.run.distributed import check_distributed
+from dcgan_lit.run.instantiate import instantiate_callbacks, instantiate_loggers
+
+__all__ = ["resolve_ckpt_path", "train"]
+
+log = logging.getLogger(__name__)
+
+
+def iterations_to_optimizer_steps(max_steps: int, model: DCGAN) -> int:
+    """``trainer.max_steps`` counts training iterations (batches); Lightning's counts optimizer steps."""
+    return (
+        max_steps if max_steps is None or max_steps < 0 else max_steps * model.optimizer_steps_per_iteration
+    )
+
+
+def log_hyperparameters(trainer: L.Trainer, cfg: DictConfig, model: DCGAN) -> None:
+    """Sends the full resolved config and the parameter counts to every logger."""
+    if not trainer.loggers:
+        return
+    config = {
+        k: OmegaConf.to_container(v, resolve=True) if OmegaConf.is_config(v) else v
+        for k, v in cfg.items()
+        if k != "hydra"
+    }
+    config.update(model.parameter_counts())
+    for logger in trainer.loggers:
+        logger.log_hyperparams(config)
+
+
+def train(cfg: DictConfig) -> dict[str, float]:
+    """Trains a DCGAN as the config says and returns the final logged metrics."""
+    validate(cfg)
+    if cfg.get("seed") is not None:
+        L.seed_everything(cfg.seed, workers=True)
+    # built first: missing FID weights are one line now (fatal with metrics.fid.required=true), not hours later
+    fid_callback = build_fid_callback(cfg.get("metrics"), cfg.paths.get("cache_dir"))
+    check_fid_objective(cfg.get("optimized_metric"), fid_callback)
+
+    log.info("Instantiating datamodule <%s>", cfg.dataset._target_)
+    datamodule = instantiate(cfg.dataset)
+    datamodule.check_source()  # a missing dataset is one line now, not a traceback after model set-up
+    ckpt_path = resolve_ckpt_path(cfg.get("ckpt_path"), cfg.paths.output_dir, cfg.model)
+    if ckpt_path and keep_earlier_metrics(cfg.get("logger")):
+        # the CSV logger's "previous log files will be deleted": its metrics.csv has just been kept aside
+        warnings.filterwarnings("ignore", message=".*Previous log files in this directory will be deleted")
+
+    log.info("Instantiating model <%s>", cfg.model._target_)
+    model: DCGAN = instantiate(cfg.model)
+    log.info(
+        "Generator: %s parameters, discriminator: %s",
+        *(f"{n:,}" for n in model.parameter_counts().values()),
+    )
+
+    callbacks = attach_fid(instantiate_callbacks(cfg.get("callbacks")), fid_callback)
+    loggers = instantiate_loggers(cfg.get("logger"))
+    trainer: L.Trainer = instantiate(
+        cfg.trainer,
+        callbacks=callbacks,
+        logger=loggers or False,
+        plugins=[AtomicCheckpointIO()],
+        max_steps=iterations_to_optimizer_steps(cfg.trainer.get("max_steps", -1), model),
+    )
+    check_distributed(trainer)
+    log_hyperparameters(trainer, cfg, model)
+
+    # Lightning warns on any mid-epoch resume unless the DataLoader itself is stateful; the data module
+    # restores the data order (its sampler's position is in the checkpoint), so the warning does not apply.
+    warnings.filterwarnings(
+        "ignore", message=".*resuming from a checkpoint that ended before the epoch ended"
+    )
+    trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path)
+    metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
+    log.info("Finished after %d iterations; outputs in %s", model.iteration, cfg.paths.output_dir)
+    return metrics

@@ -1,0 +1,76 @@
+"""Builds callbacks and loggers from their config groups with Hydra's instantiate."""
+
+from __future__ import annotations
+
+import logging
+import netrc
+import os
+from pathlib import Path
+
+from hydra.utils import instantiate
+from lightning.pytorch import Callback
+from lightning.pytorch.loggers import Logger
+from omegaconf import DictConfig
+
+from dcgan_lit.run.sweep import wandb_sweep_options
+
+log = logging.getLogger(__name__)
+
+
+def instantiate_callbacks(cfg: DictConfig | None) -> list[Callback]:
+    """Every entry of the ``callbacks`` group that has a ``_target_`` (null entries are switched off)."""
+    if not cfg:
+        return []
+    return [instantiate(c) for c in cfg.values() if isinstance(c, DictConfig) and "_target_" in c]
+
+
+def wandb_has_credentials() -> bool:
+    """True when W&B could log online: an API key in the environment or in ~/.netrc."""
+    if os.environ.get("WANDB_API_KEY"):
+        return True
+    host = os.environ.get("WANDB_BASE_URL", "https://api.wandb.ai").split("://")[-1].rstrip("/")
+    try:
+        return netrc.netrc().authenticators(host) is not None
+    except (FileNotFoundError, netrc.NetrcParseError, OSError):
+        return False
+
+
+def wandb_should_be_offline(requested: bool | None) -> bool:
+    """``logger.wandb.offline``: true/false as set; null (the default) means offline unless credentials exist."""
+    if requested is not None:
+        return bool(requested)
+    if os.environ.get("WANDB_MODE", "").lower() in ("offline", "dryrun", "disabled"):
+        return True
+    return not wandb_has_credentials()
+
+
+def instantiate_loggers(cfg: DictConfig | None) -> list[Logger]:
+    """Every entry of the ``logger`` group; W&B is put offline when there is no way to reach a server.
+
+    In a multirun job the W&B run joins the group named after the sweep (see :mod:`dcgan_lit.run.sweep`).
+    """
+    loggers: list[Logger] = []
+    if not cfg:
+        return loggers
+    for name, conf in cfg.items():
+        if not (isinstance(conf, DictConfig) and "_target_" in conf):
+            continue
+        if name == "wandb":
+            offline = wandb_should_be_offline(conf.get("offline"))
+            Path(conf.save_dir).mkdir(parents=True, exist_ok=True)
+            # Offline goes through wandb.init(mode=...): Lightning's own offline=True refuses log_model,
+            # although W&B records artifacts offline and `wandb sync` uploads them.
+            logger = instantiate(
+                conf, offline=False, mode="offline" if offline else None, **wandb_sweep_options(conf)
+            )
+            if offline:
+                log.info(
+                    "W&B is logging offline under %s/wandb; upload later with `wandb sync %s/wandb/offline-run-*`"
+                    " (set WANDB_API_KEY or run `wandb login` to log online)",
+                    conf.save_dir,
+                    conf.save_dir,
+                )
+            loggers.append(logger)
+        else:
+            loggers.append(instantiate(conf))
+    return loggers

@@ -1,0 +1,134 @@
+"""Scores a checkpoint's generator, or a folder of images, against a dataset: one FID table row.
+
+``python -m dcgan_lit.tools.evaluate ckpt_path=<file.ckpt> dataset=catfaces`` or ``... fake_dir=<folder>``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+
+import torch
+from hydra.utils import instantiate
+from omegaconf import DictConfig, open_dict
+
+from dcgan_lit.api import pick_device
+from dcgan_lit.callbacks.fid import check_settings
+from dcgan_lit.checkpoint.load import generator_from_checkpoint
+from dcgan_lit.data.images import decode_images, find_images
+from dcgan_lit.errors import UserError
+from dcgan_lit.metrics import MetricSuite, build_feature_extractor, score_generator
+from dcgan_lit.metrics.features import INCEPTION_URL
+from dcgan_lit.metrics.suite import batches
+from dcgan_lit.tools.app import tool_main
+
+log = logging.getLogger(__name__)
+
+COLUMNS = (
+    "source",
+    "dataset",
+    "real",
+    "fake",
+    "features",
+    "fid",
+    "kid_mean",
+    "is_mean",
+    "mifid",
+    "reference",
+    "real_seconds",
+    "fake_seconds",
+)
+
+
+def fake_images(fake_dir: str, size: int, channels: int) -> torch.Tensor:
+    """Every image under ``fake_dir`` as uint8, resized and cropped like the dataset's images."""
+    files = find_images(os.path.expanduser(fake_dir))
+    if not files:
+        raise UserError(f"fake_dir={fake_dir}: no image files found; pass a folder of generated images")
+    images, skipped = decode_images(files, size, channels)
+    if skipped:
+        log.warning("fake_dir=%s: skipped %d unreadable files", fake_dir, len(skipped))
+    if images.size(0) < 2:
+        raise UserError(f"fake_dir={fake_dir}: at least 2 readable images are needed for FID")
+    return images
+
+
+def evaluate(cfg: DictConfig) -> dict:
+    """Computes the configured metrics and returns the result row (also printed)."""
+    ckpt_path, fake_dir = cfg.get("ckpt_path"), cfg.get("fake_dir")
+    if bool(ckpt_path) == bool(fake_dir):
+        raise UserError("evaluate: pass exactly one of ckpt_path=<file.ckpt> or fake_dir=<folder of images>")
+    fid = cfg.metrics.get("fid")
+    if not fid:
+        raise UserError("evaluate: metrics.fid is off (metrics=none); use metrics=default")
+    check_settings(fid)
+    device = pick_device(cfg.device)
+    generator = None
+    if ckpt_path:
+        generator = generator_from_checkpoint(ckpt_path, device, prefer_ema=cfg.ema)
+        with open_dict(cfg):  # the reference set must match what the generator draws
+            cfg.dataset.image_size, cfg.dataset.channels = generator.image_size, generator.channels
+    with open_dict(cfg):
+        cfg.dataset.batch_size = 1  # nothing is trained: any dataset size will do
+    extractor = build_feature_extractor(
+        fid.get("feature_extractor"), fid.get("weights_path"), fid.get("weights_url") or INCEPTION_URL
+    )
+    datamodule = instantiate(cfg.dataset)
+    datamodule.check_source()
+    datamodule.setup("fit")
+    options = {name: cfg.metrics.get(name) for name in ("kid", "inception_score", "mifid")}
+    suite = MetricSuite(extractor, options).to(device)
+    batch_size = int(fid.get("batch_size", 100))
+
+    start = time.perf_counter()
+    cached = suite.prepare_reference(
+        datamodule.train_set.images,
+        datamodule.cache_key(),
+        cfg.paths.cache_dir,
+        fid.get("num_real"),
+        batch_size,
+    )
+    reference_seconds = time.perf_counter() - start
+    start = time.perf_counter()
+    if generator is not None:
+        num_fake = int(fid.num_fake)
+        results = score_generator(
+            suite, generator, generator.latent_dim, num_fake, batch_size, device, int(fid.get("seed", 0))
+        )
+    else:
+        images = fake_images(fake_dir, datamodule.image_size, datamodule.channels)
+        num_fake = images.size(0)
+        suite.reset()
+        for batch in batches(images, batch_size):
+            suite.update(batch)
+        results = suite.compute()
+    fake_seconds = time.perf_counter() - start
+    row = {
+        "source": str(ckpt_path or fake_dir),
+        "dataset": datamodule.name,
+        "real": suite.reference.num,
+        "fake": num_fake,
+        "features": suite.extractor_description,
+        **results,
+        "reference": "cached" if cached else "computed",
+        "real_seconds": round(reference_seconds, 3),  # real features; ~0 with cached statistics
+        "fake_seconds": round(fake_seconds, 3),  # generating and scoring the fakes
+    }
+    print_row(row)
+    return row
+
+
+def print_row(row: dict) -> None:
+    """One Markdown table row (with its header) of the columns that have values."""
+    columns = [c for c in COLUMNS if c in row] + [c for c in row if c not in COLUMNS]
+    cells = [f"{row[c]:.4f}" if isinstance(row[c], float) else str(row[c]) for c in columns]
+    print("| " + " | ".join(columns) + " |")
+    print("|" + "|".join(" --- " for _ in columns) + "|")
+    print("| " + " | ".join(cells) + " |")
+
+
+main = tool_main("evaluate", evaluate)
+
+if __name__ == "__main__":
+    main()

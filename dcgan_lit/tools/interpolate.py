@@ -1,0 +1,59 @@
+"""Interpolate between two or more latent points, linearly and spherically: one row of images per pair.
+
+python -m dcgan_lit.tools.interpolate ckpt_path=last.ckpt seeds=[1,2,3] steps=10 mode=both gif=true
+python -m dcgan_lit.tools.interpolate ckpt_path=last.ckpt z_path=top_k.pt indices=[0,3]
+"""
+
+from __future__ import annotations
+
+import torch
+from omegaconf import DictConfig
+
+from dcgan_lit.api import save_grid, to_pil
+from dcgan_lit.errors import UserError
+from dcgan_lit.model.sampling import generate
+from dcgan_lit.tools.app import load_networks, progress, tool_main, wrote
+from dcgan_lit.tools.drawing import save_gif
+from dcgan_lit.tools.latent import INTERPOLATIONS, latent_points
+
+
+def interpolation_rows(points: torch.Tensor, steps: int, modes: list[str]) -> torch.Tensor:
+    """(pairs * len(modes), steps, latent_dim): a path of ``steps`` points from each point to the next."""
+    t = torch.linspace(0, 1, steps)
+    rows = [
+        INTERPOLATIONS[mode](start, end, t)
+        for start, end in zip(points[:-1], points[1:], strict=True)
+        for mode in modes
+    ]
+    return torch.stack(rows)
+
+
+def run(cfg: DictConfig) -> dict:
+    """Writes the interpolation grid (and GIF); returns the latent rows and their images."""
+    modes = ["lerp", "slerp"] if cfg.mode == "both" else [cfg.mode]
+    if any(mode not in INTERPOLATIONS for mode in modes):
+        raise UserError(f"mode={cfg.mode!r} is not supported; use slerp, lerp or both")
+    if cfg.steps < 2:
+        raise UserError(f"steps={cfg.steps} must be at least 2 (the two end points)")
+    generator, _ = load_networks(cfg.ckpt_path, cfg.device)
+    points = latent_points(generator, cfg.seeds, cfg.z_path, cfg.indices)
+    if len(points) < 2:
+        raise UserError(f"interpolation needs at least 2 latent points, got {len(points)}; e.g. seeds=[0,1]")
+    rows = interpolation_rows(points, cfg.steps, modes)
+    images = generate(generator, rows.flatten(0, 1), cfg.batch_size, progress).unflatten(0, rows.shape[:2])
+    out = save_grid(images.flatten(0, 1), cfg.out, nrow=cfg.steps)
+    wrote(out, f"{len(rows)} rows of {cfg.steps} steps ({cfg.mode})")
+    if cfg.gif:
+        # Through every point and back, the first mode's path; each row's last frame is the next row's first.
+        path = images[:: len(modes)]
+        frames = [image for row in path for image in row[:-1]] + [path[-1][-1]]
+        frames += frames[-2:0:-1]
+        gif = save_gif([to_pil(frame)[0] for frame in frames], out.with_suffix(".gif"), cfg.gif_frame_ms)
+        wrote(gif, f"a {len(frames)}-frame GIF")
+    return {"z": rows, "images": images, "points": points}
+
+
+main = tool_main("interpolate", run)
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,84 @@
+"""Latent vectors for the tools: seeded z, z files, and paths between points (linear and spherical)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+
+from dcgan_lit.errors import UserError
+from dcgan_lit.model.networks import Generator
+
+
+def sample_z(generator: Generator, n: int, seed: int) -> torch.Tensor:
+    """n latent vectors (n, latent_dim) on the CPU from ``generator.sample_latent``'s seeded stream (the API's)."""
+    return generator.sample_latent(n, seed=int(seed)).float().cpu()
+
+
+def z_for_seeds(generator: Generator, seeds: Sequence[int]) -> torch.Tensor:
+    """One latent vector per seed, shape (len(seeds), latent_dim): seed s names the same z in every tool."""
+    return torch.cat([sample_z(generator, 1, seed) for seed in seeds])
+
+
+def save_z(path: str | Path, z: torch.Tensor, **extra: torch.Tensor) -> Path:
+    """Writes latent vectors (and e.g. their scores) as a tensors-only file that ``load_z`` reads back."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save({"z": z.detach().cpu().reshape(z.size(0), -1), **extra}, path)
+    return path
+
+
+def load_z(path: str | Path, latent_dim: int, indices: Sequence[int] | None = None) -> torch.Tensor:
+    """Latent vectors from a ``save_z`` file (``weights_only``), optionally the rows at ``indices``."""
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise UserError(f"z_path={path}: no such file; pass a .pt written by `search` (top_k.pt)")
+    try:
+        data = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:
+        raise UserError(
+            f"z_path={path} could not be read as a tensors-only file ({type(error).__name__})"
+        ) from None
+    z = data.get("z") if isinstance(data, dict) else data
+    if not isinstance(z, torch.Tensor) or z.dim() != 2 or z.size(1) != latent_dim:
+        raise UserError(f"z_path={path} does not hold an (N, {latent_dim}) tensor 'z' for this checkpoint")
+    if indices is None:
+        return z.float()
+    bad = [i for i in indices if not 0 <= i < z.size(0)]
+    if bad:
+        raise UserError(f"indices {bad} are out of range for the {z.size(0)} vectors in {path}")
+    return z[list(indices)].float()
+
+
+def latent_points(
+    generator: Generator,
+    seeds: Sequence[int] | None = None,
+    z_path: str | None = None,
+    indices: Sequence[int] | None = None,
+) -> torch.Tensor:
+    """The latent points a tool starts from: rows of ``z_path`` (at ``indices``) when given, else one z per seed."""
+    if z_path:
+        return load_z(z_path, generator.latent_dim, indices)
+    if not seeds:
+        raise UserError("no latent points: pass seeds=[...] or z_path=<top_k.pt> (with indices=[...])")
+    return z_for_seeds(generator, list(seeds))
+
+
+def lerp(z0: torch.Tensor, z1: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    """Points (len(t), latent_dim) on the straight line from z0 (t=0) to z1 (t=1)."""
+    t = t[:, None]
+    return (1 - t) * z0 + t * z1
+
+
+def slerp(z0: torch.Tensor, z1: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    """Points on the great circle from z0 to z1 (White 2016): keeps the norm typical of N(0, I) samples."""
+    cos = torch.dot(z0, z1) / (z0.norm() * z1.norm())
+    omega = torch.arccos(cos.clamp(-1.0, 1.0))
+    if omega.abs() < 1e-6:  # (nearly) parallel: the arc is the line
+        return lerp(z0, z1, t)
+    t = t[:, None]
+    return (torch.sin((1 - t) * omega) * z0 + torch.sin(t * omega) * z1) / torch.sin(omega)
+
+
+INTERPOLATIONS = {"lerp": lerp, "slerp": slerp}
