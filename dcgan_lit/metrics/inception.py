@@ -28,6 +28,7 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import logging
+import warnings
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -195,7 +196,9 @@ def convert_torchscript(path: Path) -> dict[str, torch.Tensor]:
     is checked shape by shape. A 2048->1008 linear layer, when present, becomes ``fc``; otherwise ``fc`` is NaN.
     """
     try:
-        module = torch.jit.load(str(path), map_location="cpu")
+        with warnings.catch_warnings():  # "torch.jit.load is deprecated": this one read is all it is used for
+            warnings.simplefilter("ignore", FutureWarning)
+            module = torch.jit.load(str(path), map_location="cpu")
         source = {key: value.detach() for key, value in module.state_dict().items()}
     except Exception as error:
         reason = (str(error).strip().splitlines() or [type(error).__name__])[0][:120]
