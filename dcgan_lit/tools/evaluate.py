@@ -72,7 +72,10 @@ def evaluate(cfg: DictConfig) -> dict:
     with open_dict(cfg):
         cfg.dataset.batch_size = 1  # nothing is trained: any dataset size will do
     extractor = build_feature_extractor(
-        fid.get("feature_extractor"), fid.get("weights_path"), fid.get("weights_url") or INCEPTION_URL
+        fid.get("feature_extractor"),
+        fid.get("weights_path"),
+        fid.get("weights_url") or INCEPTION_URL,
+        cfg.paths.get("cache_dir"),
     )
     datamodule = instantiate(cfg.dataset)
     datamodule.check_source()
