@@ -13,8 +13,8 @@ from omegaconf import DictConfig
 from torchmetrics import MinMetric
 
 from dcgan_lit.errors import UserError
-from dcgan_lit.metrics import MetricSuite, WeightsUnavailable, build_feature_extractor, score_generator
-from dcgan_lit.metrics.features import INCEPTION_URL
+from dcgan_lit.metrics import MetricSuite, WeightsUnavailable, score_generator
+from dcgan_lit.metrics.features import extractor_from_config
 from dcgan_lit.model.sampling import eval_mode, sampling_generator
 
 log = logging.getLogger(__name__)
@@ -115,12 +115,7 @@ def build_fid_callback(metrics: DictConfig | None, cache_dir: str | None) -> FID
         return None
     check_settings(fid)
     try:
-        extractor = build_feature_extractor(
-            fid.get("feature_extractor"),
-            fid.get("weights_path"),
-            fid.get("weights_url") or INCEPTION_URL,
-            cache_dir,
-        )
+        extractor = extractor_from_config(fid, cache_dir)
     except WeightsUnavailable as error:
         if fid.get("required", False):
             raise UserError(f"{error} (metrics.fid.required=true)") from None

@@ -71,6 +71,7 @@ class InceptionV3Features(nn.Module):
         weights_path: str | None = None,
         weights_url: str = INCEPTION_URL,
         cache_dir: str | Path | None = None,
+        compile: bool = False,
     ) -> None:
         super().__init__()
         try:
@@ -97,15 +98,22 @@ class InceptionV3Features(nn.Module):
             raise WeightsUnavailable(
                 f"FID: {file} is not the FID Inception's state_dict ({detail}); {FIX}"
             ) from None
+        # Speed, same features: the NHWC layout is 1.5-1.6x faster on CPU cores (oneDNN) and on tensor-core
+        # GPUs; torch.compile on top (metrics.fid.compile=true) another ~1.4x on CPU after a ~1 min compile.
+        # Both change the float32 features by < 1e-5 (tests/metrics/test_inception_weights.py).
+        self.network.to(memory_format=torch.channels_last)
+        self._forward = self.network._torch_fidelity_forward
+        if compile:
+            self._forward = torch.compile(self._forward, dynamic=False)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        return self.network._torch_fidelity_forward(images)[0]
+        return self._forward(images)[0]
 
     def logits(self, images: torch.Tensor) -> torch.Tensor:
         """The 1008 unbiased logits, for the Inception Score."""
         if not self.has_logits:
             raise UserError(no_logits_message(self.weights))
-        return self.network._torch_fidelity_forward(images)[1]
+        return self._forward(images)[1]
 
 
 class LogitsView(nn.Module):
@@ -131,10 +139,12 @@ def build_feature_extractor(
     weights_path: str | None = None,
     weights_url: str = INCEPTION_URL,
     cache_dir: str | Path | None = None,
+    compile: bool = False,
 ) -> nn.Module:
     """A registry name (``inception``, ``tiny``) or a ``_target_`` config -> an eval-mode extractor.
 
     ``cache_dir`` (``paths.cache_dir``) holds converted TorchScript weights; None: torch hub's checkpoints/.
+    ``compile``: torch.compile the network (extractors that take a ``compile`` argument).
 
     Raises :class:`WeightsUnavailable` (one line, with the fix) when the Inception weights can't be had.
     """
@@ -153,6 +163,8 @@ def build_feature_extractor(
         kwargs = {"weights_path": weights_path, "weights_url": weights_url}
         if "cache_dir" in accepts:
             kwargs["cache_dir"] = cache_dir
+    if "compile" in accepts:
+        kwargs["compile"] = compile
     elif weights_path:
         log.warning(
             "metrics.fid.weights_path=%s is not used: feature extractor %s loads no weights",
@@ -168,6 +180,17 @@ def build_feature_extractor(
     if not hasattr(extractor, "resize"):
         extractor.resize = "own"
     return extractor.eval().requires_grad_(False)
+
+
+def extractor_from_config(fid: DictConfig, cache_dir: str | Path | None) -> nn.Module:
+    """The feature extractor that ``metrics.fid`` describes (training's FID callback and the evaluator)."""
+    return build_feature_extractor(
+        fid.get("feature_extractor"),
+        fid.get("weights_path"),
+        fid.get("weights_url") or INCEPTION_URL,
+        cache_dir,
+        bool(fid.get("compile", False)),
+    )
 
 
 def describe(extractor: nn.Module) -> str:

@@ -18,8 +18,8 @@ from dcgan_lit.callbacks.fid import check_settings
 from dcgan_lit.checkpoint.load import generator_from_checkpoint
 from dcgan_lit.data.images import decode_images, find_images
 from dcgan_lit.errors import UserError
-from dcgan_lit.metrics import MetricSuite, build_feature_extractor, score_generator
-from dcgan_lit.metrics.features import INCEPTION_URL
+from dcgan_lit.metrics import MetricSuite, score_generator
+from dcgan_lit.metrics.features import extractor_from_config
 from dcgan_lit.metrics.suite import batches
 from dcgan_lit.tools.app import tool_main
 
@@ -71,12 +71,7 @@ def evaluate(cfg: DictConfig) -> dict:
             cfg.dataset.image_size, cfg.dataset.channels = generator.image_size, generator.channels
     with open_dict(cfg):
         cfg.dataset.batch_size = 1  # nothing is trained: any dataset size will do
-    extractor = build_feature_extractor(
-        fid.get("feature_extractor"),
-        fid.get("weights_path"),
-        fid.get("weights_url") or INCEPTION_URL,
-        cfg.paths.get("cache_dir"),
-    )
+    extractor = extractor_from_config(fid, cfg.paths.get("cache_dir"))
     datamodule = instantiate(cfg.dataset)
     datamodule.check_source()
     datamodule.setup("fit")
