@@ -62,6 +62,13 @@ class Checkpoint(ModelCheckpoint):
         if self.save_last and not self._should_skip_saving_checkpoint(trainer):
             self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
 
+    def _save_topk_checkpoint(self, trainer: L.Trainer, monitor_candidates: dict) -> None:
+        # FID (val/fid) is computed on a schedule, not every epoch: an epoch without it has nothing to rank,
+        # which is not the mistake Lightning's "could not find the monitored key" warning is about.
+        if self.monitor is not None and self.monitor not in monitor_candidates:
+            return
+        super()._save_topk_checkpoint(trainer, monitor_candidates)
+
     def _save_checkpoint(self, trainer: L.Trainer, filepath: str) -> None:
         if not state_is_finite(trainer, trainer.lightning_module):
             log.warning(

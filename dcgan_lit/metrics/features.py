@@ -103,6 +103,7 @@ class InceptionV3Features(nn.Module):
         # Both change the float32 features by < 1e-5 (tests/metrics/test_inception_weights.py).
         self.network.to(memory_format=torch.channels_last)
         self._forward = self.network._torch_fidelity_forward
+        self.compiled = compile
         if compile:
             self._forward = torch.compile(self._forward, dynamic=False)
 

@@ -14,7 +14,7 @@ from torchmetrics.image.fid import FrechetInceptionDistance
 from dcgan_lit.metrics.features import describe
 from dcgan_lit.metrics.frechet import FeatureStats, fid_from_stats
 from dcgan_lit.metrics.optional import build_inception_score, build_kid, build_mifid, enabled
-from dcgan_lit.metrics.reference import load_stats, real_subset, reference_key, save_stats
+from dcgan_lit.metrics.reference import load_stats, real_subset, reference_key, save_stats, stats_path
 from dcgan_lit.model.sampling import generate_batches
 from dcgan_lit.pixels import to_rgb, to_uint8
 
@@ -64,6 +64,15 @@ class MetricSuite(nn.Module):
     @property
     def extractor_description(self) -> str:
         return describe(self.extractor)
+
+    def reference_is_cached(
+        self, num_images: int, dataset_key: str, cache_dir: str | None, num_real: int | None
+    ) -> bool:
+        """Whether :meth:`prepare_reference` would find its statistics on disk (nothing is loaded)."""
+        key = reference_key(
+            dataset_key, len(real_subset(num_images, num_real)), self.extractor.name, self.extractor.resize
+        )
+        return cache_dir is not None and stats_path(cache_dir, key).is_file()
 
     def prepare_reference(
         self,

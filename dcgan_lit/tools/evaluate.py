@@ -19,6 +19,7 @@ from dcgan_lit.checkpoint.load import generator_from_checkpoint
 from dcgan_lit.data.images import decode_images, find_images
 from dcgan_lit.errors import UserError
 from dcgan_lit.metrics import MetricSuite, score_generator
+from dcgan_lit.metrics.cost import resolve_counts
 from dcgan_lit.metrics.features import extractor_from_config
 from dcgan_lit.metrics.suite import batches
 from dcgan_lit.tools.app import tool_main
@@ -64,6 +65,7 @@ def evaluate(cfg: DictConfig) -> dict:
         raise UserError("evaluate: metrics.fid is off (metrics=none); use metrics=default")
     check_settings(fid)
     device = pick_device(cfg.device)
+    num_fake, num_real = resolve_counts(fid.get("num_fake", "auto"), fid.get("num_real", "auto"), device)
     generator = None
     if ckpt_path:
         generator = generator_from_checkpoint(ckpt_path, device, prefer_ema=cfg.ema)
@@ -84,13 +86,12 @@ def evaluate(cfg: DictConfig) -> dict:
         datamodule.train_set.images,
         datamodule.cache_key(),
         cfg.paths.cache_dir,
-        fid.get("num_real"),
+        num_real,
         batch_size,
     )
     reference_seconds = time.perf_counter() - start
     start = time.perf_counter()
     if generator is not None:
-        num_fake = int(fid.num_fake)
         results = score_generator(
             suite, generator, generator.latent_dim, num_fake, batch_size, device, int(fid.get("seed", 0))
         )

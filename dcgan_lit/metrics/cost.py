@@ -1,0 +1,61 @@
+"""What FID costs on the device in use: seconds per image measured at start-up, and the counts and schedule
+that keep FID a small share of a run (``auto`` in conf/metrics/default.yaml)."""
+
+from __future__ import annotations
+
+import math
+import time
+
+import torch
+from torch import nn
+
+# ``auto`` image counts per device kind: the published protocol (50,000 fakes against the training set) on an
+# accelerator; on a CPU, where the TF Inception costs ~0.1 s per image, counts a run can afford. FIDs from
+# different counts are not comparable (FID is biased upwards for small counts): every value is logged with them.
+AUTO_COUNTS = {
+    "cpu": {"num_fake": 2_000, "num_real": 5_000},
+    "accelerator": {"num_fake": 50_000, "num_real": 50_000},
+}
+
+
+def resolve_counts(
+    num_fake: int | str, num_real: int | str | None, device: torch.device | str
+) -> tuple[int, int | None]:
+    """``num_fake`` and ``num_real`` with ``auto`` replaced by :data:`AUTO_COUNTS` for ``device``."""
+    auto = AUTO_COUNTS["cpu" if torch.device(device).type == "cpu" else "accelerator"]
+    return (
+        auto["num_fake"] if num_fake == "auto" else int(num_fake),
+        auto["num_real"] if num_real == "auto" else num_real,
+    )
+
+
+def synchronize(device: torch.device) -> None:
+    """Waits for the device's queued work (timings on CUDA measure nothing without it)."""
+    if torch.device(device).type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+@torch.no_grad()
+def seconds_per_image(extractor: nn.Module, images: torch.Tensor, repeats: int = 1) -> float:
+    """The extractor's time per image on ``images`` (uint8, on its device): one untimed warm-up pass (lazy
+    initialisation, a compile), then the mean over ``repeats`` timed passes."""
+    extractor(images)
+    synchronize(images.device)
+    start = time.perf_counter()
+    for _ in range(repeats):
+        extractor(images)
+    synchronize(images.device)
+    return (time.perf_counter() - start) / (repeats * images.size(0))
+
+
+def evaluations_every(eval_seconds: float, epoch_seconds: float, budget: float) -> int:
+    """The fewest epochs between evaluations that keep ``eval_seconds`` within ``budget`` of training time."""
+    if epoch_seconds <= 0:
+        return 1
+    return max(1, math.ceil(eval_seconds / (budget * epoch_seconds)))
+
+
+def minutes(seconds: float) -> str:
+    """``0.4 min``, ``12 min``: a rough duration for a log line."""
+    value = seconds / 60
+    return f"{value:.1f} min" if value < 10 else f"{value:.0f} min"
