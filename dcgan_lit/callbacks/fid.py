@@ -241,13 +241,15 @@ def build_fid_callback(metrics: DictConfig | None, cache_dir: str | None) -> FID
         seed=int(fid.get("seed", 0)),
         budget=float(fid.get("budget", 0.1)),
     )
+    counts = f"{callback.num_fake} fakes vs {callback.num_real or 'all'} real"
     log.info(
-        "FID: %s generated images against %s real ones (auto: by device, set when training starts), "
-        "features %s, every %s epoch(s)",
-        callback.num_fake,
-        "all" if callback.num_real is None else f"at most {callback.num_real}",
+        "FID features %s; %s, every %s epoch(s)%s",
         callback.suite.extractor_description,
+        counts,
         callback.every_n_epochs,
+        " (auto: settled when training starts, see below)"
+        if "auto" in f"{counts} {fid.get('every_n_epochs')}"
+        else "",
     )
     return callback
 
