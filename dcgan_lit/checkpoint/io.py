@@ -108,7 +108,7 @@ def refuse_other_exports(path: Path) -> None:
     """TorchScript and ONNX exports are not checkpoints: say how to load them instead."""
     if path.suffix == ".onnx":
         raise UserError(
-            f"{path} is an ONNX graph; run it with onnxruntime (see README, Export), not load_generator"
+            f"{path} is an ONNX graph; run it with onnxruntime (see docs/tools.md, Export), not load_generator"
         )
     if zipfile.is_zipfile(path):
         with zipfile.ZipFile(path) as archive:
