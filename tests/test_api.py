@@ -13,8 +13,7 @@ from dcgan_lit import load_discriminator, load_generator, save_grid, to_pil
 from dcgan_lit.callbacks import samples
 from dcgan_lit.errors import UserError
 from dcgan_lit.model.module import DCGAN
-
-from .conftest import ROOT
+from tests.helpers.config import ROOT
 
 
 def save_like_lightning(model: DCGAN, path, extra_state: dict | None = None) -> None:

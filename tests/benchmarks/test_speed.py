@@ -6,8 +6,7 @@ from hydra.core.global_hydra import GlobalHydra
 from omegaconf import open_dict
 
 from benchmarks.speed import matmul_peak_flops, run, time_bare
-
-from .conftest import CONF_DIR
+from tests.helpers.config import CONF_DIR
 
 
 @pytest.fixture
@@ -44,25 +43,3 @@ def test_flop_count_of_one_iteration(bench_cfg):
     # 3 D forwards + 1 G forward and their backwards (about twice the forward), so a few tenths of a GFLOP.
     assert 0.2e9 < flops_per_image < 0.6e9
     assert matmul_peak_flops(torch.device("cpu"), n=256, repeats=2) > 1e8
-
-
-def test_cache_times_build_then_reuse(tiny_cfg):
-    from benchmarks.memory import cache_times
-
-    times = cache_times(tiny_cfg().dataset)
-    assert times["images"] == 32  # the image_folder fixture
-    assert times["cache_build_s"] > 0 and times["cache_reuse_s"] > 0
-
-
-@pytest.mark.slow
-def test_training_peak_rss_of_a_real_run(image_folder, tmp_path):
-    from benchmarks.memory import training_peak_rss
-
-    from .conftest import TINY
-
-    overrides = ["dataset=imagefolder", f"dataset.path={image_folder}", *TINY, "logger=none"]
-    result = training_peak_rss([*overrides, "trainer.max_steps=1", f"hydra.run.dir={tmp_path / 'run'}"])
-    assert (tmp_path / "run" / "checkpoints" / "last.ckpt").is_file()  # it really trained
-    assert 100 < result["peak_rss_mib"] < 4096  # torch alone is well over 100 MiB
-    with pytest.raises(RuntimeError, match="failed"):
-        training_peak_rss([*overrides, "model=dcgan33"])

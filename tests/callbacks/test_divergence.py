@@ -6,7 +6,6 @@ import sys
 import types
 from pathlib import Path
 
-import lightning as L
 import pytest
 import torch
 
@@ -23,24 +22,11 @@ def health_rows(run: Path, key: str) -> dict[int, float]:
         return {int(r["step"]): float(r[key]) for r in csv.DictReader(f) if r.get(key)}
 
 
-class PoisonAt(L.Callback):
-    """Sets one discriminator weight to NaN before iteration ``iteration``: every loss from then on is NaN."""
-
-    def __init__(self, iteration: int) -> None:
-        self.iteration = iteration
-
-    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
-        if pl_module.iteration == self.iteration:
-            with torch.no_grad():
-                weight = next(pl_module.discriminator.parameters())
-                weight[(0,) * weight.dim()] = float("nan")  # any memory layout (channels_last included)
-
-
 def test_a_non_finite_loss_stops_the_run_and_keeps_the_last_good_checkpoint(tiny_cfg, tmp_path):
     run = tmp_path / "nan"
     cfg = tiny_cfg(
         "trainer.max_steps=40",
-        "+callbacks.poison._target_=tests.test_divergence.PoisonAt",
+        "+callbacks.poison._target_=tests.helpers.callbacks.PoisonAt",
         "+callbacks.poison.iteration=6",
         "callbacks.model_checkpoint.every_n_steps=1",
         "callbacks.divergence.check_every_n_steps=5",
@@ -107,14 +93,6 @@ def test_feature_diversity_is_zero_for_identical_images_and_positive_for_distinc
     assert model.discriminator.training  # its mode is restored
 
 
-class CollapseGenerator(L.Callback):
-    """Zeroes G's last layer at the start: G(z) = tanh(0) for every z, a total mode collapse."""
-
-    def on_train_start(self, trainer, pl_module) -> None:
-        with torch.no_grad():
-            pl_module.generator.main[-2].weight.zero_()
-
-
 def test_mode_collapse_is_measured_and_warned_about(tiny_cfg, tmp_path, caplog):
     run = tmp_path / "collapse"
     cfg = tiny_cfg(
@@ -122,7 +100,7 @@ def test_mode_collapse_is_measured_and_warned_about(tiny_cfg, tmp_path, caplog):
         "model.optimizer_g.lr=1e-12",  # G stays collapsed
         "callbacks.divergence.collapse_every_n_steps=2",
         "callbacks.divergence.collapse_patience=2",
-        "+callbacks.collapse._target_=tests.test_divergence.CollapseGenerator",
+        "+callbacks.collapse._target_=tests.helpers.callbacks.CollapseGenerator",
         output_dir=run,
     )
     with caplog.at_level(logging.WARNING):

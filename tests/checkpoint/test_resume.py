@@ -1,6 +1,5 @@
 """Exact resume, atomic checkpoints, corrupt-checkpoint fallback and recovery from a killed training process."""
 
-import copy
 import csv
 import logging
 import os
@@ -18,12 +17,10 @@ import torch
 from dcgan_lit.checkpoint.io import load_weights
 from dcgan_lit.checkpoint.resume import AtomicCheckpointIO, resolve_ckpt_path
 from dcgan_lit.data import ImageFolderDataModule
-from dcgan_lit.data.sampler import ResumableShuffleSampler
 from dcgan_lit.errors import UserError
 from dcgan_lit.model.module import DCGAN
 from dcgan_lit.run.fit import train
-
-from .conftest import ROOT, TINY, compose_config
+from tests.helpers.config import ROOT, TINY, compose_config
 
 DETERMINISTIC = ["trainer.deterministic=true", "seed=7", "callbacks.samples.every_n_steps=0"]
 
@@ -35,23 +32,9 @@ def losses(run_dir: Path) -> dict[int, tuple[str, str]]:
     return {int(r["step"]): (r["train/loss_d"], r["train/loss_g"]) for r in rows}
 
 
-class AveragedGenerator(L.Callback):
-    """A stand-in EMA: module state beyond G and D (``generator_ema``), updated with the RNG every iteration."""
-
-    def setup(self, trainer, pl_module, stage) -> None:
-        pl_module.generator_ema = copy.deepcopy(pl_module.generator).requires_grad_(False)
-
-    @torch.no_grad()
-    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
-        for average, weight in zip(
-            pl_module.generator_ema.parameters(), pl_module.generator.parameters(), strict=True
-        ):
-            average.lerp_(weight + 1e-3 * torch.randn_like(weight), 0.1)
-
-
 def test_interrupted_then_resumed_run_reproduces_the_uninterrupted_losses(tiny_cfg, tmp_path):
     # 32 images / batch 8 = 4 iterations per epoch: the interruption at 6 is mid-epoch, after one epoch
-    ema = "+callbacks.ema._target_=tests.test_resume.AveragedGenerator"
+    ema = "+callbacks.ema._target_=tests.helpers.callbacks.AveragedGenerator"
     straight = tmp_path / "straight"
     train(tiny_cfg(*DETERMINISTIC, ema, "trainer.max_steps=11", output_dir=straight))
     first = tmp_path / "first"
@@ -78,39 +61,6 @@ def test_interrupted_then_resumed_run_reproduces_the_uninterrupted_losses(tiny_c
             assert all(torch.equal(v, adam_resumed["state"][key][n]) for n, v in values.items())
 
 
-def test_sampler_resumes_inside_a_pass_and_reshuffles_between_passes():
-    sampler = ResumableShuffleSampler(num_samples=10, batch_size=3, drop_last=True, seed=5)
-    first_pass = list(sampler)
-    assert sorted(first_pass) == list(range(10)) and len(sampler) == 10
-    sampler.batches_consumed = 2  # two batches of the first pass trained
-    assert list(sampler) == first_pass[6:]
-    sampler.batches_consumed = 3  # a pass is 3 whole batches (drop_last): the next pass starts
-    second_pass = list(sampler)
-    assert sorted(second_pass) == list(range(10)) and second_pass != first_pass
-    restored = ResumableShuffleSampler(num_samples=10, batch_size=3)
-    restored.load_state_dict(sampler.state_dict())
-    assert list(restored) == second_pass
-
-
-def test_ddp_ranks_take_disjoint_shares_of_the_same_pass_and_resume_on_other_device_counts(caplog):
-    whole = ResumableShuffleSampler(num_samples=11, batch_size=2, seed=3)
-    ranks = [ResumableShuffleSampler(11, 2, seed=3, num_replicas=2, rank=r) for r in (0, 1)]
-    shares = [list(r) for r in ranks]
-    assert [len(r) for r in ranks] == [5, 5] and [r.batches_per_pass for r in ranks] == [2, 2]
-    assert shares == [list(whole)[0:10:2], list(whole)[1:10:2]]  # disjoint, the tail image dropped
-    for r in ranks:
-        r.batches_consumed = 3  # one pass (2 batches) and one batch of the next
-    assert [list(r) for r in ranks] == [whole.permutation(1)[i:10:2][2:].tolist() for i in (0, 1)]
-
-    # a 2-rank checkpoint resumed on one device: the same place of the same pass (4 of 10 images seen)
-    single = ResumableShuffleSampler(11, 2, seed=0)
-    with caplog.at_level(logging.WARNING):
-        single.load_state_dict(ranks[0].state_dict())
-    assert single.seed == 3 and single.batches_consumed == 5 + 2
-    assert list(single) == whole.permutation(1)[4:].tolist()
-    assert "global batch of 2 images instead of 4" in caplog.text
-
-
 def test_after_a_ddp_resume_rank_0_continues_its_random_stream_and_the_others_draw_their_own():
     """The checkpoint holds rank 0's RNG states; restored on every rank, the ranks would draw the same z."""
     torch.manual_seed(3)
@@ -129,42 +79,16 @@ def test_after_a_ddp_resume_rank_0_continues_its_random_stream_and_the_others_dr
     assert not torch.allclose(noises[1], noises[0]) and not torch.allclose(noises[2], noises[1])
 
 
-class CrashAt(L.Callback):
-    """Raises at the start of iteration ``iteration``: a crash after ``iteration`` completed iterations."""
-
-    def __init__(self, iteration: int) -> None:
-        self.iteration = iteration
-
-    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
-        if pl_module.iteration == self.iteration:
-            raise RuntimeError(f"simulated crash at iteration {self.iteration}")
-
-
 def test_periodic_checkpoints_count_iterations_and_survive_a_crash(tiny_cfg, tmp_path):
     """Resuming after a crash is the SIGKILL test's; here: what was saved when the crash came."""
     run = tmp_path / "crashing"
-    crash = ["+callbacks.crash._target_=tests.test_resume.CrashAt", "+callbacks.crash.iteration=7"]
+    crash = ["+callbacks.crash._target_=tests.helpers.callbacks.CrashAt", "+callbacks.crash.iteration=7"]
     every = ["model.d_steps=2", "callbacks.model_checkpoint.every_n_steps=3"]
     with pytest.raises(RuntimeError, match="simulated crash at iteration 7"):
         train(tiny_cfg("trainer.max_steps=20", *every, *crash, output_dir=run))
     # saves after iterations 3 and 6 (every_n_steps) and 4 (epoch end): the last is 6 iterations of
     # d_steps + 1 = 3 optimizer steps (Lightning's every_n_train_steps=3 would have saved after 7)
     assert load_weights(run / "checkpoints" / "last.ckpt")["global_step"] == 6 * 3
-
-
-def test_atomic_checkpoint_write_leaves_the_previous_file_when_it_fails(tmp_path):
-    path = tmp_path / "checkpoints" / "last.ckpt"
-    io = AtomicCheckpointIO()
-    io.save_checkpoint({"state_dict": {"w": torch.ones(3)}, "global_step": 1}, path)
-
-    class Unpicklable:
-        def __reduce__(self):
-            raise RuntimeError("disk full")  # fails halfway through writing the new checkpoint
-
-    with pytest.raises(RuntimeError, match="disk full"):
-        io.save_checkpoint({"state_dict": {"w": torch.zeros(3)}, "broken": Unpicklable()}, path)
-    assert io.load_checkpoint(path)["global_step"] == 1
-    assert [p.name for p in path.parent.iterdir()] == ["last.ckpt"]  # no temporary file left behind
 
 
 def save_tiny_checkpoint(path: Path, global_step: int) -> Path:

@@ -6,7 +6,7 @@ import pytest
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
-from .conftest import CONF_DIR, compose_config
+from tests.helpers.config import CONF_DIR, compose_config
 
 GROUPS = [
     "model",

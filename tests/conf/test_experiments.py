@@ -10,12 +10,10 @@ import pytest
 import torch
 from PIL import Image
 
-from dcgan_lit.model.networks import Discriminator, Generator, count_parameters
 from dcgan_lit.run.fit import train
-
-from .conftest import CONF_DIR, compose_config, write_images
-from .fake_data import write_celeba, write_cifar10, write_lsun, write_video
-from .test_data import write_idx
+from tests.helpers.config import CONF_DIR, compose_config
+from tests.helpers.fake_data import write_celeba, write_cifar10, write_idx, write_lsun, write_video
+from tests.helpers.images import write_images
 
 EXPERIMENTS = sorted(p.stem for p in (CONF_DIR / "experiment").glob("*.yaml"))
 
@@ -54,21 +52,12 @@ def write_dataset(dataset, monkeypatch) -> None:
         pytest.importorskip("lmdb")
         write_lsun(Path(dataset.root), category=dataset.category, count=6)
     else:
-        raise AssertionError(f"no tiny-data writer for {kind}: add one to tests/test_experiments.py")
-
-
-@pytest.fixture
-def one_thread():
-    """One intra-op thread: these tiny convolutions gain nothing from more, and lose much on a busy machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+        raise AssertionError(f"no tiny-data writer for {kind}: add one to tests/conf/test_experiments.py")
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", EXPERIMENTS)
-def test_experiment_trains_two_iterations(name, tmp_path, monkeypatch, one_thread):
+def test_experiment_trains_two_iterations(name, tmp_path, monkeypatch, single_thread):
     if name == "jellyfish":
         pytest.importorskip("av")
     settings = compose_config([f"experiment={name}"], tmp_path / "plain")
@@ -85,18 +74,3 @@ def test_experiment_trains_two_iterations(name, tmp_path, monkeypatch, one_threa
     assert checkpoint["hyper_parameters"]["g_activation"] == settings.model.g_activation
     grid = Image.open(run / "samples" / "final.png")
     assert grid.size == (4 * (size + 2) + 2, size + 4)  # 4 fixed samples in one row of the grid
-
-
-@pytest.mark.parametrize(
-    ("size", "g_params", "d_params", "widths"),
-    [
-        (128, 12_786_560, 11_164_416, [100, 1024, 512, 256, 128, 64, 3]),
-        (256, 47_983_488, 44_739_328, [100, 2048, 1024, 512, 256, 128, 64, 3]),
-    ],
-)
-def test_deeper_nets_have_the_readme_sizes(size, g_params, d_params, widths):
-    generator = Generator(image_size=size, channels=3, ngf=64)
-    discriminator = Discriminator(image_size=size, channels=3, ndf=64)
-    convs = [m for m in generator.modules() if isinstance(m, torch.nn.ConvTranspose2d)]
-    assert [convs[0].in_channels] + [m.out_channels for m in convs] == widths
-    assert (count_parameters(generator), count_parameters(discriminator)) == (g_params, d_params)

@@ -5,8 +5,7 @@ import torch
 
 from dcgan_lit.data import CelebADataModule
 from dcgan_lit.errors import UserError
-
-from .fake_data import write_celeba
+from tests.helpers.fake_data import write_celeba
 
 
 def test_centre_crop_then_resize(tmp_path, monkeypatch):

@@ -5,8 +5,7 @@ import torch
 
 from dcgan_lit.data import CIFAR10DataModule
 from dcgan_lit.errors import UserError
-
-from .fake_data import write_cifar10
+from tests.helpers.fake_data import write_cifar10
 
 
 def test_all_classes_train_split(tmp_path, monkeypatch):

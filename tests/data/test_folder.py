@@ -5,49 +5,15 @@ import pytest
 import torch
 from PIL import Image
 
-from dcgan_lit.data import CatFacesDataModule, ImageFolderDataModule, MNISTDataModule
-from dcgan_lit.data.images import decode_images, find_images, load_image
+from dcgan_lit.data import (
+    CatFacesDataModule,
+    ImageFolderDataModule,
+    MonetDataModule,
+    PokemonDataModule,
+)
+from dcgan_lit.data.images import decode_images, find_images
 from dcgan_lit.errors import UserError
-
-from .conftest import write_images
-
-
-def test_find_images_is_recursive_and_filters_extensions(image_folder):
-    (image_folder / "notes.txt").write_text("not an image")
-    files = find_images(image_folder)
-    assert len(files) == 32
-    assert files == sorted(files)
-
-
-def test_rgba_is_composited_on_white(tmp_path):
-    path = tmp_path / "transparent.png"
-    pixels = np.zeros((10, 10, 4), dtype=np.uint8)  # fully transparent black
-    pixels[:5, :, :] = (255, 0, 0, 255)  # opaque red top half
-    Image.fromarray(pixels, "RGBA").save(path)
-    array = load_image(path, 32, 3)
-    assert array.shape == (3, 32, 32) and array.dtype == np.uint8
-    assert tuple(array[:, 2, 16]) == (255, 0, 0)
-    assert tuple(array[:, 29, 16]) == (255, 255, 255)
-
-
-def test_grayscale_is_expanded_and_rgb_reduced(tmp_path):
-    gray = tmp_path / "gray.png"
-    Image.fromarray(np.full((8, 8), 77, dtype=np.uint8), "L").save(gray)
-    rgb = load_image(gray, 32, 3)
-    assert rgb.shape == (3, 32, 32) and (rgb == 77).all()
-    color = tmp_path / "color.png"
-    Image.fromarray(np.full((8, 8, 3), (255, 0, 0), dtype=np.uint8), "RGB").save(color)
-    assert load_image(color, 32, 1).shape == (1, 32, 32)
-
-
-def test_resize_then_center_crop(tmp_path):
-    path = tmp_path / "wide.png"
-    pixels = np.zeros((20, 60, 3), dtype=np.uint8)
-    pixels[:, 20:40] = 255  # a white centre third of a wide image
-    Image.fromarray(pixels).save(path)
-    array = load_image(path, 32, 3)
-    assert array.shape == (3, 32, 32)
-    assert array[:, :, 4:28].min() > 200  # the centred square is the white part
+from tests.helpers.images import write_images
 
 
 def test_corrupt_files_are_skipped_and_counted(tmp_path, caplog):
@@ -88,31 +54,6 @@ def test_hflip_mirrors_some_images_and_keeps_the_rest():
     assert 10 < sum(mirrored) < 54
 
 
-def test_cache_is_built_once_and_reused(image_folder, tmp_path, monkeypatch):
-    cache = tmp_path / "cache"
-    first = ImageFolderDataModule(path=str(image_folder), image_size=32, batch_size=8, cache_dir=str(cache))
-    first.setup()
-    assert len(list(cache.glob("*.pt"))) == 1
-    calls = []
-    monkeypatch.setattr("dcgan_lit.data.folder.decode_images", lambda *a: calls.append(a))
-    second = ImageFolderDataModule(path=str(image_folder), image_size=32, batch_size=8, cache_dir=str(cache))
-    second.setup()
-    assert calls == []
-    assert torch.equal(first.train_set.images, second.train_set.images)
-
-
-def test_cache_key_changes_with_size_channels_and_files(image_folder, tmp_path):
-    def key(**kw):
-        args = {"path": str(image_folder), "image_size": 32, "channels": 3, **kw}
-        return ImageFolderDataModule(**args).cache_key()
-
-    base = key()
-    assert key(image_size=64) != base
-    assert key(channels=1) != base
-    write_images(image_folder / "new", 1, seed=9)
-    assert key() != base
-
-
 def test_subset_is_a_fixed_seeded_sample_sharing_the_full_cache(image_folder, tmp_path):
     def images(**kw) -> torch.Tensor:
         dm = ImageFolderDataModule(
@@ -131,17 +72,6 @@ def test_subset_is_a_fixed_seeded_sample_sharing_the_full_cache(image_folder, tm
     assert len(list((tmp_path / "cache").glob("*.pt"))) == 1
     with pytest.raises(UserError, match=r"dataset.subset=33 must be between 1 and the 32 images"):
         images(subset=33)
-
-
-def test_damaged_cache_is_rebuilt(image_folder, tmp_path):
-    cache = tmp_path / "cache"
-    dm = ImageFolderDataModule(path=str(image_folder), image_size=32, batch_size=8, cache_dir=str(cache))
-    dm.setup()
-    entry = next(cache.glob("*.pt"))
-    entry.write_bytes(b"garbage")
-    again = ImageFolderDataModule(path=str(image_folder), image_size=32, batch_size=8, cache_dir=str(cache))
-    again.setup()
-    assert len(again.train_set) == 32
 
 
 def test_missing_folder_is_one_clear_line(tmp_path):
@@ -169,31 +99,66 @@ def test_too_few_images_for_the_batch_is_a_clear_error(image_folder):
         ImageFolderDataModule(path=str(image_folder), image_size=32, batch_size=128).setup()
 
 
-def test_mnist_missing_offline_names_the_path(tmp_path):
-    dm = MNISTDataModule(root=str(tmp_path), download=False, image_size=32, channels=1)
-    with pytest.raises(UserError) as error:
-        dm.check_source()
-    assert str(tmp_path / "MNIST" / "raw") in str(error.value) and "\n" not in str(error.value)
+def write_sprite(path, mode: str, size: int = 64) -> None:
+    """A red disc on a fully transparent background, as RGBA or as a palette PNG with a transparent index."""
+    yy, xx = np.mgrid[:size, :size]
+    disc = (yy - size / 2) ** 2 + (xx - size / 2) ** 2 < (size / 4) ** 2
+    if mode == "RGBA":
+        pixels = np.zeros((size, size, 4), dtype=np.uint8)
+        pixels[disc] = (255, 0, 0, 255)
+        Image.fromarray(pixels, "RGBA").save(path)
+    else:
+        indices = np.where(disc, 1, 0).astype(np.uint8)
+        image = Image.fromarray(indices, "P")
+        image.putpalette([0, 0, 0, 255, 0, 0] + [0] * 762)  # index 0 black (transparent), 1 red
+        image.save(path, transparency=0)
 
 
-def write_idx(folder, images: np.ndarray, labels: np.ndarray) -> None:
-    """Writes MNIST's real idx format (uncompressed) for a few digits."""
-    folder.mkdir(parents=True, exist_ok=True)
-    n = len(images)
-    for split in ("train", "t10k"):
-        with open(folder / f"{split}-images-idx3-ubyte", "wb") as f:
-            f.write(np.array([2051, n, 28, 28], dtype=">i4").tobytes() + images.astype(np.uint8).tobytes())
-        with open(folder / f"{split}-labels-idx1-ubyte", "wb") as f:
-            f.write(np.array([2049, n], dtype=">i4").tobytes() + labels.astype(np.uint8).tobytes())
-
-
-@pytest.mark.parametrize("channels", [1, 3])
-def test_mnist_from_idx_files_resized_once(tmp_path, channels):
-    rng = np.random.default_rng(0)
-    digits = rng.integers(0, 256, (10, 28, 28))
-    write_idx(tmp_path / "MNIST" / "raw", digits, np.arange(10))
-    dm = MNISTDataModule(root=str(tmp_path), download=False, image_size=32, channels=channels, batch_size=4)
+def test_pokemon_rgba_and_palette_pngs_are_composited_on_white(tmp_path):
+    folder = tmp_path / "pokemon" / "sprites"
+    folder.mkdir(parents=True)
+    write_sprite(folder / "a.png", "RGBA", size=256)
+    write_sprite(folder / "b.png", "P", size=120)
+    assert Image.open(folder / "b.png").mode == "P"
+    dm = PokemonDataModule(path=str(tmp_path / "pokemon"), image_size=32, batch_size=2, cache_dir=None)
     dm.setup()
     images = dm.train_set.images
-    assert images.shape == (10, channels, 32, 32) and images.dtype == torch.uint8
-    assert not dm.hflip
+    assert images.shape == (2, 3, 32, 32)
+    for image in images:
+        assert image[:, 0, 0].tolist() == [255, 255, 255]  # transparent corner -> white, not black
+        assert image[:, 16, 16].tolist() == [255, 0, 0]  # the opaque disc keeps its colour
+
+
+def test_monet_reads_jpegs_at_every_model_size(tmp_path):
+    write_images(tmp_path / "monet" / "monet_jpg", 6, size=(256, 256), ext="jpg")
+    for size in (64, 128, 256):
+        dm = MonetDataModule(path=str(tmp_path / "monet"), image_size=size, batch_size=5, cache_dir=None)
+        dm.setup()
+        assert dm.train_set.images.shape == (6, 3, size, size)
+
+
+@pytest.mark.parametrize(
+    ("module", "url"), [(PokemonDataModule, "kvpratama"), (MonetDataModule, "gan-getting")]
+)
+def test_missing_folder_says_where_to_get_it(tmp_path, module, url):
+    with pytest.raises(UserError) as error:
+        module(path=str(tmp_path / "absent")).check_source()
+    message = str(error.value)
+    assert "\n" not in message and url in message and str(tmp_path / "absent") in message
+
+
+def test_imagefolder_class_filter_by_name_or_index(tmp_path):
+    for i, name in enumerate(["bird", "cat", "horse"]):
+        write_images(tmp_path / name / "nested", 3 + i, seed=i)
+    (tmp_path / "notes.png").write_bytes(b"")  # top-level files belong to no class
+    assert len(ImageFolderDataModule(path=str(tmp_path)).files) == 13
+    by_name = ImageFolderDataModule(path=str(tmp_path), classes=["horse", "bird"])
+    assert len(by_name.files) == 5 + 3
+    assert {p.relative_to(tmp_path).parts[0] for p in by_name.files} == {"horse", "bird"}
+    by_index = ImageFolderDataModule(path=str(tmp_path), classes=[2, "0"])
+    assert by_index.files == by_name.files and by_index.cache_key() == by_name.cache_key()
+    assert ImageFolderDataModule(path=str(tmp_path), classes=["cat"]).cache_key() != by_name.cache_key()
+    with pytest.raises(UserError, match=r"no class 'dog'.*\['bird', 'cat', 'horse'\]"):
+        ImageFolderDataModule(path=str(tmp_path), classes=["dog"]).check_source()
+    with pytest.raises(UserError, match="class index 7 is out of range"):
+        ImageFolderDataModule(path=str(tmp_path), classes=[7]).check_source()

@@ -13,9 +13,8 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from dcgan_lit.data import ImageFolderDataModule
-from dcgan_lit.data.images import decode_images, load_image
-
-from .conftest import write_images
+from dcgan_lit.data.images import decode_images, find_images, load_image
+from tests.helpers.images import write_images
 
 # What each format can hold, as PIL writes it: every mode is converted to RGB or gray on load.
 FORMAT_MODES = {
@@ -130,3 +129,41 @@ def test_special_modes_keep_their_content(tmp_path, mode):
     array = load_image(path, 32, 3).astype(int)
     expected = {"CMYK": (200, 40, 40), "LA": (90, 90, 90), "P": (200, 40, 40), "I;16": (255, 255, 255)}[mode]
     assert np.abs(array.mean(axis=(1, 2)) - expected).max() < 6
+
+
+def test_find_images_is_recursive_and_filters_extensions(image_folder):
+    (image_folder / "notes.txt").write_text("not an image")
+    files = find_images(image_folder)
+    assert len(files) == 32
+    assert files == sorted(files)
+
+
+def test_rgba_is_composited_on_white(tmp_path):
+    path = tmp_path / "transparent.png"
+    pixels = np.zeros((10, 10, 4), dtype=np.uint8)  # fully transparent black
+    pixels[:5, :, :] = (255, 0, 0, 255)  # opaque red top half
+    Image.fromarray(pixels, "RGBA").save(path)
+    array = load_image(path, 32, 3)
+    assert array.shape == (3, 32, 32) and array.dtype == np.uint8
+    assert tuple(array[:, 2, 16]) == (255, 0, 0)
+    assert tuple(array[:, 29, 16]) == (255, 255, 255)
+
+
+def test_grayscale_is_expanded_and_rgb_reduced(tmp_path):
+    gray = tmp_path / "gray.png"
+    Image.fromarray(np.full((8, 8), 77, dtype=np.uint8), "L").save(gray)
+    rgb = load_image(gray, 32, 3)
+    assert rgb.shape == (3, 32, 32) and (rgb == 77).all()
+    color = tmp_path / "color.png"
+    Image.fromarray(np.full((8, 8, 3), (255, 0, 0), dtype=np.uint8), "RGB").save(color)
+    assert load_image(color, 32, 1).shape == (1, 32, 32)
+
+
+def test_resize_then_center_crop(tmp_path):
+    path = tmp_path / "wide.png"
+    pixels = np.zeros((20, 60, 3), dtype=np.uint8)
+    pixels[:, 20:40] = 255  # a white centre third of a wide image
+    Image.fromarray(pixels).save(path)
+    array = load_image(path, 32, 3)
+    assert array.shape == (3, 32, 32)
+    assert array[:, :, 4:28].min() > 200  # the centred square is the white part

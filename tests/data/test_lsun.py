@@ -7,8 +7,7 @@ import torch
 
 from dcgan_lit.data import LSUNDataModule
 from dcgan_lit.errors import UserError
-
-from .fake_data import write_lsun
+from tests.helpers.fake_data import write_lsun
 
 pytest.importorskip("lmdb")
 

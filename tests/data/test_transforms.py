@@ -7,8 +7,6 @@ from dcgan_lit.data import ImageFolderDataModule
 from dcgan_lit.data.transforms import apply_symmetries, normalize_per_image, resolve_symmetries
 from dcgan_lit.errors import UserError
 
-from .conftest import write_images
-
 
 def test_the_eight_symmetries_are_distinct_and_named_right():
     image = torch.arange(16, dtype=torch.uint8).reshape(1, 1, 4, 4)
@@ -63,20 +61,3 @@ def test_symmetries_and_normalisation_are_baked_into_the_cache(image_folder, tmp
     assert torch.equal(augmented.train_set.images[32:64], torch.rot90(normalized, 1, dims=(2, 3)))
     again = ImageFolderDataModule(**args, symmetries="all", per_image_normalize=True)
     assert again.cache_key() == augmented.cache_key()
-
-
-def test_imagefolder_class_filter_by_name_or_index(tmp_path):
-    for i, name in enumerate(["bird", "cat", "horse"]):
-        write_images(tmp_path / name / "nested", 3 + i, seed=i)
-    (tmp_path / "notes.png").write_bytes(b"")  # top-level files belong to no class
-    assert len(ImageFolderDataModule(path=str(tmp_path)).files) == 13
-    by_name = ImageFolderDataModule(path=str(tmp_path), classes=["horse", "bird"])
-    assert len(by_name.files) == 5 + 3
-    assert {p.relative_to(tmp_path).parts[0] for p in by_name.files} == {"horse", "bird"}
-    by_index = ImageFolderDataModule(path=str(tmp_path), classes=[2, "0"])
-    assert by_index.files == by_name.files and by_index.cache_key() == by_name.cache_key()
-    assert ImageFolderDataModule(path=str(tmp_path), classes=["cat"]).cache_key() != by_name.cache_key()
-    with pytest.raises(UserError, match=r"no class 'dog'.*\['bird', 'cat', 'horse'\]"):
-        ImageFolderDataModule(path=str(tmp_path), classes=["dog"]).check_source()
-    with pytest.raises(UserError, match="class index 7 is out of range"):
-        ImageFolderDataModule(path=str(tmp_path), classes=[7]).check_source()

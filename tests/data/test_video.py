@@ -10,9 +10,8 @@ from dcgan_lit.data import VideoDataModule
 from dcgan_lit.data.video import sample_indices
 from dcgan_lit.errors import UserError
 from dcgan_lit.run.fit import train
-
-from .conftest import compose_config
-from .fake_data import write_video
+from tests.helpers.config import compose_config
+from tests.helpers.fake_data import write_video
 
 pytest.importorskip("av")
 

@@ -1,4 +1,5 @@
-"""A test-only callback that records what each DDP rank saw and ended with, for tests/test_sweeps.py."""
+"""A test-only callback that records what each DDP rank saw and ended with, for tests/run/test_distributed.py
+(loaded by train.py from ``+callbacks.probe={_target_:tests.helpers.ddp_probe.RecordRanks,...}``)."""
 
 from __future__ import annotations
 

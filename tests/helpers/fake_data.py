@@ -1,4 +1,5 @@
-"""Tiny datasets in the real on-disk formats: CIFAR-10 pickle batches, a PyAV video, a CelebA folder, an lmdb."""
+"""Tiny datasets in the real on-disk formats: CIFAR-10 pickle batches, MNIST idx files, a PyAV video, a CelebA
+folder, an lmdb."""
 
 from __future__ import annotations
 
@@ -17,22 +18,38 @@ def md5(path: Path) -> str:
     return hashlib.md5(path.read_bytes()).hexdigest()
 
 
-def write_cifar10(root: Path, monkeypatch, per_batch: int = 20, seed: int = 0) -> Path:
+def write_cifar10(
+    root: Path,
+    monkeypatch,
+    per_batch: int = 20,
+    seed: int = 0,
+    label_names: list[str] = CIFAR10_NAMES,
+    colours: bool = False,
+) -> Path:
     """Writes cifar-10-batches-py/ (5 train batches, a test batch, batches.meta) as torchvision's pickles.
 
-    Labels cycle through the 10 classes and each image is filled with 10 * label, so a filter is checkable by
-    value. torchvision checks every file's md5 against the real CIFAR-10's; the tiny files' own md5s are put
-    in their place (the only thing patched: reading and decoding are torchvision's own).
+    Labels cycle through the ``label_names`` classes. By default each image is filled with 10 * label, so a
+    filter is checkable by value; ``colours=True`` makes each image noise in [0, 120) plus 120 in channel
+    ``label % 3`` (red, green, blue classes: separable by any sensible features). torchvision checks every
+    file's md5 against the real CIFAR-10's; the tiny files' own md5s are put in their place (the only thing
+    patched: reading and decoding are torchvision's own).
     """
     from torchvision.datasets import CIFAR10
 
     folder = root / "cifar-10-batches-py"
     folder.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
+    classes = len(label_names)
 
     def batch(name: str) -> list[str]:
-        labels = [int(v) for v in rng.permutation(np.arange(per_batch) % 10)]
-        data = np.repeat(np.array(labels, dtype=np.uint8)[:, None] * 10, 3 * 32 * 32, axis=1)
+        labels = [int(v) for v in rng.permutation(np.arange(per_batch) % classes)]
+        if colours:
+            data = rng.integers(0, 120, (per_batch, 3, 32, 32), dtype=np.uint8)
+            for image, label in zip(data, labels, strict=True):
+                image[label % 3] += 120
+            data = data.reshape(per_batch, -1)
+        else:
+            data = np.repeat(np.array(labels, dtype=np.uint8)[:, None] * 10, 3 * 32 * 32, axis=1)
         with open(folder / name, "wb") as f:
             pickle.dump({"batch_label": name, "labels": labels, "data": data, "filenames": []}, f)
         return [name, md5(folder / name)]
@@ -40,11 +57,22 @@ def write_cifar10(root: Path, monkeypatch, per_batch: int = 20, seed: int = 0) -
     train_list = [batch(f"data_batch_{i}") for i in range(1, 6)]
     test_list = [batch("test_batch")]
     with open(folder / "batches.meta", "wb") as f:
-        pickle.dump({"label_names": CIFAR10_NAMES, "num_vis": 3072, "num_cases_per_batch": per_batch}, f)
+        pickle.dump({"label_names": list(label_names), "num_vis": 3072, "num_cases_per_batch": per_batch}, f)
     monkeypatch.setattr(CIFAR10, "train_list", train_list)
     monkeypatch.setattr(CIFAR10, "test_list", test_list)
     monkeypatch.setattr(CIFAR10, "meta", {**CIFAR10.meta, "md5": md5(folder / "batches.meta")})
     return folder
+
+
+def write_idx(folder: Path, images: np.ndarray, labels: np.ndarray) -> None:
+    """Writes MNIST's real idx format (uncompressed) for a few digits, as the train and the t10k split."""
+    folder.mkdir(parents=True, exist_ok=True)
+    n = len(images)
+    for split in ("train", "t10k"):
+        with open(folder / f"{split}-images-idx3-ubyte", "wb") as f:
+            f.write(np.array([2051, n, 28, 28], dtype=">i4").tobytes() + images.astype(np.uint8).tobytes())
+        with open(folder / f"{split}-labels-idx1-ubyte", "wb") as f:
+            f.write(np.array([2049, n], dtype=">i4").tobytes() + labels.astype(np.uint8).tobytes())
 
 
 def write_video(path: Path, frames: int = 60, width: int = 128, height: int = 64) -> Path:

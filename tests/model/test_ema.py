@@ -8,8 +8,7 @@ from dcgan_lit.model.ema import copy_into, make_ema, update_ema
 from dcgan_lit.model.module import DCGAN
 from dcgan_lit.model.networks import Generator
 from dcgan_lit.model.sampling import sampling_generator
-
-from .test_module import fit
+from tests.helpers.model import fit
 
 
 def test_update_is_decay_weighted_average_of_weights_and_buffers():

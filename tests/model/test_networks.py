@@ -114,3 +114,18 @@ def test_discriminator_normalisation_is_configurable(norm):
 def test_unknown_discriminator_norm_is_refused():
     with pytest.raises(ValueError, match="model.d_norm=layer is unknown"):
         Discriminator(image_size=32, norm="layer")
+
+
+@pytest.mark.parametrize(
+    ("size", "g_params", "d_params", "widths"),
+    [
+        (128, 12_786_560, 11_164_416, [100, 1024, 512, 256, 128, 64, 3]),
+        (256, 47_983_488, 44_739_328, [100, 2048, 1024, 512, 256, 128, 64, 3]),
+    ],
+)
+def test_deeper_nets_have_the_readme_sizes(size, g_params, d_params, widths):
+    generator = Generator(image_size=size, channels=3, ngf=64)
+    discriminator = Discriminator(image_size=size, channels=3, ndf=64)
+    convs = [m for m in generator.modules() if isinstance(m, torch.nn.ConvTranspose2d)]
+    assert [convs[0].in_channels] + [m.out_channels for m in convs] == widths
+    assert (count_parameters(generator), count_parameters(discriminator)) == (g_params, d_params)

@@ -4,8 +4,7 @@ import pytest
 
 from dcgan_lit.errors import UserError
 from dcgan_lit.run.fit import train
-
-from .test_train import run_cli
+from tests.helpers.runs import run_cli
 
 
 @pytest.fixture
@@ -80,7 +79,7 @@ def test_an_unwritable_output_dir_names_the_key(refuse, tmp_path):
 
 @pytest.mark.slow
 def test_the_cli_shows_a_traceback_only_with_hydra_full_error(tmp_path):
-    """Without HYDRA_FULL_ERROR the CLI prints one line (tests/test_train.py checks that); with it, the trace."""
+    """Without HYDRA_FULL_ERROR the CLI prints one line (tests/run/test_fit.py checks that); with it, the trace."""
     result = run_cli(
         "model.optimizer_g.lr=0",
         f"hydra.run.dir={tmp_path / 'run'}",

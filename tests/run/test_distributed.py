@@ -12,11 +12,9 @@ from torch.utils.data import DataLoader
 from dcgan_lit.errors import UserError
 from dcgan_lit.model.module import DCGAN
 from dcgan_lit.run.distributed import check_distributed
-
-from .conftest import ROOT, compose_config
-from .ddp_probe import FrozenBatchNorm
-from .test_sweeps import as_multirun_job, tiny_args
-from .test_train import run_cli
+from tests.helpers.config import ROOT, compose_config
+from tests.helpers.ddp_probe import FrozenBatchNorm
+from tests.helpers.runs import as_multirun_job, run_cli, tiny_args
 
 
 def cpu_ddp_trainer(**kwargs) -> L.Trainer:
@@ -78,7 +76,7 @@ def test_ddp_on_two_cpu_processes_averages_gradients(image_folder, tmp_path):
     unaveraged gradients (rank 0's batches alone end up far from the DDP weights).
     """
     run = tmp_path / "ddp"
-    probe = f"+callbacks.probe={{_target_:tests.ddp_probe.RecordRanks,dirpath:{run / 'ranks'}}}"
+    probe = f"+callbacks.probe={{_target_:tests.helpers.ddp_probe.RecordRanks,dirpath:{run / 'ranks'}}}"
     result = run_cli(
         *tiny_args(image_folder, "trainer=ddp", "trainer.devices=2", "trainer.max_steps=3", probe),
         "dataset.hflip=false",

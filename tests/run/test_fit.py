@@ -1,9 +1,6 @@
 """train.py end to end: outputs, max_steps semantics, resume, W&B offline history, one-line errors."""
 
 import csv
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -13,14 +10,9 @@ from PIL import Image
 from dcgan_lit.api import load_discriminator, load_generator
 from dcgan_lit.errors import UserError
 from dcgan_lit.run.fit import resolve_ckpt_path, train
-
-from .conftest import ROOT, TINY
-from .wandb_records import read_config, read_history
-
-
-def logged_rows(run_dir: Path) -> list[dict]:
-    with open(run_dir / "csv" / "metrics.csv") as f:
-        return list(csv.DictReader(f))
+from tests.helpers.config import TINY
+from tests.helpers.runs import logged_rows, run_cli
+from tests.helpers.wandb_records import read_config, read_history
 
 
 def test_train_writes_every_output(tiny_cfg, tmp_path):
@@ -100,18 +92,6 @@ def test_ckpt_path_last_finds_a_sibling_run(tiny_cfg, tmp_path):
 def test_bad_config_is_refused_before_data_are_read(tiny_cfg, override, message):
     with pytest.raises(UserError, match=message.replace("[", r"\[")):
         train(tiny_cfg(override))
-
-
-def run_cli(*args: str, cwd: Path, env_extra: dict | None = None) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env_extra or {})}
-    return subprocess.run(
-        [sys.executable, str(ROOT / "train.py"), *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
 
 
 @pytest.mark.slow

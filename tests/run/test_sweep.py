@@ -10,17 +10,13 @@ from pathlib import Path
 import pytest
 import torch
 from hydra.core.hydra_config import HydraConfig
-from hydra.types import RunMode
-from omegaconf import DictConfig, OmegaConf, open_dict, read_write
+from omegaconf import OmegaConf, open_dict
 
 from dcgan_lit.errors import UserError
 from dcgan_lit.run.sweep import SweepReport, in_multirun, objective, task_wrapper, wandb_sweep_options
-
-from .conftest import ROOT, TINY, compose_config
-from .test_train import logged_rows, run_cli
-from .wandb_records import finished_run_files, read_history, read_runs
-
-QUIET = ["trainer.max_steps=2", "callbacks.samples.every_n_steps=0", "callbacks.generator_export=null"]
+from tests.helpers.config import ROOT, compose_config
+from tests.helpers.runs import as_multirun_job, logged_rows, run_cli, tiny_args
+from tests.helpers.wandb_records import finished_run_files, read_history, read_runs
 
 
 @pytest.fixture(autouse=True)
@@ -28,23 +24,6 @@ def _forget_hydra_config():
     """No test leaves a (multirun) Hydra config behind for the next one."""
     yield
     HydraConfig.instance().cfg = None
-
-
-def tiny_args(image_folder: Path, *extra: str) -> list[str]:
-    """TINY with 2 iterations and no step grids; a key given in ``extra`` replaces TINY's."""
-    swept = {arg.split("=")[0] for arg in extra}
-    base = [arg for arg in [*TINY, *QUIET] if arg.split("=")[0] not in swept]
-    return ["dataset=imagefolder", f"dataset.path={image_folder}", *base, *extra]
-
-
-def as_multirun_job(cfg: DictConfig, sweep_dir: Path, num: int) -> DictConfig:
-    """Makes ``cfg`` look like job ``num`` of ``python train.py -m`` with ``hydra.sweep.dir=sweep_dir``."""
-    with read_write(cfg.hydra), open_dict(cfg):
-        cfg.hydra.mode = RunMode.MULTIRUN
-        cfg.hydra.sweep.dir = str(sweep_dir)
-        cfg.hydra.job.num = num
-    HydraConfig().set_config(cfg)
-    return cfg
 
 
 def test_objective_is_the_configured_metric():

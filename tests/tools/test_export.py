@@ -13,9 +13,9 @@ from dcgan_lit import load_discriminator, load_generator
 from dcgan_lit.errors import UserError
 from dcgan_lit.run.fit import train
 from dcgan_lit.tools.export import export
-
-from .conftest import ROOT, TINY, compose_config, write_images
-from .wandb_records import read_artifacts
+from tests.helpers.config import ROOT, TINY, compose_config
+from tests.helpers.images import write_images
+from tests.helpers.wandb_records import read_artifacts
 
 # Loads the TorchScript file with dcgan_lit made unimportable, and saves what it samples.
 STANDALONE = """

@@ -16,8 +16,7 @@ from dcgan_lit.errors import UserError
 from dcgan_lit.pixels import to_uint8
 from dcgan_lit.tools import generate
 from dcgan_lit.tools.latent import sample_z
-
-from .conftest import CONF_DIR, ROOT, compose_tool
+from tests.helpers.config import ROOT, compose_tool
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 
@@ -98,37 +97,3 @@ def test_a_bad_checkpoint_is_one_error_line_and_exit_1(tmp_path, monkeypatch, ca
         generate.main()
     assert stopped.value.code == 1
     assert capsys.readouterr().err.strip().splitlines()[-1].startswith("error: checkpoint")
-
-
-TOOLS = [
-    "generate",
-    "interpolate",
-    "walk",
-    "arithmetic",
-    "search",
-    "neighbors",
-    "evolution",
-    "real_vs_fake",
-    "probe",
-]
-
-
-@pytest.mark.parametrize("tool", TOOLS)
-def test_every_tool_is_a_module_with_a_config(tool, tmp_path):
-    import importlib
-
-    cfg = compose_tool(tool, ["ckpt_path=x.ckpt" if tool != "evolution" else "run_dir=x"], tmp_path)
-    assert cfg.task_name == tool
-    module = importlib.import_module(f"dcgan_lit.tools.{tool}")
-    assert callable(module.main) and callable(module.run)
-
-
-def test_every_tool_config_is_a_runnable_listed_module():
-    import importlib
-
-    from dcgan_lit.tools import TOOLS as LISTED
-
-    configs = {p.stem for p in (CONF_DIR / "tools").glob("*.yaml") if not p.stem.startswith("_")}
-    assert set(TOOLS) <= configs and configs == set(LISTED)  # python -m dcgan_lit.tools lists every tool
-    for name in configs:
-        assert callable(importlib.import_module(f"dcgan_lit.tools.{name}").main), name
