@@ -1,4 +1,4 @@
-"""The benchmark's machinery on a tiny synthetic problem (functional, not a timed test)."""
+"""benchmarks/memory.py: cache build and reuse, and a train.py run's peak RSS."""
 
 import pytest
 

@@ -22,6 +22,7 @@ def health_rows(run: Path, key: str) -> dict[int, float]:
         return {int(r["step"]): float(r[key]) for r in csv.DictReader(f) if r.get(key)}
 
 
+@pytest.mark.slow
 def test_a_non_finite_loss_stops_the_run_and_keeps_the_last_good_checkpoint(tiny_cfg, tmp_path):
     run = tmp_path / "nan"
     cfg = tiny_cfg(

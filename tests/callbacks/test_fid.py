@@ -1,4 +1,4 @@
-"""The Fréchet distance (closed forms, scipy reference), feature statistics, extractors and their weights."""
+"""The FID callback: best.ckpt when FID improves, logged FID, start-up checks of its counts and objective."""
 
 import logging
 
@@ -38,6 +38,7 @@ class ScriptedFID(FIDCallback):
         return {"fid": self.script[pl_module.current_epoch]}
 
 
+@pytest.mark.slow
 def test_best_checkpoint_is_written_when_fid_improves_and_only_then(tiny_cfg, tmp_path, monkeypatch):
     import dcgan_lit.run.fit as train_module
 
@@ -64,6 +65,7 @@ def test_best_checkpoint_is_written_when_fid_improves_and_only_then(tiny_cfg, tm
     assert (tmp_path / "run" / "checkpoints" / "last.ckpt").exists()
 
 
+@pytest.mark.slow
 def test_training_logs_fid_and_a_second_run_uses_the_cached_statistics(tiny_cfg, tmp_path, caplog):
     cache = tmp_path / "shared_cache"
     overrides = ("metrics=tiny", "trainer.max_epochs=2", "dataset.batch_size=16", f"paths.cache_dir={cache}")

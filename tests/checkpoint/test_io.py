@@ -1,4 +1,4 @@
-"""Exact resume, atomic checkpoints, corrupt-checkpoint fallback and recovery from a killed training process."""
+"""Atomic checkpoint writes: a failed write leaves the previous file as it was."""
 
 import pytest
 import torch

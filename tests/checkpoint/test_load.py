@@ -1,3 +1,5 @@
+"""Networks rebuilt from checkpoints: round trips, refused pickles, corrupt and missing files."""
+
 import os
 import pickle
 

@@ -32,6 +32,7 @@ def losses(run_dir: Path) -> dict[int, tuple[str, str]]:
     return {int(r["step"]): (r["train/loss_d"], r["train/loss_g"]) for r in rows}
 
 
+@pytest.mark.slow
 def test_interrupted_then_resumed_run_reproduces_the_uninterrupted_losses(tiny_cfg, tmp_path):
     # 32 images / batch 8 = 4 iterations per epoch: the interruption at 6 is mid-epoch, after one epoch
     ema = "+callbacks.ema._target_=tests.helpers.callbacks.AveragedGenerator"
@@ -79,6 +80,7 @@ def test_after_a_ddp_resume_rank_0_continues_its_random_stream_and_the_others_dr
     assert not torch.allclose(noises[1], noises[0]) and not torch.allclose(noises[2], noises[1])
 
 
+@pytest.mark.slow
 def test_periodic_checkpoints_count_iterations_and_survive_a_crash(tiny_cfg, tmp_path):
     """Resuming after a crash is the SIGKILL test's; here: what was saved when the crash came."""
     run = tmp_path / "crashing"

@@ -6,6 +6,7 @@ import pytest
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
+from dcgan_lit.run.config import validate
 from tests.helpers.config import CONF_DIR, compose_config
 
 GROUPS = [
@@ -33,11 +34,15 @@ CASES = [(group, option) for group in GROUPS for option in options(group)]
 
 @pytest.mark.parametrize(("group", "option"), CASES, ids=[f"{g}={o}" for g, o in CASES])
 def test_every_option_composes(group, option, tmp_path):
-    extra = ["dataset.path=/some/images"] if option == "imagefolder" else []
-    cfg = compose_config([f"{group}={option}", *extra], tmp_path)
-    assert cfg.model.image_size in (32, 64, 128, 256)
-    assert cfg.dataset.image_size == cfg.model.image_size
-    assert cfg.model.channels == cfg.dataset.channels
+    cfg = compose_config([f"{group}={option}"], tmp_path)
+    if OmegaConf.is_missing(cfg.dataset, "path"):  # imagefolder and video leave it ???
+        cfg = compose_config([f"{group}={option}", "dataset.path=/some/images"], tmp_path)
+    assert cfg.hydra.runtime.choices[group] == option
+    # every interpolation resolves (a dangling ${...} raises here), and start-up validation accepts it
+    for key in cfg:
+        if key != "hydra" and OmegaConf.is_config(cfg[key]):
+            OmegaConf.to_container(cfg[key], resolve=True)
+    validate(cfg)
     assert cfg.trainer._target_ == "lightning.pytorch.Trainer"
 
 

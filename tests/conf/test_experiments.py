@@ -55,7 +55,6 @@ def write_dataset(dataset, monkeypatch) -> None:
         raise AssertionError(f"no tiny-data writer for {kind}: add one to tests/conf/test_experiments.py")
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("name", EXPERIMENTS)
 def test_experiment_trains_two_iterations(name, tmp_path, monkeypatch, single_thread):
     if name == "jellyfish":

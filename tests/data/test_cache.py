@@ -1,3 +1,5 @@
+"""The decoded-dataset cache: built once, keyed by size, channels and files, rebuilt when damaged."""
+
 import torch
 
 from dcgan_lit.data import ImageFolderDataModule

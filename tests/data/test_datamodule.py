@@ -1,6 +1,4 @@
-"""The speed options of issue 7: precision, channels_last, torch.compile, the device-resident dataset and
-no host synchronisation inside the training step. Functional checks; the speed itself is measured by
-``make bench``."""
+"""The shared ImageDataModule: the device-resident dataset moves only indices and trains."""
 
 import torch
 

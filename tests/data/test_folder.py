@@ -1,3 +1,5 @@
+"""Image-folder datasets (imagefolder, Pokémon, Monet): uint8 batches, subsets, class filters, clear errors."""
+
 import logging
 
 import numpy as np

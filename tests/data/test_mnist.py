@@ -1,3 +1,5 @@
+"""MNIST from its real idx files, and the one-line error when they are missing offline."""
+
 import numpy as np
 import pytest
 import torch

@@ -1,4 +1,4 @@
-"""Exact resume, atomic checkpoints, corrupt-checkpoint fallback and recovery from a killed training process."""
+"""The resumable shuffling sampler: resumes inside a pass, reshuffles between passes, shards for DDP."""
 
 import logging
 

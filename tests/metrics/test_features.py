@@ -1,4 +1,4 @@
-"""The Fréchet distance (closed forms, scipy reference), feature statistics, extractors and their weights."""
+"""The feature-extractor registry: the tiny extractor, targets, custom extractors in logs and cache keys."""
 
 import logging
 

@@ -1,4 +1,4 @@
-"""The Fréchet distance (closed forms, scipy reference), feature statistics, extractors and their weights."""
+"""The Fréchet distance (closed forms, scipy reference) and feature statistics from sums."""
 
 import numpy as np
 import pytest

@@ -244,7 +244,6 @@ def test_weights_holding_pickled_objects_are_refused(tmp_path):
         build_feature_extractor("inception", weights_path=str(path))
 
 
-@pytest.mark.slow
 def test_training_fid_loads_the_inception_from_weights_path(stand_in_inception_weights, tmp_path):
     metrics = fid_metrics(tmp_path, weights_path=str(stand_in_inception_weights))
     extractor = build_fid_callback(metrics, None).suite.extractor  # what the training run scores with

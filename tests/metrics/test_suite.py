@@ -1,4 +1,4 @@
-"""FID in use: cached reference statistics, the optional metrics, DDP shards, best.ckpt, the evaluator."""
+"""MetricSuite and score_generator: cached reference statistics, FID/KID/IS/MiFID, DDP shares, EMA."""
 
 import logging
 

@@ -1,10 +1,12 @@
+"""The DCGAN LightningModule: adversarial_step (D then G, D frozen for G), optimizers, option checks."""
+
 import copy
 
 import pytest
 import torch
 
 from dcgan_lit.model.losses import bce
-from dcgan_lit.model.module import DCGAN
+from dcgan_lit.model.module import DCGAN, check_options
 from tests.helpers.model import changed, fit, snapshot, tiny_model
 
 
@@ -106,3 +108,70 @@ def test_fixed_noise_is_saved_in_state_dict_and_sampling_keeps_train_mode():
     model.train()
     assert model.sample_fixed().shape == (4, 3, 32, 32)
     assert model.generator.training
+
+
+def test_adversarial_step_freezes_d_for_gs_step_and_unfreezes_it_after():
+    torch.manual_seed(0)
+    model = tiny_model()
+    opt_d, opt_g = model.configure_optimizers()
+    seen = {}
+    g_step = opt_g.step
+
+    def spy(*args, **kwargs):
+        seen["d_requires_grad"] = [p.requires_grad for p in model.discriminator.parameters()]
+        seen["d_grads"] = [p.grad for p in model.discriminator.parameters()]
+        seen["g_grads"] = [p.grad for p in model.generator.parameters()]
+        return g_step(*args, **kwargs)
+
+    opt_g.step = spy
+    step = model.adversarial_step(torch.rand(4, 3, 32, 32) * 2 - 1, opt_d, opt_g)
+    assert seen["d_requires_grad"] and not any(seen["d_requires_grad"])  # frozen inside G's step
+    # D's grads at G's step are still those of D's own step: G's backward added nothing to them
+    d_step_grads = [p.grad for p in model.discriminator.parameters()]
+    assert all(a is b for a, b in zip(seen["d_grads"], d_step_grads, strict=True))
+    assert all(g is not None for g in seen["g_grads"])
+    assert all(p.requires_grad for p in model.discriminator.parameters())  # unfrozen after
+    assert torch.isfinite(step.loss_d) and torch.isfinite(step.loss_g)
+
+
+@pytest.mark.parametrize("d_steps", [1, 2])
+def test_adversarial_step_takes_d_steps_d_optimizer_steps_then_one_g_step(d_steps):
+    torch.manual_seed(0)
+    model = tiny_model(d_steps=d_steps)
+    opt_d, opt_g = model.configure_optimizers()
+    order = []
+    for name, optimizer in (("D", opt_d), ("G", opt_g)):
+        original = optimizer.step
+        optimizer.step = lambda *a, _name=name, _original=original, **k: (
+            order.append(_name),
+            _original(*a, **k),
+        )
+    model.adversarial_step(torch.rand(4, 3, 32, 32) * 2 - 1, opt_d, opt_g)
+    assert order == ["D"] * d_steps + ["G"]
+    assert opt_d.state[next(model.discriminator.parameters())]["step"] == d_steps
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (("wasserstein", 0.0, "batch", None, None), "gan.loss='wasserstein' is unknown"),
+        (("bce", 1.5, "batch", None, None), r"gan.label_smoothing=1.5 must be in \[0, 1\)"),
+        (("hinge", 0.1, "batch", None, None), "not hinge"),
+        (("bce", 0.0, "layer", None, None), "model.d_norm=layer is unknown"),
+        (("bce", 0.0, "batch", "color,rotate", None), r"augment.policy: unknown operation\(s\).*rotate"),
+        (("bce", 0.0, "batch", None, 1.0), r"model.ema.decay=1.0 must be in \[0, 1\)"),
+        (("bce", 0.0, "batch", None, -0.1), r"model.ema.decay=-0.1 must be in \[0, 1\)"),
+    ],
+)
+def test_check_options_refuses_each_bad_option_in_one_line(options, message):
+    with pytest.raises(ValueError, match=message) as error:
+        check_options(*options)
+    assert "\n" not in str(error.value)
+
+
+def test_check_options_accepts_every_documented_option():
+    for loss in ("bce", "hinge", "lsgan"):
+        for norm in ("batch", "spectral", "none"):
+            check_options(loss, 0.0 if loss == "hinge" else 0.1, norm, "color,translation,cutout", 0.999)
+    check_options("bce", 0.0, "batch", None, None)
+    check_options("bce", 0.0, "batch", [], 0.0)

@@ -1,9 +1,12 @@
+"""Generator and Discriminator: shapes at every size, the paper's layers and init, PAPER defaults."""
+
 import pytest
 import torch
 from torch import nn
 from torch.nn.utils import parametrize
 
 from dcgan_lit.model.networks import SUPPORTED_SIZES, Discriminator, Generator, count_parameters, init_weights
+from tests.helpers.config import CONF_DIR
 
 
 @pytest.mark.parametrize("channels", [1, 3])
@@ -129,3 +132,37 @@ def test_deeper_nets_have_the_readme_sizes(size, g_params, d_params, widths):
     convs = [m for m in generator.modules() if isinstance(m, torch.nn.ConvTranspose2d)]
     assert [convs[0].in_channels] + [m.out_channels for m in convs] == widths
     assert (count_parameters(generator), count_parameters(discriminator)) == (g_params, d_params)
+
+
+def test_paper_defaults_are_the_model_configs_and_the_signatures():
+    """conf/model/_base.yaml and the defaults of DCGAN, Generator and Discriminator are model.networks.PAPER:
+    the config cannot drift from the code."""
+    import inspect
+
+    from omegaconf import OmegaConf
+
+    from dcgan_lit.model.module import DCGAN
+    from dcgan_lit.model.networks import PAPER
+
+    base = OmegaConf.load(CONF_DIR / "model" / "_base.yaml")
+    for key, value in PAPER.items():
+        if key == "channels":  # the config takes it from the dataset
+            assert OmegaConf.is_interpolation(base, key)
+        else:
+            assert base[key] == value, key
+    module = inspect.signature(DCGAN).parameters
+    assert {key: module[key].default for key in PAPER} == PAPER
+    for key in ("d_steps", "num_fixed_samples", "channels_last", "compile"):
+        assert module[key].default == base[key], key
+    generator = inspect.signature(Generator).parameters
+    assert {k: generator[k].default for k in ("latent_dim", "image_size", "channels", "ngf")} == {
+        k: PAPER[k] for k in ("latent_dim", "image_size", "channels", "ngf")
+    }
+    assert generator["activation"].default == PAPER["g_activation"]
+    discriminator = inspect.signature(Discriminator).parameters
+    assert {k: discriminator[k].default for k in ("image_size", "channels", "ndf")} == {
+        k: PAPER[k] for k in ("image_size", "channels", "ndf")
+    }
+    assert discriminator["norm"].default == PAPER["d_norm"]
+    for name in ("optimizer_g", "optimizer_d"):  # the paper's Adam, as module.default_adam
+        assert base[name].lr == 2e-4 and list(base[name].betas) == [0.5, 0.999]

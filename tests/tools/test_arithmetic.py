@@ -1,4 +1,4 @@
-"""interpolate, walk, arithmetic and search on the session's tiny checkpoint, and the latent helpers."""
+"""arithmetic: A - B + C of averaged concept latents."""
 
 import pytest
 import torch

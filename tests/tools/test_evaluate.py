@@ -1,4 +1,6 @@
-"""The Fréchet distance (closed forms, scipy reference), feature statistics, extractors and their weights."""
+"""The evaluator (python -m dcgan_lit.tools.evaluate): a checkpoint or a folder of fakes, its weights, its warnings."""
+
+import logging
 
 import pytest
 import torch
@@ -99,3 +101,16 @@ def test_evaluator_prints_a_fid_row_for_a_checkpoint_and_for_a_folder(
     write_images(fakes, 10, size=(32, 32), seed=5)
     folder_row = evaluate(evaluate_cfg(f"fake_dir={fakes}", "model=dcgan32"))
     assert folder_row["fake"] == 10 and folder_row["reference"].startswith("cached") and folder_row["fid"] > 0
+
+
+def test_unreadable_fake_files_are_skipped_with_one_warning(tmp_path, caplog):
+    from dcgan_lit.tools.evaluate import fake_images
+
+    fakes = tmp_path / "fakes"
+    write_images(fakes, 3, size=(32, 32), seed=5)
+    (fakes / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n not really")
+    with caplog.at_level(logging.WARNING):
+        images = fake_images(str(fakes), 32, 3)
+    assert images.shape == (3, 3, 32, 32) and images.dtype == torch.uint8
+    [record] = [r for r in caplog.records if "unreadable" in r.getMessage()]
+    assert record.getMessage() == f"fake_dir={fakes}: skipped 1 unreadable files"

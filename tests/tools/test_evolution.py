@@ -1,4 +1,4 @@
-"""neighbors, real_vs_fake, probe and evolution: the tools that read training data or a run folder."""
+"""evolution: the fixed-z grids as a GIF and the loss curves, from CSV, TensorBoard or W&B logs."""
 
 import pytest
 from PIL import Image

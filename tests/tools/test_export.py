@@ -59,6 +59,7 @@ def trained(tmp_path_factory) -> Path:
     return root / "run"
 
 
+@pytest.mark.slow
 def test_same_samples_from_checkpoint_state_dict_and_torchscript(trained, tmp_path):
     checkpoint = trained / "checkpoints" / "last.ckpt"
     from_checkpoint = load_generator(checkpoint)

@@ -1,4 +1,4 @@
-"""interpolate, walk, arithmetic and search on the session's tiny checkpoint, and the latent helpers."""
+"""interpolate: rows of images between latent points."""
 
 import pytest
 import torch

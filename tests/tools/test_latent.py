@@ -1,4 +1,4 @@
-"""interpolate, walk, arithmetic and search on the session's tiny checkpoint, and the latent helpers."""
+"""The latent helpers shared by the tools (slerp, lerp, seeds), refused checkpoints, the EMA generator."""
 
 import pytest
 import torch

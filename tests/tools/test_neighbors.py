@@ -1,4 +1,4 @@
-"""neighbors, real_vs_fake, probe and evolution: the tools that read training data or a run folder."""
+"""neighbors: nearest training images of samples, by pixels and by D's features."""
 
 import json
 

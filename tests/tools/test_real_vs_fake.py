@@ -1,4 +1,4 @@
-"""neighbors, real_vs_fake, probe and evolution: the tools that read training data or a run folder."""
+"""real_vs_fake: a real batch beside the untrained and the trained generator's samples."""
 
 import numpy as np
 import pytest

@@ -1,4 +1,4 @@
-"""interpolate, walk, arithmetic and search on the session's tiny checkpoint, and the latent helpers."""
+"""search: the top k samples by D's realism or by a user classifier."""
 
 import pytest
 import torch

@@ -1,4 +1,4 @@
-"""interpolate, walk, arithmetic and search on the session's tiny checkpoint, and the latent helpers."""
+"""walk: one latent dimension moved per row."""
 
 import pytest
 import torch
