@@ -31,7 +31,7 @@ train: install ## train; pass Hydra overrides with ARGS="dataset=catfaces model=
 test: install ## the whole test suite (real-data tests skip unless DCGAN_DATA_DIR has the data)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-test-fast: install ## unit tests only, no end-to-end subprocess runs
+test-fast: install ## the tests not marked slow: no subprocess, no Hydra launcher job, no run of more than 6 iterations
 	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
 
 bench: install ## training throughput vs the PyTorch DCGAN example loop; ARGS="sizes=[64] data=synthetic"

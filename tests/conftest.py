@@ -1,20 +1,16 @@
-"""Shared fixtures: tiny real image folders, composed configs, offline W&B, a private dataset cache."""
+"""The shared fixtures: tiny real image folders, composed configs, offline W&B, a private dataset cache, a tiny
+trained run, FID Inception weights of the right shape. Every other helper is in tests/helpers/."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
-import numpy as np
 import pytest
-from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
-from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, open_dict
-from PIL import Image
 
-ROOT = Path(__file__).resolve().parents[1]
-CONF_DIR = ROOT / "conf"
+from tests.helpers.config import TINY, compose_config, real_data_dir
+from tests.helpers.images import write_images
 
 
 @pytest.fixture(autouse=True)
@@ -42,21 +38,6 @@ def empty_torch_hub(tmp_path, monkeypatch):
     return tmp_path / "torch_home" / "hub" / "checkpoints" / inception.INCEPTION_FILE
 
 
-def write_images(folder: Path, count: int, size=(40, 48), mode="RGB", seed=0, ext="png") -> list[Path]:
-    """Writes ``count`` random images of a PIL ``mode`` as real files; returns their paths."""
-    rng = np.random.default_rng(seed)
-    folder.mkdir(parents=True, exist_ok=True)
-    bands = {"RGB": 3, "RGBA": 4, "L": 1, "LA": 2, "CMYK": 4}[mode]
-    paths = []
-    for i in range(count):
-        shape = (size[1], size[0]) if bands == 1 else (size[1], size[0], bands)
-        pixels = rng.integers(0, 256, shape, dtype=np.uint8)
-        path = folder / f"img_{i:04d}.{ext}"
-        Image.fromarray(pixels, mode if mode != "CMYK" else None).convert(mode).save(path)
-        paths.append(path)
-    return paths
-
-
 @pytest.fixture
 def image_folder(tmp_path) -> Path:
     """32 small random RGB PNGs in a nested folder."""
@@ -64,34 +45,6 @@ def image_folder(tmp_path) -> Path:
     write_images(folder / "a", 20, seed=1)
     write_images(folder / "b" / "c", 12, seed=2, ext="jpg")
     return folder
-
-
-def compose_config(overrides: list[str], output_dir: Path) -> DictConfig:
-    """The composed train config as ``python train.py <overrides>`` would see it, output under output_dir."""
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        cfg = compose(config_name="train", overrides=overrides, return_hydra_config=True)
-    with open_dict(cfg):
-        cfg.paths.output_dir = str(output_dir)
-        cfg.hydra.runtime.output_dir = str(output_dir)
-    HydraConfig().set_config(cfg)
-    return cfg
-
-
-TINY = [
-    "model=dcgan32",
-    "model.ngf=8",
-    "model.ndf=8",
-    "model.num_fixed_samples=16",
-    "dataset.batch_size=8",
-    "logger=csv",
-    "accelerator=cpu",
-    "trainer.log_every_n_steps=1",
-    "callbacks.rich_progress_bar=null",
-    "callbacks.model_summary=null",
-    "callbacks.samples.every_n_steps=2",
-    "metrics=none",  # no FID weights offline; tests/test_metrics*.py use metrics=tiny
-]
 
 
 @pytest.fixture
@@ -106,11 +59,6 @@ def tiny_cfg(tmp_path, image_folder):
     GlobalHydra.instance().clear()
 
 
-def real_data_dir() -> Path | None:
-    value = os.environ.get("DCGAN_DATA_DIR")
-    return Path(value) if value and Path(value).is_dir() else None
-
-
 @pytest.fixture
 def data_dir() -> Path:
     """The real data folder (DCGAN_DATA_DIR); tests using it skip when it is absent."""
@@ -118,17 +66,6 @@ def data_dir() -> Path:
     if path is None:
         pytest.skip("DCGAN_DATA_DIR is not set or not a folder; real-data test skipped")
     return path
-
-
-def compose_tool(name: str, overrides: list[str], output_dir: Path) -> DictConfig:
-    """A post-training tool's config (conf/tools/<name>.yaml) as ``python -m dcgan_lit.tools.<name>`` would see it."""
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        cfg = compose(config_name=f"tools/{name}", overrides=overrides)
-    with open_dict(cfg):
-        cfg.paths.output_dir = str(output_dir)
-    GlobalHydra.instance().clear()
-    return cfg
 
 
 @pytest.fixture(scope="session")
@@ -163,14 +100,6 @@ def tiny_run(tmp_path_factory) -> Path:
     return run
 
 
-def run_tool(name: str, tiny_run: Path, tmp_path: Path, *overrides: str):
-    """Runs ``dcgan_lit.tools.<name>.run`` in-process on the session's tiny checkpoint with extra overrides."""
-    import importlib
-
-    cfg = compose_tool(name, [f"ckpt_path={tiny_run / 'checkpoints/last.ckpt'}", *overrides], tmp_path)
-    return importlib.import_module(f"dcgan_lit.tools.{name}").run(cfg)
-
-
 @pytest.fixture(scope="module")
 def single_thread():
     """Torch on one thread for a module of many tiny ops (the tools' tests): on a busy shared CPU, extra
@@ -181,3 +110,20 @@ def single_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="session")
+def stand_in_inception_weights(tmp_path_factory):
+    """A weights file of the FID Inception's exact shape, randomly initialised: the loading path, offline."""
+    import torch
+    import torch_fidelity.feature_extractor_inceptionv3 as fidelity
+
+    with pytest.MonkeyPatch.context() as patch:  # build the architecture once without any weights to read
+        patch.setattr(fidelity, "load_state_dict_from_url", lambda *args, **kwargs: {})
+        patch.setattr(fidelity.FeatureExtractorInceptionV3, "load_state_dict", lambda self, state: None)
+        network = fidelity.FeatureExtractorInceptionV3("inception-v3-compat", ["2048"])
+    from dcgan_lit.metrics.features import INCEPTION_FILE
+
+    weights = tmp_path_factory.mktemp("inception") / INCEPTION_FILE
+    torch.save(network.state_dict(), weights)
+    return weights

@@ -13,8 +13,7 @@ from dcgan_lit import load_discriminator, load_generator, save_grid, to_pil
 from dcgan_lit.callbacks import samples
 from dcgan_lit.errors import UserError
 from dcgan_lit.model.module import DCGAN
-
-from .conftest import ROOT
+from tests.helpers.config import ROOT
 
 
 def save_like_lightning(model: DCGAN, path, extra_state: dict | None = None) -> None:
@@ -171,6 +170,7 @@ def test_wrong_files_are_one_clear_line(model, tmp_path):
         load_generator(tmp_path / "g.onnx")
 
 
+@pytest.mark.slow
 def test_import_dcgan_lit_does_not_import_lightning():
     code = "import sys, dcgan_lit; assert dcgan_lit.load_generator; print(sorted({m.split('.')[0] for m in sys.modules}))"
     result = subprocess.run(
@@ -180,3 +180,15 @@ def test_import_dcgan_lit_does_not_import_lightning():
     assert (
         "'torch'" in result.stdout and "lightning" not in result.stdout and "torchvision" not in result.stdout
     )
+
+
+def test_pick_device_names_auto_and_devices():
+    from dcgan_lit.api import pick_device
+
+    assert pick_device("cpu") == torch.device("cpu")
+    assert pick_device("auto") == torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device("cpu")
+    assert pick_device(device) is device
+    with pytest.raises(UserError) as error:
+        pick_device("gpu0")
+    assert str(error.value) == "device='gpu0' is not a torch device; use auto, cpu, cuda or cuda:N"

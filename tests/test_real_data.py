@@ -7,8 +7,7 @@ import pytest
 import torch
 
 from dcgan_lit.run.fit import train
-
-from .conftest import compose_config
+from tests.helpers.config import compose_config
 
 pytestmark = pytest.mark.data
 

@@ -1,0 +1,54 @@
+"""Networks rebuilt from checkpoints: round trips, refused pickles, corrupt and missing files."""
+
+import os
+import pickle
+
+import pytest
+import torch
+
+from dcgan_lit.checkpoint.io import load_weights
+from dcgan_lit.checkpoint.load import discriminator_from_checkpoint, generator_from_checkpoint
+from dcgan_lit.errors import UserError
+from dcgan_lit.model.module import DCGAN
+
+
+def save_like_lightning(model: DCGAN, path):
+    torch.save({"state_dict": model.state_dict(), "hyper_parameters": dict(model.hparams)}, path)
+
+
+def test_generator_and_discriminator_round_trip(tmp_path):
+    model = DCGAN(image_size=32, channels=1, ngf=8, ndf=8, g_activation="leaky_relu")
+    save_like_lightning(model, tmp_path / "m.ckpt")
+    generator = generator_from_checkpoint(tmp_path / "m.ckpt")
+    assert not generator.training
+    z = torch.randn(2, 100, 1, 1)
+    model.generator.eval()
+    assert torch.equal(generator(z), model.generator(z))
+    discriminator = discriminator_from_checkpoint(tmp_path / "m.ckpt")
+    images = torch.rand(2, 1, 32, 32)
+    model.discriminator.eval()
+    assert torch.equal(discriminator(images), model.discriminator(images))
+
+
+class Exploit:
+    def __reduce__(self):
+        return (os.system, ("echo pwned > /dev/null",))
+
+
+def test_malicious_pickle_is_refused(tmp_path):
+    path = tmp_path / "evil.ckpt"
+    torch.save({"state_dict": {}, "payload": Exploit()}, path)
+    with pytest.raises(UserError, match="refused"):
+        load_weights(path)
+
+
+def test_corrupt_and_missing_files_are_clear_errors(tmp_path):
+    (tmp_path / "bad.ckpt").write_bytes(b"not a checkpoint")
+    with pytest.raises(UserError, match="corrupt"):
+        load_weights(tmp_path / "bad.ckpt")
+    with pytest.raises(UserError, match="no such file"):
+        load_weights(tmp_path / "absent.ckpt")
+    with open(tmp_path / "plain.pkl", "wb") as f:
+        pickle.dump([1, 2], f)
+    with pytest.raises(UserError):
+        load_weights(tmp_path / "plain.pkl")

@@ -1,0 +1,60 @@
+"""Running the commands: train.py in a subprocess, a tool in-process, a config made to look like a multirun job."""
+
+from __future__ import annotations
+
+import csv
+import importlib
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
+from omegaconf import DictConfig, open_dict, read_write
+
+from tests.helpers.config import ROOT, TINY, compose_tool
+
+QUIET = ["trainer.max_steps=2", "callbacks.samples.every_n_steps=0", "callbacks.generator_export=null"]
+
+
+def run_cli(*args: str, cwd: Path, env_extra: dict | None = None) -> subprocess.CompletedProcess:
+    """``python train.py <args>`` in a subprocess, output captured."""
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env_extra or {})}
+    return subprocess.run(
+        [sys.executable, str(ROOT / "train.py"), *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+
+def run_tool(name: str, tiny_run: Path, tmp_path: Path, *overrides: str):
+    """Runs ``dcgan_lit.tools.<name>.run`` in-process on the session's tiny checkpoint with extra overrides."""
+    cfg = compose_tool(name, [f"ckpt_path={tiny_run / 'checkpoints/last.ckpt'}", *overrides], tmp_path)
+    return importlib.import_module(f"dcgan_lit.tools.{name}").run(cfg)
+
+
+def logged_rows(run_dir: Path) -> list[dict]:
+    """The rows of a run's CSV log (logger=csv)."""
+    with open(run_dir / "csv" / "metrics.csv") as f:
+        return list(csv.DictReader(f))
+
+
+def tiny_args(image_folder: Path, *extra: str) -> list[str]:
+    """TINY with 2 iterations and no step grids; a key given in ``extra`` replaces TINY's."""
+    swept = {arg.split("=")[0] for arg in extra}
+    base = [arg for arg in [*TINY, *QUIET] if arg.split("=")[0] not in swept]
+    return ["dataset=imagefolder", f"dataset.path={image_folder}", *base, *extra]
+
+
+def as_multirun_job(cfg: DictConfig, sweep_dir: Path, num: int) -> DictConfig:
+    """Makes ``cfg`` look like job ``num`` of ``python train.py -m`` with ``hydra.sweep.dir=sweep_dir``."""
+    with read_write(cfg.hydra), open_dict(cfg):
+        cfg.hydra.mode = RunMode.MULTIRUN
+        cfg.hydra.sweep.dir = str(sweep_dir)
+        cfg.hydra.job.num = num
+    HydraConfig().set_config(cfg)
+    return cfg

@@ -1,0 +1,112 @@
+"""MetricSuite and score_generator: cached reference statistics, FID/KID/IS/MiFID, DDP shares, EMA."""
+
+import logging
+
+import pytest
+import torch
+
+from dcgan_lit.metrics import MetricSuite, TinyFeatureExtractor, score_generator
+from dcgan_lit.metrics import suite as suite_module
+from dcgan_lit.model.sampling import sampling_generator
+from tests.helpers.metrics import CountingExtractor
+
+
+def real_images(count: int = 120, seed: int = 0) -> torch.Tensor:
+    return torch.randint(
+        0, 256, (count, 3, 16, 16), dtype=torch.uint8, generator=torch.Generator().manual_seed(seed)
+    )
+
+
+def test_second_evaluation_uses_cached_reference_statistics(tmp_path, caplog):
+    images, cache = real_images(), tmp_path / "cache"
+    first = MetricSuite(CountingExtractor())
+    with caplog.at_level(logging.INFO):
+        assert first.prepare_reference(images, "dataset-a", str(cache), num_real=100, batch_size=32) is False
+    assert first.extractor.images_seen == 100 and first.reference.num == 100
+    [stats_file] = (cache / "fid_stats").glob("*.pt")
+    assert stats_file.stem == first.reference_key and not list((cache / "fid_stats").glob("*.tmp*"))
+
+    second = MetricSuite(CountingExtractor())
+    with caplog.at_level(logging.INFO):
+        assert second.prepare_reference(images, "dataset-a", str(cache), num_real=100, batch_size=32) is True
+    assert second.extractor.images_seen == 0  # no real features recomputed
+    assert f"using cached reference statistics ({first.reference_key})" in caplog.text
+    assert torch.equal(second.reference.cov, first.reference.cov)
+    # a different dataset, count or extractor is another key
+    third = MetricSuite(CountingExtractor())
+    third.prepare_reference(images, "dataset-b", str(cache), num_real=100)
+    fourth = MetricSuite(CountingExtractor())
+    fourth.prepare_reference(images, "dataset-a", str(cache), num_real=50)
+    fifth = MetricSuite(TinyFeatureExtractor(num_features=8, seed=1))
+    fifth.prepare_reference(images, "dataset-a", str(cache), num_real=100)
+    assert len({first.reference_key, third.reference_key, fourth.reference_key, fifth.reference_key}) == 4
+    assert third.extractor.images_seen == 100 and fourth.extractor.images_seen == 50
+
+
+def test_fid_is_near_zero_for_the_same_images_and_grows_with_a_shift(tmp_path):
+    images = real_images(400)
+    suite = MetricSuite(TinyFeatureExtractor(num_features=8))
+    suite.prepare_reference(images, "same", None)
+    suite.update(images)
+    same = suite.compute()["fid"]
+    suite.reset()
+    suite.update((images // 2).to(torch.uint8))  # darker: a different distribution
+    darker = suite.compute()["fid"]
+    assert abs(same) < 1e-6 and darker > 1.0
+
+
+def test_kid_inception_score_and_mifid_on_a_tiny_extractor(tmp_path):
+    options = {
+        "kid": {"enabled": True, "subsets": 5, "subset_size": 20},
+        "inception_score": {"enabled": True, "splits": 2},
+        "mifid": {"enabled": True},
+    }
+    images = real_images(100)
+    suite = MetricSuite(TinyFeatureExtractor(num_features=8), options)
+    suite.prepare_reference(images, "kid", str(tmp_path))
+    suite.update(images)
+    torch.manual_seed(0)  # KID draws random subsets
+    same = suite.compute()
+    assert set(same) == {"fid", "kid_mean", "kid_std", "is_mean", "is_std", "mifid"}
+    suite.reset()
+    suite.update((images // 3).to(torch.uint8))
+    darker = suite.compute()
+    assert darker["kid_mean"] > 10 * abs(same["kid_mean"])  # unbiased: about 0 for the same images
+    assert darker["mifid"] > darker["fid"] * 0.99 and same["is_mean"] >= 1.0
+    # with the reference cached, KID and MiFID still see the real features (they need them, not just stats)
+    cached = MetricSuite(TinyFeatureExtractor(num_features=8), options)
+    assert cached.prepare_reference(images, "kid", str(tmp_path)) is True
+    cached.update(images)
+    torch.manual_seed(0)
+    assert cached.compute()["kid_mean"] == pytest.approx(same["kid_mean"], abs=1e-6)
+
+
+class LatentRecorder(MetricSuite):
+    """Keeps what it is given instead of scoring it."""
+
+    def update(self, fake_images):
+        self.seen.append(fake_images)
+
+    def compute(self):
+        return {"fid": 0.0}
+
+
+def test_each_ddp_rank_scores_its_own_share_of_different_fakes(monkeypatch):
+    seen = {}
+    for rank in range(3):
+        monkeypatch.setattr(suite_module, "world", lambda rank=rank: (rank, 3))
+        assert suite_module.shard(10)[1] == (4, 3, 3)[rank]
+        recorder = LatentRecorder(TinyFeatureExtractor())
+        recorder.seen = []
+        score_generator(recorder, lambda z: z, 4, 10, 2, "cpu", seed=0)
+        seen[rank] = torch.cat(recorder.seen)
+    assert [len(z) for z in seen.values()] == [4, 3, 3]  # 10 fakes in all
+    assert not torch.equal(seen[0][:3], seen[1]) and not torch.equal(seen[1], seen[2])
+
+
+def test_the_ema_generator_is_scored_when_the_module_has_one():
+    module = torch.nn.Module()
+    module.generator = torch.nn.Linear(1, 1)
+    assert sampling_generator(module) is module.generator
+    module.generator_ema = torch.nn.Linear(1, 1)
+    assert sampling_generator(module) is module.generator_ema

@@ -1,0 +1,177 @@
+"""train.py end to end: outputs, max_steps semantics, resume, W&B offline history, one-line errors."""
+
+import csv
+from pathlib import Path
+
+import pytest
+import torch
+from PIL import Image
+
+from dcgan_lit.api import load_discriminator, load_generator
+from dcgan_lit.errors import UserError
+from dcgan_lit.run.fit import resolve_ckpt_path, train
+from tests.helpers.config import TINY
+from tests.helpers.runs import logged_rows, run_cli
+from tests.helpers.wandb_records import read_config, read_history
+
+
+def test_train_writes_every_output(tiny_cfg, tmp_path):
+    cfg = tiny_cfg("trainer.max_steps=5")
+    metrics = train(cfg)
+    run = Path(cfg.paths.output_dir)
+    assert (run / "checkpoints" / "last.ckpt").is_file()
+    real = Image.open(run / "real_samples.png")
+    assert real.size[0] > 32 * 4  # a grid, not one image
+    samples = sorted(p.name for p in (run / "samples").glob("*.png"))
+    # 32 images / batch 8 = 4 iterations per epoch: 5 iterations end inside the second epoch
+    assert samples == [
+        "epoch_0000.png",
+        "epoch_0001.png",
+        "final.png",
+        "step_0000002.png",
+        "step_0000004.png",
+    ]
+    assert all(torch.isfinite(torch.tensor(v)) for v in metrics.values())
+    rows = logged_rows(run)
+    assert (
+        len([r for r in rows if r.get("train/loss_d")]) == 5
+    )  # one row per iteration at log_every_n_steps=1
+
+
+def test_max_steps_counts_iterations_not_optimizer_steps(tiny_cfg):
+    cfg = tiny_cfg("trainer.max_steps=3", "model.d_steps=2")
+    train(cfg)
+    checkpoint = torch.load(Path(cfg.paths.output_dir) / "checkpoints/last.ckpt", weights_only=False)
+    assert checkpoint["global_step"] == 3 * 3  # Lightning's count: 2 D steps + 1 G step per iteration
+    assert checkpoint["loops"]["fit_loop"]["epoch_loop.state_dict"]["_batches_that_stepped"] == 3
+    steps = [int(r["step"]) for r in logged_rows(Path(cfg.paths.output_dir)) if r.get("train/loss_g")]
+    assert steps == [0, 1, 2]  # the logged x-axis is iterations
+
+
+def test_resume_from_last_continues_the_step_count_and_the_fixed_grid(tiny_cfg, tmp_path):
+    run = tmp_path / "resumable"
+    first = tiny_cfg("trainer.max_steps=4", output_dir=run)
+    train(first)
+    ckpt = torch.load(run / "checkpoints/last.ckpt", weights_only=False)
+    assert ckpt["global_step"] == 8
+    fixed = ckpt["state_dict"]["fixed_noise"]
+
+    second = tiny_cfg("trainer.max_steps=6", "ckpt_path=last", "seed=123", output_dir=run)
+    train(second)
+    resumed = torch.load(run / "checkpoints/last.ckpt", weights_only=False)
+    assert resumed["global_step"] == 12
+    assert torch.equal(resumed["state_dict"]["fixed_noise"], fixed)  # same grid despite another seed
+    assert (run / "samples" / "step_0000006.png").is_file()
+    rows = [r for r in logged_rows(run) if r.get("train/loss_d")]
+    assert [int(r["step"]) for r in rows][-2:] == [4, 5]
+    # the first part's metrics are kept (Lightning's CSV logger would delete them)
+    with open(run / "csv" / "metrics.1.csv") as f:
+        assert [int(r["step"]) for r in csv.DictReader(f) if r.get("train/loss_d")] == [0, 1, 2, 3]
+
+
+def test_ckpt_path_last_finds_a_sibling_run(tiny_cfg, tmp_path):
+    parent = tmp_path / "runs"
+    train(tiny_cfg("trainer.max_steps=2", output_dir=parent / "2026-01-01_00-00-00"))
+    found = resolve_ckpt_path("last", parent / "2026-01-02_00-00-00")
+    assert found == str(parent / "2026-01-01_00-00-00" / "checkpoints" / "last.ckpt")
+    assert resolve_ckpt_path("last", tmp_path / "elsewhere" / "run") is None
+    with pytest.raises(UserError, match="no such file"):
+        resolve_ckpt_path(str(tmp_path / "missing.ckpt"), tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("model.image_size=48", "model.image_size=48 is not supported"),
+        ("dataset.batch_size=0", "dataset.batch_size=0 must be a positive integer"),
+        ("model.optimizer_d.lr=-1", "model.optimizer_d.lr=-1"),
+        ("model.optimizer_g.betas=[0.5,1.0]", "model.optimizer_g.betas"),
+        ("dataset.channels=4", "dataset.channels=4"),
+    ],
+)
+def test_bad_config_is_refused_before_data_are_read(tiny_cfg, override, message):
+    with pytest.raises(UserError, match=message.replace("[", r"\[")):
+        train(tiny_cfg(override))
+
+
+@pytest.mark.slow
+def test_cli_end_to_end_with_wandb_offline(image_folder, tmp_path):
+    run = tmp_path / "cli_run"
+    tiny = [o for o in TINY if not o.startswith("logger=")]
+    result = run_cli(
+        "dataset=imagefolder",
+        f"dataset.path={image_folder}",
+        *tiny,
+        "logger=wandb",
+        "trainer.max_steps=4",
+        f"hydra.run.dir={run}",
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    out = result.stdout + result.stderr
+    assert "Dataset imagefolder: 32 images, 3x32x32, from" in out
+    assert "wandb sync" in out
+    for path in ("checkpoints/last.ckpt", "real_samples.png", "samples/final.png", ".hydra/config.yaml"):
+        assert (run / path).is_file(), path
+    history = read_history(run / "wandb")
+    losses = [row["train/loss_d"] for row in history if "train/loss_d" in row]
+    assert len(losses) == 4 and all(isinstance(v, float) for v in losses)
+    assert any("samples" in key for row in history for key in row)  # sample grids were logged as images
+    config = read_config(run / "wandb")
+    assert config["model"]["image_size"] == 32
+    assert config["params/generator"] > 0
+
+
+@pytest.mark.slow
+def test_cli_user_error_is_one_line_without_traceback(tmp_path):
+    result = run_cli("dataset=catfaces", f"paths.data_dir={tmp_path / 'absent'}", cwd=tmp_path)
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "catfaces" in errors[0] and "kaggle" in errors[0]
+
+
+@pytest.mark.slow
+def test_cli_prints_the_composed_config(tmp_path):
+    result = run_cli("--cfg", "job", "dataset=catfaces", "model=dcgan64", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "image_size: 64" in result.stdout and "CatFacesDataModule" in result.stdout
+
+
+@pytest.mark.parametrize("experiment", ["pokemon_plus", "monet_plus"])
+def test_small_data_experiments_compose_and_train_two_steps(experiment, tiny_cfg):
+    # start_step=0: the average already differs from G after 2 iterations, so the export check below can tell.
+    cfg = tiny_cfg(
+        f"experiment={experiment}", "model=dcgan32", "trainer.max_steps=2", "model.ema.start_step=0"
+    )
+    assert cfg.model.d_norm == "spectral" and cfg.gan.loss == "hinge" and cfg.model.ema.decay == 0.999
+    assert list(cfg.augment.policy) == ["color", "translation", "cutout"]
+    metrics = train(cfg)
+    assert all(torch.isfinite(torch.tensor(v)) for v in metrics.values())
+    state = torch.load(Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt", weights_only=True)[
+        "state_dict"
+    ]
+    assert any(k.startswith("generator_ema.") for k in state)
+    assert any("parametrizations.weight.original" in k for k in state)
+    # The exported generator.pt and the tools' loaders take the EMA weights; D reloads with spectral norm.
+    exported = load_generator(Path(cfg.paths.output_dir) / "generator.pt").state_dict()
+    assert all(torch.equal(v, state[f"generator_ema.{k}"]) for k, v in exported.items())
+    assert not all(torch.equal(v, state[f"generator.{k}"]) for k, v in exported.items())
+    discriminator = load_discriminator(Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt")
+    assert discriminator.norm == "spectral"
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("gan.loss=wgan", "gan.loss='wgan' is unknown"),
+        ("gan.label_smoothing=1.5", "gan.label_smoothing=1.5 must be in [0, 1)"),
+        ("model.d_norm=layer", "model.d_norm=layer is unknown"),
+        ("augment.policy=[flip]", "augment.policy: unknown operation(s) ['flip']"),
+        ("model.ema.decay=1.0", "model.ema.decay=1.0 must be in [0, 1)"),
+    ],
+)
+def test_bad_small_data_options_are_one_line_errors(override, message, tiny_cfg):
+    with pytest.raises(UserError) as error:
+        train(tiny_cfg(override))
+    assert message in str(error.value)
