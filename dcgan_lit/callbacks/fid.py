@@ -71,11 +71,10 @@ class FIDCallback(L.Callback):
         self.best.to(device)
         self.num_fake, self.num_real = resolve_counts(self.num_fake, self.num_real, device)
         images = trainer.datamodule.train_set.images
-        self.measure_cost(images, device, trainer.is_global_zero, trainer.datamodule.cache_key())
+        dataset_key = trainer.datamodule.cache_key()  # may fingerprint every file: once
+        self.measure_cost(images, device, trainer.is_global_zero, dataset_key)
         self.log_protocol(trainer)
-        self.suite.prepare_reference(
-            images, trainer.datamodule.cache_key(), self.cache_dir, self.num_real, self.batch_size
-        )
+        self.suite.prepare_reference(images, dataset_key, self.cache_dir, self.num_real, self.batch_size)
 
     def measure_cost(
         self, images: torch.Tensor, device: torch.device, report: bool, dataset_key: str
