@@ -31,11 +31,11 @@ from rich.console import Console
 from rich.table import Table
 from torch.utils.flop_counter import FlopCounterMode
 
+from benchmarks import classic
 from benchmarks.memory import cache_times, training_peak_rss
 from dcgan_lit.api import pick_device
 from dcgan_lit.errors import UserError, exit_on_user_error
 from dcgan_lit.model.module import DCGAN
-from dcgan_lit.model.networks import Discriminator, Generator, init_weights
 
 log = logging.getLogger(__name__)
 
@@ -153,73 +153,25 @@ def time_ours(cfg: DictConfig, size: int) -> tuple[IterationTimer, DCGAN]:
 
 
 # --------------------------------------------------------------------------------------------------
-# (b) reference: the classic PyTorch DCGAN example loop
+# (b) reference: the classic PyTorch DCGAN example loop (benchmarks/classic.py)
 # --------------------------------------------------------------------------------------------------
 def reference_loader(cfg: DictConfig, size: int) -> torch.utils.data.DataLoader:
-    """ImageFolder decoding JPEGs every step (catfaces), or random float tensors (synthetic); 2 workers."""
+    """The example's ImageFolder decoding files every step (catfaces), or random floats (synthetic)."""
     if cfg.data == "catfaces":
-        import torchvision.transforms as T
-        from torchvision.datasets import ImageFolder
-
-        transform = T.Compose(
-            [T.Resize(size), T.CenterCrop(size), T.ToTensor(), T.Normalize((0.5, 0.5, 0.5), (0.5, 0.5, 0.5))]
-        )
-        root = Path(cfg.data_path).expanduser()
-        if any(p.is_dir() for p in root.iterdir()):
-            dataset = ImageFolder(str(root), transform=transform)
-        else:  # the images straight in the folder (a flat unzip): ImageFolder wants class subfolders
-            dataset = FlatImageFolder(root, transform)
+        dataset = classic.image_folder(cfg.data_path, size)
     else:
-        count = cfg.batch_size * (cfg.warmup + cfg.iterations + 2)
-        dataset = torch.utils.data.TensorDataset(torch.rand(count, 3, size, size) * 2 - 1, torch.zeros(count))
-    return torch.utils.data.DataLoader(
-        dataset, batch_size=cfg.batch_size, shuffle=True, num_workers=cfg.reference_workers, drop_last=True
-    )
-
-
-class FlatImageFolder(torch.utils.data.Dataset):
-    """ImageFolder's decoding (PIL loader + transform per item) over a folder without class subfolders."""
-
-    def __init__(self, root: Path, transform) -> None:
-        from dcgan_lit.data.images import find_images
-
-        self.files, self.transform = find_images(root), transform
-
-    def __len__(self) -> int:
-        return len(self.files)
-
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
-        from torchvision.datasets.folder import default_loader
-
-        return self.transform(default_loader(str(self.files[index]))), 0
+        dataset = classic.synthetic(cfg.batch_size * (cfg.warmup + cfg.iterations + 2), size)
+    return classic.loader(dataset, cfg.batch_size, cfg.reference_workers)
 
 
 def time_reference(cfg: DictConfig, size: int, device: torch.device) -> list[float]:
+    """Per-iteration times of the classic loop (:class:`benchmarks.classic.ClassicDCGAN`), data included."""
     torch.manual_seed(0)
-    netG, netD = Generator(image_size=size).to(device), Discriminator(image_size=size).to(device)
-    netG.apply(init_weights)
-    netD.apply(init_weights)
-    optimizerD = torch.optim.Adam(netD.parameters(), lr=2e-4, betas=(0.5, 0.999))
-    optimizerG = torch.optim.Adam(netG.parameters(), lr=2e-4, betas=(0.5, 0.999))
-    criterion = torch.nn.BCEWithLogitsLoss()
+    example = classic.ClassicDCGAN(size, device)
     durations: list[float] = []
     last = None
     for i, (data, _) in enumerate(reference_loader(cfg, size)):
-        real = data.to(device)
-        b = real.size(0)
-        # (1) Update D network: maximize log(D(x)) + log(1 - D(G(z)))
-        netD.zero_grad()
-        errD_real = criterion(netD(real), torch.ones(b, device=device))
-        errD_real.backward()
-        fake = netG(torch.randn(b, 100, 1, 1, device=device))
-        errD_fake = criterion(netD(fake.detach()), torch.zeros(b, device=device))
-        errD_fake.backward()
-        optimizerD.step()
-        # (2) Update G network: maximize log(D(G(z)))
-        netG.zero_grad()
-        errG = criterion(netD(fake), torch.ones(b, device=device))
-        errG.backward()
-        optimizerG.step()
+        example.step(data)
         synchronize(device)
         now = time.perf_counter()
         if last is not None and i > cfg.warmup:

@@ -11,6 +11,7 @@ from hydra.core.global_hydra import GlobalHydra
 from omegaconf import open_dict
 
 import benchmarks.speed as speed
+from benchmarks import classic
 from dcgan_lit.errors import UserError
 from dcgan_lit.model.module import DCGAN
 from tests.helpers.config import CONF_DIR
@@ -97,7 +98,7 @@ def test_the_reference_loader_reads_a_flat_folder_and_class_subfolders(bench_cfg
     write_images(flat, 6, size=(40, 48), seed=1, ext="jpg")
     cfg = bench_cfg("data=catfaces", f"data_path={flat}", "batch_size=2", "reference_workers=0")
     dataset = speed.reference_loader(cfg, 32).dataset
-    assert isinstance(dataset, speed.FlatImageFolder) and len(dataset) == 6
+    assert isinstance(dataset, classic.FlatImageFolder) and len(dataset) == 6
     image, label = dataset[0]
     assert image.shape == (3, 32, 32) and label == 0
     assert -1 <= image.min() < image.max() <= 1
@@ -105,7 +106,7 @@ def test_the_reference_loader_reads_a_flat_folder_and_class_subfolders(bench_cfg
     write_images(classes / "cats", 4, seed=2)
     cfg = bench_cfg("data=catfaces", f"data_path={classes}", "batch_size=2", "reference_workers=0")
     loader = speed.reference_loader(cfg, 32)
-    assert not isinstance(loader.dataset, speed.FlatImageFolder) and len(loader.dataset) == 4
+    assert not isinstance(loader.dataset, classic.FlatImageFolder) and len(loader.dataset) == 4
     batch, _ = next(iter(loader))
     assert batch.shape == (2, 3, 32, 32)
 
