@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import time
 from typing import Any
 
@@ -141,7 +142,8 @@ class FIDCallback(L.Callback):
         seconds_per_batch = (time.perf_counter() - start) / max(batches, 1)
         epoch_seconds = seconds_per_batch * max(trainer.num_training_batches, batches, 1)
         eval_seconds = (self.seconds_per_image or 0.0) * int(self.num_fake)
-        every = trainer.strategy.broadcast(evaluations_every(eval_seconds, epoch_seconds, self.budget), src=0)
+        every = evaluations_every(eval_seconds, epoch_seconds, self.budget, self.planned_epochs(trainer))
+        every = trainer.strategy.broadcast(every, src=0)
         self.every_n_epochs = int(every)
         if trainer.is_global_zero:
             log.info(
@@ -152,6 +154,18 @@ class FIDCallback(L.Callback):
                 minutes(epoch_seconds),
                 100 * self.budget,
             )
+
+    @staticmethod
+    def planned_epochs(trainer: L.Trainer) -> int | None:
+        """How many epochs the run will train (``max_epochs``, or ``max_steps`` in whole epochs); None: unbounded."""
+        epochs = []
+        if trainer.max_epochs is not None and trainer.max_epochs > 0:
+            epochs.append(trainer.max_epochs)
+        batches = trainer.num_training_batches
+        if trainer.max_steps is not None and trainer.max_steps > 0 and batches and batches != float("inf"):
+            steps_per_epoch = batches * getattr(trainer.lightning_module, "optimizer_steps_per_iteration", 1)
+            epochs.append(math.ceil(trainer.max_steps / steps_per_epoch))
+        return min(epochs) if epochs else None
 
     def is_last_epoch(self, trainer: L.Trainer) -> bool:
         max_steps, max_epochs = trainer.max_steps, trainer.max_epochs

@@ -48,11 +48,24 @@ def seconds_per_image(extractor: nn.Module, images: torch.Tensor, repeats: int =
     return (time.perf_counter() - start) / (repeats * images.size(0))
 
 
-def evaluations_every(eval_seconds: float, epoch_seconds: float, budget: float) -> int:
-    """The fewest epochs between evaluations that keep ``eval_seconds`` within ``budget`` of training time."""
+def evaluations_every(
+    eval_seconds: float, epoch_seconds: float, budget: float, total_epochs: int | None = None
+) -> int:
+    """The fewest epochs N between evaluations that keep ``eval_seconds`` within ``budget`` of training time.
+
+    With ``total_epochs`` known, the evaluation after the last epoch (always made) counts too: N is the
+    smallest whose evaluations (every N-th epoch, plus the last) fit in the budget of the whole run.
+    """
     if epoch_seconds <= 0:
         return 1
-    return max(1, math.ceil(eval_seconds / (budget * epoch_seconds)))
+    if not total_epochs or total_epochs <= 0:
+        return max(1, math.ceil(eval_seconds / (budget * epoch_seconds)))
+    allowed = budget * total_epochs * epoch_seconds
+    for every in range(1, total_epochs + 1):
+        count = total_epochs // every + (1 if total_epochs % every else 0)
+        if count * eval_seconds <= allowed:
+            return every
+    return total_epochs  # only the last epoch is scored
 
 
 def minutes(seconds: float) -> str:

@@ -24,6 +24,17 @@ def test_evaluations_are_spaced_to_fit_the_budget():
     assert cost.evaluations_every(eval_seconds=60, epoch_seconds=0, budget=0.1) == 1
 
 
+def test_a_known_run_length_counts_the_evaluation_after_the_last_epoch():
+    """An evaluation 150 s, an epoch 174 s, 25 epochs (cat faces on 2 CPU cores): every 9th epoch alone fits
+    10%, but with the always-scored last epoch it is 9, 18, 25 = 450 s > 435 s; the run-aware N fits."""
+    assert cost.evaluations_every(150, 174, 0.1) == 9
+    every = cost.evaluations_every(150, 174, 0.1, total_epochs=25)
+    assert every == 13  # 13 and 25: 300 s of 4,350 s
+    assert cost.evaluations_every(60, 100, 0.1, total_epochs=12) == 6  # 6 and 12: the last is already due
+    assert cost.evaluations_every(500, 100, 0.1, total_epochs=10) == 10  # over budget: only the last epoch
+    assert cost.evaluations_every(60, 100, 0.1, total_epochs=None) == 6
+
+
 def test_auto_counts_follow_the_device():
     assert cost.resolve_counts("auto", "auto", "cpu") == (2_000, 5_000)
     assert cost.resolve_counts("auto", "auto", torch.device("cuda")) == (50_000, 50_000)
@@ -75,7 +86,7 @@ def train_with_cost(tiny_cfg, monkeypatch, seconds_per_image: float, *overrides:
 def test_an_expensive_fid_is_only_scored_after_the_last_epoch(tiny_cfg, tmp_path, monkeypatch, caplog):
     with caplog.at_level(logging.INFO, logger="dcgan_lit.callbacks.fid"):
         callback, metrics = train_with_cost(tiny_cfg, monkeypatch, 10.0)  # 256 fakes: ~43 min an evaluation
-    assert callback.every_n_epochs > 3  # chosen after the first epoch: far apart
+    assert callback.every_n_epochs == 3  # over any budget in a 3-epoch run: N = the run, only the last scored
     assert [epoch for epoch, _ in callback.history] == [2]  # the last epoch is always scored
     assert "val/fid" in metrics and (tmp_path / "run" / "checkpoints" / "best.ckpt").is_file()
     assert "FID cost on cpu: 10.000 s per image, so ~43 min per evaluation (256 fakes)" in caplog.text
