@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 ARGS ?=
 PYTEST_ARGS ?=
 
-.PHONY: install train test test-fast bench lint format clean
+.PHONY: install train test test-fast bench quality gpu-bundle gpu-check lint format clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +36,17 @@ test-fast: install ## the tests not marked slow: no subprocess, no Hydra launche
 
 bench: install ## training throughput vs the PyTorch DCGAN example loop; ARGS="sizes=[64] data=synthetic"
 	$(BIN)/python -m benchmarks.speed $(ARGS)
+
+quality: install ## sample quality on CIFAR-10 in real FID: classic loop vs recipes (docs/quality.md); ARGS="seeds=[0]"
+	$(BIN)/python -m benchmarks.quality $(ARGS)
+
+gpu-bundle: install ## .gpu/: wheels, float16 FID Inception and 3,000 CIFAR-10 images (<= 60 MB) for gpu-check
+	$(BIN)/python -m benchmarks.gpu_bundle $(ARGS)
+
+# On the GPU machine (Python with PyTorch, Lightning, torchmetrics; no network), from the repository root with
+# .gpu/ beside it: the speed and quality benchmarks in under 10 minutes, results in $$OUT (docs/gpu.md).
+gpu-check:
+	bash benchmarks/gpu_check.sh
 
 lint: install ## ruff lint + format check
 	$(BIN)/ruff check .

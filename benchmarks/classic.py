@@ -22,8 +22,8 @@ from dcgan_lit.model.networks import Discriminator, Generator, init_weights
 class FlatImageFolder(Dataset):
     """ImageFolder's decoding (PIL loader + transform per item) over a folder without class subfolders."""
 
-    def __init__(self, root: Path, transform) -> None:
-        self.files, self.transform = find_images(root), transform
+    def __init__(self, root: Path, transform, files: list[Path] | None = None) -> None:
+        self.files, self.transform = files if files is not None else find_images(root), transform
 
     def __len__(self) -> int:
         return len(self.files)
@@ -32,12 +32,19 @@ class FlatImageFolder(Dataset):
         return self.transform(default_loader(str(self.files[index]))), 0
 
 
-def image_folder(root: str | Path, size: int) -> Dataset:
-    """The example's dataset: Resize, CenterCrop, ToTensor, Normalize to [-1, 1], decoded at every access."""
+def image_folder(root: str | Path, size: int, indices: list[int] | None = None) -> Dataset:
+    """The example's dataset: Resize, CenterCrop, ToTensor, Normalize to [-1, 1], decoded at every access.
+
+    ``indices``: only these of the folder's images, in dcgan-lit's file order (``find_images``), so that a
+    subset is the same images as the datamodule's ``subset``.
+    """
     transform = T.Compose(
         [T.Resize(size), T.CenterCrop(size), T.ToTensor(), T.Normalize((0.5, 0.5, 0.5), (0.5, 0.5, 0.5))]
     )
     root = Path(root).expanduser()
+    if indices is not None:
+        files = find_images(root)
+        return FlatImageFolder(root, transform, [files[i] for i in indices])
     if any(p.is_dir() for p in root.iterdir()):
         return ImageFolder(str(root), transform=transform)
     return FlatImageFolder(root, transform)  # the images straight in the folder (a flat unzip)
@@ -87,7 +94,7 @@ class ClassicDCGAN:
         errG = criterion(netD(fake), torch.ones(b, device=device))
         errG.backward()
         self.optimizerG.step()
-        return float(errD_real + errD_fake), float(errG)
+        return (errD_real + errD_fake).item(), errG.item()
 
     def state_dict(self) -> dict:
         return {

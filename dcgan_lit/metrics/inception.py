@@ -287,8 +287,17 @@ def prepare_weights(
     source = find_weights(weights_path, weights_url)
     if file_kind(source.path) == "state_dict":
         state = read_state(source.path, "FID: the Inception weights file")
-        prepared = PreparedWeights(source.path, source, FIDELITY_TAG, has_classifier(state))
-        log.info("FID: Inception weights %s (%s, torch-fidelity state_dict)", source.path, source.origin)
+        # a half-precision copy (as the GPU bundle carries, scripts/gpu_bundle.py) is another network to the
+        # cache keys: its name says so, and its features are checked against the exact weights' in the tests
+        half = any(isinstance(t, torch.Tensor) and t.dtype == torch.float16 for t in state.values())
+        tag = f"{FIDELITY_TAG}-fp16" if half else FIDELITY_TAG
+        prepared = PreparedWeights(source.path, source, tag, has_classifier(state))
+        log.info(
+            "FID: Inception weights %s (%s, torch-fidelity state_dict%s)",
+            source.path,
+            source.origin,
+            ", float16 copy" if half else "",
+        )
         return prepared
     target = conversion_path(source.path, cache_dir)
     state = None

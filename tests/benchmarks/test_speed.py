@@ -33,6 +33,7 @@ ROW_KEYS = {
     "step_vs_bare",
     "gflops_per_image",
     "peak_gflops",
+    "peak_dtype",
     "fraction_of_peak",
 }
 
@@ -132,7 +133,9 @@ def test_missing_or_unknown_data_is_one_line(bench_cfg, tmp_path):
 
 @pytest.mark.slow
 def test_bench_writes_one_row_per_size_to_the_table_and_bench_json(bench_cfg, tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(speed, "matmul_peak_flops", lambda device: 1e12)  # not what is tested here
+    monkeypatch.setattr(
+        speed, "matmul_peak_flops", lambda device, dtype=None: 1e12
+    )  # not what is tested here
     cfg = bench_cfg("memory.enabled=false", f"out={tmp_path / 'out' / 'bench.json'}")
     speed.bench(cfg)
     written = json.loads((tmp_path / "out" / "bench.json").read_text())

@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# The GPU figures in one call of under 10 minutes, on a bare, air-gapped GPU machine (docs/gpu.md):
+#   make gpu-bundle            # here: .gpu/ (wheels, float16 FID Inception, 3,000 CIFAR-10 PNGs), <= 60 MB
+#   make gpu-check             # there, in the repository root, with .gpu/ beside it; results in $OUT
+# 1. the speed benchmark on synthetic data: ours vs the classic loop vs the bare step, fp32 and bf16,
+#    on_device, compile, batch 128 and 512, sizes 32 and 64 (images/s and the fraction of the matmul peak);
+# 2. the quality benchmark on the carried images (classic loop, paper recipe, best recipe), 10,000 fakes,
+#    for as many iterations as the remaining minutes allow.
+# GPU_CHECK_TINY=1 runs the same steps at toy sizes (how the tests check the mechanics on a CPU).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+OUT="${OUT:-outputs/gpu-check}"
+BUNDLE="${BUNDLE:-.gpu}"
+WORK="${GPU_CHECK_WORK:-/tmp/gpu-check-work}"  # run folders; only the 8 result files go to $OUT
+MINUTES="${GPU_CHECK_MINUTES:-9}"
+PYTHON="${PYTHON:-python3}"
+mkdir -p "$OUT" "$WORK"
+START=$(date +%s)
+exec > >(tee "$OUT/gpu-check.log") 2>&1
+
+if compgen -G "$BUNDLE/wheels/*.whl" >/dev/null; then
+  "$PYTHON" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
+    --target /tmp/gpu-check-site "$BUNDLE"/wheels/*.whl
+  export PYTHONPATH="/tmp/gpu-check-site:$PWD${PYTHONPATH:+:$PYTHONPATH}"
+else
+  export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
+fi
+export DCGAN_CACHE_DIR="${DCGAN_CACHE_DIR:-/tmp/gpu-check-cache}" WANDB_MODE=disabled PYTHONUNBUFFERED=1
+"$PYTHON" -c "import torch; print('torch', torch.__version__, 'cuda', torch.cuda.is_available(), \
+torch.cuda.get_device_name() if torch.cuda.is_available() else 'cpu')"
+
+if [ "${GPU_CHECK_TINY:-0}" = 1 ]; then
+  SPEED=(sizes=[32] warmup=1 iterations=2 reference_workers=0)
+  BATCHES=(4 8)
+  QUALITY=(iterations=4 evaluate_every=2 batch_size=4 workers=0 grid=4 metrics.fid.num_fake=16
+           "train_overrides=['model.ngf=8','model.ndf=8']")
+else
+  SPEED=(sizes=[32,64] warmup=5 iterations=30 reference_workers=8)
+  BATCHES=(128 512)
+  QUALITY=(iterations=50000 evaluate_every=2500 batch_size=64 workers=8 metrics.fid.num_fake=10000)
+fi
+
+# 1. speed: one row set per setting, merged into speed.json
+speed() {  # name, then overrides
+  local name=$1
+  shift
+  "$PYTHON" -m benchmarks.speed data=synthetic "${SPEED[@]}" "$@" out="$WORK/speed/$name.json" \
+    hydra.run.dir="$WORK/speed/$name" || echo "speed $name failed"
+}
+speed fp32-b${BATCHES[0]} batch_size=${BATCHES[0]}
+speed bf16-b${BATCHES[0]} batch_size=${BATCHES[0]} precision=bf16-mixed
+speed bf16-b${BATCHES[0]}-on_device batch_size=${BATCHES[0]} precision=bf16-mixed \
+  "train_overrides=['dataset.on_device=true']"
+if [ "${GPU_CHECK_TINY:-0}" != 1 ]; then  # torch.compile's minute of compiling is not a mechanics question
+  speed bf16-b${BATCHES[0]}-on_device-compile batch_size=${BATCHES[0]} precision=bf16-mixed \
+    "train_overrides=['dataset.on_device=true','model.compile=true']"
+fi
+speed bf16-b${BATCHES[1]}-on_device batch_size=${BATCHES[1]} precision=bf16-mixed \
+  "train_overrides=['dataset.on_device=true']"
+"$PYTHON" - "$WORK" "$OUT" <<'EOF'
+import json, sys
+from pathlib import Path
+work, out = Path(sys.argv[1]), Path(sys.argv[2])
+rows = []
+for file in sorted((work / "speed").glob("*.json")):
+    for row in json.loads(file.read_text())["throughput"]:
+        rows.append({"setting": file.stem, **row})
+(out / "speed.json").write_text(json.dumps(rows, indent=2))
+for r in rows:
+    print(f"{r['setting']:32s} size {r['size']:3d}  ours {r['ours_img_s']:9.0f} img/s  classic "
+          f"{r['reference_img_s']:9.0f}  bare {r['bare_step_img_s']:9.0f}  {r['fraction_of_peak']:.2%} of "
+          f"{r['peak_dtype']} peak")
+EOF
+
+# 2. quality, in the minutes left (the run stops starting new stages at the limit; the files are complete)
+LEFT=$(( MINUTES * 60 - ($(date +%s) - START) - 45 ))
+"$PYTHON" -m benchmarks.quality data_path="$BUNDLE/cifar10" rows=[classic,paper,best] seeds=[0] \
+  metrics.fid.weights_path="$BUNDLE/inception-fp16.pth" metrics.fid.num_real=null \
+  "${QUALITY[@]}" time_limit_minutes="$(awk "BEGIN { print ($LEFT > 0 ? $LEFT : 0) / 60 }")" \
+  name=gpu out_dir="$WORK/quality" || echo "quality failed"
+for file in quality.json quality.md fid.png; do
+  [ -f "$WORK/quality/$file" ] && cp "$WORK/quality/$file" "$OUT/$file"
+done
+for row in classic paper best; do
+  last=$(ls "$WORK/quality/$row-seed0"/samples_*.png 2>/dev/null | tail -1 || true)
+  if [ -n "$last" ]; then cp "$last" "$OUT/samples_$row.png"; fi
+done
+echo "gpu-check done in $(( $(date +%s) - START )) s"

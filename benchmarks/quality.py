@@ -1,0 +1,486 @@
+"""Sample quality next to the literature: real FID against iterations, on CIFAR-10, for several training recipes.
+
+    python -m benchmarks.quality                          # make quality: the CPU budget of conf/benchmarks/quality.yaml
+    python -m benchmarks.quality seeds=[0] rows=[paper,best] iterations=1000 evaluate_every=500
+    python -m benchmarks.quality subset=1000 rows=[paper,small_data]   # small data: FID vs the full set and the subset
+
+Every row trains at the same image size, batch, iterations and seeds, on the same images:
+  classic     the PyTorch DCGAN example's loop (benchmarks/classic.py: ImageFolder decoding, D then G);
+  <recipe>    dcgan-lit's real training path (conf/train.yaml + the recipe's overrides, Trainer.fit).
+Every ``evaluate_every`` iterations each run is saved (so the benchmark resumes where it stopped), its
+generator scored (FID, and IS when the Inception weights have the classifier) against the training set's
+cached statistics, and a sample grid written. Results: quality.json and quality.md (the protocol in the
+table's header) and fid.png (FID against iterations, one line per row and seed) in ``out_dir``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import statistics
+import time
+import warnings
+from pathlib import Path
+
+import hydra
+import lightning as L
+import torch
+from hydra import compose
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+from benchmarks import classic
+from dcgan_lit.api import pick_device, save_grid
+from dcgan_lit.checkpoint.io import atomic_torch_save, read_weights_only
+from dcgan_lit.checkpoint.resume import AtomicCheckpointIO
+from dcgan_lit.data.images import find_images
+from dcgan_lit.errors import UserError, exit_on_user_error
+from dcgan_lit.metrics import MetricSuite, score_generator
+from dcgan_lit.metrics.cost import resolve_counts
+from dcgan_lit.metrics.features import extractor_from_config
+from dcgan_lit.model.module import DCGAN
+from dcgan_lit.model.sampling import eval_mode, generate, sampling_generator
+from dcgan_lit.run.config import validate
+from dcgan_lit.run.fit import iterations_to_optimizer_steps
+
+log = logging.getLogger(__name__)
+
+CLASSIC = "classic"
+
+
+# --------------------------------------------------------------------------------------------------
+# the runs: one per (row, seed), each trained in stages of `evaluate_every` iterations
+# --------------------------------------------------------------------------------------------------
+class ClassicRun:
+    """The example's loop, resumable: its networks, optimizers and RNG state saved after every stage."""
+
+    def __init__(self, cfg: DictConfig, seed: int, folder: Path, device: torch.device) -> None:
+        self.cfg, self.seed, self.folder, self.device = cfg, seed, folder, device
+        torch.manual_seed(seed)
+        self.example = classic.ClassicDCGAN(cfg.image_size, device)
+        self.iteration = 0
+        indices = None
+        if cfg.subset:
+            indices = subset_indices(len(find_images(Path(cfg.data_path).expanduser())), cfg)
+        self.dataset = classic.image_folder(cfg.data_path, cfg.image_size, indices)
+
+    @property
+    def state_file(self) -> Path:
+        return self.folder / "classic.pt"
+
+    def resume(self) -> None:
+        if self.state_file.is_file():
+            state = read_weights_only(self.state_file)
+            self.example.load_state_dict(state["example"])
+            self.iteration = int(state["iteration"])
+            torch.set_rng_state(state["torch_rng"])
+
+    def train_until(self, iteration: int) -> None:
+        epoch = 0
+        while self.iteration < iteration:
+            # a new shuffled order per epoch (and per resumed stage), seeded by the run's seed and position
+            order_seed = self.seed * 1_000_003 + self.iteration + epoch
+            for data, _ in classic.loader(self.dataset, self.cfg.batch_size, self.cfg.workers, order_seed):
+                self.example.step(data)
+                self.iteration += 1
+                if self.iteration >= iteration:
+                    break
+            epoch += 1
+        atomic_torch_save(
+            {
+                "example": self.example.state_dict(),
+                "iteration": self.iteration,
+                "torch_rng": torch.get_rng_state(),
+            },
+            self.state_file,
+        )
+
+    @property
+    def generator(self) -> torch.nn.Module:
+        return self.example.netG
+
+
+class RecipeRun:
+    """dcgan-lit's training path for one recipe: conf/train.yaml with the recipe's overrides, Trainer.fit
+    resumed from the previous stage's checkpoint (model, optimizers, data order and RNG states)."""
+
+    def __init__(self, cfg: DictConfig, recipe: list[str], seed: int, folder: Path, device: torch.device):
+        self.cfg, self.seed, self.folder, self.device = cfg, seed, folder, device
+        self.run_cfg = recipe_config(cfg, recipe, seed, folder, device)
+        validate(self.run_cfg)  # a bad recipe is one line now, not after the other rows trained
+        self.model: DCGAN = instantiate(self.run_cfg.model)
+        self.iteration = 0
+
+    @property
+    def state_file(self) -> Path:
+        return self.folder / "last.ckpt"
+
+    def resume(self) -> None:
+        if self.state_file.is_file():
+            state = read_weights_only(self.state_file)
+            self.model.load_state_dict(state["state_dict"])
+            self.iteration = int(state["global_step"]) // self.model.optimizer_steps_per_iteration
+
+    def train_until(self, iteration: int) -> None:
+        L.seed_everything(self.seed, workers=True, verbose=False)  # a resumed stage restores its own states
+        datamodule = instantiate(self.run_cfg.dataset)
+        self.model = instantiate(self.run_cfg.model)
+        trainer: L.Trainer = instantiate(
+            self.run_cfg.trainer,
+            callbacks=[],
+            logger=False,
+            enable_checkpointing=False,
+            enable_progress_bar=False,
+            enable_model_summary=False,
+            plugins=[AtomicCheckpointIO()],
+            max_steps=iterations_to_optimizer_steps(iteration, self.model),
+            max_epochs=-1,
+        )
+        resume = self.state_file if self.state_file.is_file() else None
+        # as in dcgan_lit.run.fit: the datamodule restores the data order, so Lightning's warning does not apply
+        warnings.filterwarnings(
+            "ignore", message=".*resuming from a checkpoint that ended before the epoch ended"
+        )
+        trainer.fit(self.model, datamodule=datamodule, ckpt_path=resume)
+        trainer.save_checkpoint(self.state_file)
+        self.iteration = self.model.iteration
+
+    @property
+    def generator(self) -> torch.nn.Module:
+        return sampling_generator(self.model)  # the EMA generator when the recipe keeps one
+
+
+def recipe_config(cfg: DictConfig, recipe: list[str], seed: int, folder: Path, device: torch.device):
+    """conf/train.yaml for one recipe row: the benchmark's data, size, batch and seed, then the recipe."""
+    overrides = [
+        f"model=dcgan{cfg.image_size}",
+        "dataset=imagefolder",
+        f"dataset.path={cfg.data_path}",
+        f"dataset.batch_size={cfg.batch_size}",
+        f"dataset.subset={cfg.subset if cfg.subset else 'null'}",
+        f"dataset.subset_seed={cfg.subset_seed}",
+        "dataset.hflip=false",  # as the classic loop; a recipe may switch it on
+        f"seed={seed}",
+        "logger=none",
+        "callbacks=none",
+        "metrics=none",  # scored here, at the same points for every row
+        f"paths.output_dir={folder}",
+        f"paths.cache_dir={cfg.paths.cache_dir}",
+        f"accelerator={'gpu' if device.type == 'cuda' else 'cpu'}",
+        *cfg.train_overrides,
+        *recipe,
+    ]
+    return compose(config_name="train", overrides=overrides)
+
+
+def subset_indices(count: int, cfg: DictConfig) -> list[int]:
+    """The indices ``dataset.subset`` draws (the datamodule's rule), for the classic loop's ImageFolder."""
+    order = torch.randperm(count, generator=torch.Generator().manual_seed(cfg.subset_seed))
+    return order[: cfg.subset].sort().values.tolist()
+
+
+# --------------------------------------------------------------------------------------------------
+# scoring
+# --------------------------------------------------------------------------------------------------
+class Scorer:
+    """FID (and IS when available) of a generator against the training set's cached statistics, and, with a
+    ``subset``, also against the subset's own statistics (a generator that memorised scores well there)."""
+
+    def __init__(self, cfg: DictConfig, device: torch.device) -> None:
+        fid = cfg.metrics.fid
+        self.num_fake, self.num_real = resolve_counts(fid.num_fake, fid.num_real, device)
+        self.batch_size, self.seed, self.device = int(fid.batch_size), int(fid.seed), device
+        extractor = extractor_from_config(fid, cfg.paths.cache_dir)
+        options = {"inception_score": cfg.metrics.inception_score} if extractor_has_logits(extractor) else {}
+        self.suites = {"full": MetricSuite(extractor, options).to(device)}
+        datamodule = instantiate(recipe_config(cfg, [], 0, Path(cfg.out_dir), device).dataset, subset=None)
+        datamodule.setup("fit")
+        images, key = datamodule.train_set.images, datamodule.cache_key()
+        self.suites["full"].prepare_reference(
+            images, key, cfg.paths.cache_dir, self.num_real, self.batch_size
+        )
+        self.num_real_used = self.suites["full"].reference.num
+        if cfg.subset:
+            self.suites["subset"] = MetricSuite(extractor).to(device)
+            subset = images[subset_indices(images.size(0), cfg)]
+            self.suites["subset"].prepare_reference(
+                subset, f"{key}-subset{cfg.subset}-seed{cfg.subset_seed}", cfg.paths.cache_dir, None
+            )
+        self.description = self.suites["full"].extractor_description
+
+    def score(self, generator: torch.nn.Module) -> dict[str, float]:
+        row = {}
+        with eval_mode(generator):
+            for name, suite in self.suites.items():
+                values = score_generator(
+                    suite,
+                    generator,
+                    generator.latent_dim,
+                    self.num_fake,
+                    self.batch_size,
+                    self.device,
+                    self.seed,
+                )
+                suffix = "" if name == "full" else f"_{name}"
+                row.update({f"{k}{suffix}": v for k, v in values.items()})
+        return row
+
+
+def extractor_has_logits(extractor: torch.nn.Module) -> bool:
+    return bool(getattr(extractor, "has_logits", False))
+
+
+# --------------------------------------------------------------------------------------------------
+# the benchmark
+# --------------------------------------------------------------------------------------------------
+def make_run(cfg: DictConfig, row: str, seed: int, device: torch.device):
+    folder = Path(cfg.out_dir) / f"{row}-seed{seed}"
+    folder.mkdir(parents=True, exist_ok=True)
+    if row == CLASSIC:
+        return ClassicRun(cfg, seed, folder, device)
+    return RecipeRun(cfg, list(cfg.recipes[row]), seed, folder, device)
+
+
+def check(cfg: DictConfig) -> None:
+    """Bad settings are one line before anything trains."""
+    root = Path(cfg.data_path).expanduser()
+    if not root.is_dir():
+        raise UserError(f"quality: no images at data_path={root}; point it at CIFAR-10's train folder")
+    unknown = [r for r in cfg.rows if r != CLASSIC and r not in cfg.recipes]
+    if unknown:
+        raise UserError(f"quality: rows {unknown} are not in recipes ({sorted(cfg.recipes)}) nor `{CLASSIC}`")
+    if cfg.evaluate_every <= 0 or cfg.iterations % cfg.evaluate_every:
+        raise UserError(
+            f"quality: iterations={cfg.iterations} must be a multiple of evaluate_every={cfg.evaluate_every} (> 0)"
+        )
+
+
+def command_line() -> str:
+    """This run's command, for the results (Hydra's task overrides; none outside a Hydra app)."""
+    from hydra.core.hydra_config import HydraConfig
+
+    overrides = list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []
+    return " ".join(["python -m benchmarks.quality", *overrides])
+
+
+# what must match for a rerun to add to earlier results rather than mix two protocols in one table
+SAME_PROTOCOL = ("image_size", "batch_size", "train_images", "num_fake", "num_real", "features")
+
+
+def check_resumable(path: Path, protocol: dict) -> None:
+    """Refuses (one line) to resume results of another protocol in the same ``out_dir``."""
+    if not path.is_file():
+        return
+    earlier = json.loads(path.read_text())["protocol"]
+    differ = [k for k in SAME_PROTOCOL if earlier.get(k) != protocol[k]]
+    if differ:
+        details = ", ".join(f"{k} {earlier.get(k)} -> {protocol[k]}" for k in differ)
+        raise UserError(
+            f"quality: {path} holds results of another protocol ({details}); pass name=<new folder> "
+            "or the same settings"
+        )
+    for row, recipe in protocol["recipes"].items():
+        if row in earlier["recipes"] and earlier["recipes"][row] != recipe:
+            raise UserError(
+                f"quality: row {row} was {earlier['recipes'][row]} in {path}, now {recipe}; "
+                "give the new recipe another row name or pass name=<new folder>"
+            )
+
+
+def load_results(path: Path) -> list[dict]:
+    return json.loads(path.read_text())["points"] if path.is_file() else []
+
+
+def write_results(cfg: DictConfig, points: list[dict], protocol: dict) -> None:
+    """quality.json (every point), quality.md (the table), fid.png (the curves); each written atomically."""
+    out = Path(cfg.out_dir)
+    write_text(out / "quality.json", json.dumps({"protocol": protocol, "points": points}, indent=2))
+    write_text(out / "quality.md", markdown_table(points, protocol))
+    plot(points, out / "fid.png", protocol)
+
+
+def write_text(path: Path, text: str) -> None:
+    partial = path.with_suffix(path.suffix + ".partial")
+    partial.write_text(text)
+    partial.replace(path)
+
+
+def summary(points: list[dict]) -> list[dict]:
+    """Per row and evaluated iteration: mean FID over seeds, its spread (min-max), wall time."""
+    rows: dict[tuple[str, int], list[dict]] = {}
+    for p in points:
+        rows.setdefault((p["row"], p["iteration"]), []).append(p)
+    result = []
+    for (row, iteration), group in rows.items():
+        entry = {"row": row, "iteration": iteration, "seeds": sorted(p["seed"] for p in group)}
+        for key in [k for k in group[0] if k.startswith(("fid", "is_mean"))]:
+            values = [p[key] for p in group if key in p]
+            entry[key] = statistics.fmean(values)
+            entry[f"{key}_min"], entry[f"{key}_max"] = min(values), max(values)
+        entry["train_minutes"] = statistics.fmean(p["train_seconds"] for p in group) / 60
+        result.append(entry)
+    return result
+
+
+def markdown_table(points: list[dict], protocol: dict) -> str:
+    header = (
+        f"{protocol['data']} ({protocol['train_images']} images) at {protocol['image_size']}x{protocol['image_size']}, "
+        f"batch {protocol['batch_size']}; FID of {protocol['num_fake']} fakes against {protocol['num_real']} "
+        f"real training images, {protocol['features']}; device {protocol['device']}. "
+        "Mean over seeds, (min-max) in brackets; train minutes exclude scoring."
+    )
+    entries = summary(points)
+    extra = [k for k in ("is_mean", "fid_subset") if any(k in e for e in entries)]
+    columns = ["row", "iterations", "seeds", "FID", *extra, "train min"]
+    lines = [header, "", "| " + " | ".join(columns) + " |", "|" + "|".join(" --- " for _ in columns) + "|"]
+    for e in sorted(entries, key=lambda e: (e["iteration"], e["row"])):
+        cells = [e["row"], str(e["iteration"]), ",".join(map(str, e["seeds"])), spread(e, "fid")]
+        cells += [spread(e, k) if k in e else "" for k in extra]
+        cells.append(f"{e['train_minutes']:.1f}")
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def spread(entry: dict, key: str) -> str:
+    if len(entry["seeds"]) == 1:
+        return f"{entry[key]:.1f}"
+    return f"{entry[key]:.1f} ({entry[key + '_min']:.1f}-{entry[key + '_max']:.1f})"
+
+
+def plot(points: list[dict], path: Path, protocol: dict) -> Path | None:
+    """FID against iterations, one line per row and seed (skipped, with a warning, without matplotlib)."""
+    if not points:
+        return None
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        log.warning("quality: matplotlib is not installed, so no fid.png (pip install matplotlib)")
+        return None
+    figure, axes = plt.subplots(figsize=(7, 4.5))
+    runs: dict[tuple[str, int], list[dict]] = {}
+    for p in points:
+        runs.setdefault((p["row"], p["seed"]), []).append(p)
+    colours = {row: f"C{i}" for i, row in enumerate(dict.fromkeys(r for r, _ in runs))}
+    for (row, seed), run in sorted(runs.items()):
+        run.sort(key=lambda p: p["iteration"])
+        axes.plot(
+            [p["iteration"] for p in run],
+            [p["fid"] for p in run],
+            marker="o",
+            color=colours[row],
+            linestyle="-" if seed == min(s for r, s in runs if r == row) else "--",
+            label=f"{row} (seed {seed})",
+        )
+    axes.set_xlabel("iterations")
+    axes.set_ylabel(f"FID ({protocol['num_fake']} fakes vs {protocol['num_real']} real)")
+    axes.set_title(
+        f"{protocol['data']}: {protocol['image_size']}px, batch {protocol['batch_size']}", fontsize=9
+    )
+    axes.grid(alpha=0.3)
+    axes.legend(fontsize=8)
+    figure.tight_layout()
+    partial = path.with_name(path.stem + ".partial.png")
+    figure.savefig(partial, dpi=120)
+    plt.close(figure)
+    partial.replace(path)
+    return path
+
+
+def benchmark(cfg: DictConfig) -> list[dict]:
+    """Trains and scores every (row, seed) up to ``iterations``, resuming from ``out_dir``; returns the points."""
+    check(cfg)
+    device = pick_device(cfg.device)
+    out = Path(cfg.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    points = load_results(out / "quality.json")
+    done = {(p["row"], p["seed"], p["iteration"]) for p in points}
+    scorer = Scorer(cfg, device)
+    protocol = {
+        "image_size": cfg.image_size,
+        "batch_size": cfg.batch_size,
+        "data": str(cfg.data_path),
+        "train_images": cfg.subset or "all",
+        "num_fake": scorer.num_fake,
+        "num_real": scorer.num_real_used,
+        "features": scorer.description,
+        "device": torch.cuda.get_device_name(device)
+        if device.type == "cuda"
+        else f"cpu x{torch.get_num_threads()}",
+        "recipes": {
+            row: OmegaConf.to_container(cfg.recipes[row]) if row != CLASSIC else CLASSIC for row in cfg.rows
+        },
+        "command": command_line(),
+    }
+    check_resumable(out / "quality.json", protocol)
+    log.info("quality: %s", protocol)
+    started = time.perf_counter()
+    for seed in cfg.seeds:
+        runs = {row: make_run(cfg, row, seed, device) for row in cfg.rows}
+        trained = {}
+        for row, run in runs.items():
+            run.resume()
+            earlier = [
+                p for p in points if (p["row"], p["seed"], p["iteration"]) == (row, seed, run.iteration)
+            ]
+            trained[row] = earlier[0]["train_seconds"] if earlier else 0.0
+        # stage by stage, every row in turn: a time-limited run ends with all rows at about the same length
+        for iteration in range(cfg.evaluate_every, cfg.iterations + 1, cfg.evaluate_every):
+            for row, run in runs.items():
+                if (row, seed, iteration) in done or iteration <= run.iteration:
+                    continue
+                if out_of_time(cfg, started):
+                    log.warning(
+                        "quality: time_limit_minutes=%s reached before %s seed %d iteration %d; the same "
+                        "command resumes from here",
+                        cfg.time_limit_minutes,
+                        row,
+                        seed,
+                        iteration,
+                    )
+                    write_results(cfg, points, protocol)
+                    return points
+                start = time.perf_counter()
+                run.train_until(iteration)
+                trained[row] += time.perf_counter() - start
+                start = time.perf_counter()
+                point = {
+                    "row": row,
+                    "seed": seed,
+                    "iteration": iteration,
+                    "train_seconds": round(trained[row], 1),
+                }
+                point.update(scorer.score(run.generator))
+                point["score_seconds"] = round(time.perf_counter() - start, 1)
+                write_grid(run.generator, run.folder / f"samples_{iteration:06d}.png", cfg.grid, device)
+                points.append(point)
+                done.add((row, seed, iteration))
+                write_results(cfg, points, protocol)
+                log.info("quality: %s", point)
+    write_results(cfg, points, protocol)
+    print(markdown_table(points, protocol))
+    print(f"wrote {out / 'quality.json'}, {out / 'quality.md'} and {out / 'fid.png'}")
+    return points
+
+
+def out_of_time(cfg: DictConfig, started: float) -> bool:
+    limit = cfg.get("time_limit_minutes")
+    return limit is not None and time.perf_counter() - started > 60 * float(limit)
+
+
+def write_grid(generator: torch.nn.Module, path: Path, count: int, device: torch.device) -> None:
+    """``count`` samples of fixed latents (seed 0, the same for every row) as one PNG."""
+    z = torch.randn(count, generator.latent_dim, 1, 1, generator=torch.Generator().manual_seed(0)).to(device)
+    with eval_mode(generator):
+        save_grid(generate(generator, z), path, nrow=int(count**0.5))
+
+
+@hydra.main(version_base="1.3", config_path="../conf", config_name="benchmarks/quality")
+def main(cfg: DictConfig) -> None:
+    exit_on_user_error(lambda: benchmark(cfg))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,166 @@
+"""benchmarks/quality.py's mechanics on a tiny folder: rows, points, tables, grids, resuming, refusals.
+Nothing here asserts a quality; the tiny feature network stands in for the Inception."""
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from hydra.utils import instantiate
+
+import benchmarks.quality as quality
+from dcgan_lit.checkpoint.io import read_weights_only
+from dcgan_lit.data.images import decode_images
+from dcgan_lit.errors import UserError
+from tests.helpers.config import CONF_DIR
+from tests.helpers.images import write_images
+
+TINY_RUN = [
+    "batch_size=4",
+    "iterations=4",
+    "evaluate_every=2",
+    "seeds=[0]",
+    "workers=0",
+    "grid=4",
+    "metrics.fid.feature_extractor=tiny",
+    "metrics.fid.num_fake=16",
+    "metrics.fid.num_real=null",
+    "train_overrides=['model.ngf=8','model.ndf=8']",
+]
+
+
+@pytest.fixture
+def folder(tmp_path):
+    for name, seed in (("cat", 1), ("dog", 2)):
+        write_images(tmp_path / "data" / name, 10, size=(32, 32), seed=seed)
+    return tmp_path / "data"
+
+
+@pytest.fixture
+def quality_cfg(tmp_path, folder):
+    """Factory: conf/benchmarks/quality.yaml on the tiny folder, 4 iterations scored every 2."""
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+
+        def make(*extra: str, out: str = "out"):
+            overrides = [
+                f"data_path={folder}",
+                f"out_dir={tmp_path / out}",
+                f"paths.cache_dir={tmp_path / 'cache'}",
+                *TINY_RUN,
+                *extra,
+            ]
+            return compose(config_name="benchmarks/quality", overrides=overrides)
+
+        yield make
+    GlobalHydra.instance().clear()
+
+
+def test_every_row_is_trained_scored_and_drawn_at_the_same_iterations(quality_cfg, tmp_path):
+    cfg = quality_cfg("rows=[classic,paper]")
+    points = quality.benchmark(cfg)
+    assert sorted((p["row"], p["iteration"]) for p in points) == [
+        ("classic", 2),
+        ("classic", 4),
+        ("paper", 2),
+        ("paper", 4),
+    ]
+    assert all(p["fid"] > 0 and p["train_seconds"] > 0 for p in points)
+    out = tmp_path / "out"
+    saved = json.loads((out / "quality.json").read_text())
+    assert saved["points"] == points
+    assert saved["protocol"]["num_fake"] == 16 and saved["protocol"]["num_real"] == 20
+    assert saved["protocol"]["recipes"] == {"classic": "classic", "paper": []}
+    table = (out / "quality.md").read_text()
+    assert "FID of 16 fakes against 20 real training images, tiny-16d-seed0" in table
+    assert table.count("\n| classic |") == 2 and table.count("\n| paper |") == 2
+    assert (out / "fid.png").stat().st_size > 0
+    for row in ("classic", "paper"):
+        assert (out / f"{row}-seed0" / "samples_000004.png").is_file()
+    # the runs' saved states are where their iteration counts say
+    assert read_weights_only(out / "classic-seed0" / "classic.pt")["iteration"] == 4
+    assert read_weights_only(out / "paper-seed0" / "last.ckpt")["global_step"] == 8  # D and G steps
+
+
+def test_a_rerun_resumes_and_a_longer_one_continues_exactly(quality_cfg, monkeypatch):
+    """Stopped after 2 iterations then run to 4, a recipe row ends with the weights of one 4-iteration run
+    (the checkpoint carries the data order and RNG states); the finished points are never retrained."""
+    straight = quality.benchmark(quality_cfg("rows=[paper]", out="straight"))
+    quality.benchmark(quality_cfg("rows=[paper]", "iterations=2", out="staged"))
+    staged = quality.benchmark(quality_cfg("rows=[paper]", out="staged"))
+    assert [p["fid"] for p in staged] == pytest.approx([p["fid"] for p in straight])
+
+    def weights(out):
+        state = read_weights_only(out / "paper-seed0" / "last.ckpt")["state_dict"]
+        return {k: v for k, v in state.items() if k.startswith("generator.")}
+
+    root = Path(quality_cfg().out_dir).parent
+    a, b = weights(root / "straight"), weights(root / "staged")
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("a finished point was trained again")
+
+    monkeypatch.setattr(quality.RecipeRun, "train_until", no_training)
+    assert quality.benchmark(quality_cfg("rows=[paper]", out="staged")) == staged
+
+
+def test_a_subset_is_scored_against_the_full_set_and_itself(quality_cfg):
+    points = quality.benchmark(quality_cfg("rows=[classic,paper]", "subset=8", "iterations=2"))
+    assert all("fid_subset" in p and p["fid_subset"] > 0 for p in points)
+    assert {p["row"] for p in points} == {"classic", "paper"}
+
+
+def test_the_classic_subset_is_the_datamodules_subset(quality_cfg):
+    """The same 8 images for both loops: the classic loop's files are the datamodule's subset, in its order."""
+    cfg = quality_cfg("subset=8")
+    classic_run = quality.ClassicRun(cfg, 0, Path(cfg.out_dir), torch.device("cpu"))
+    decoded, _ = decode_images(classic_run.dataset.files, 32, 3)
+    run = quality.RecipeRun(cfg, [], 0, Path(cfg.out_dir), torch.device("cpu"))
+    datamodule = instantiate(run.run_cfg.dataset)
+    datamodule.setup("fit")
+    assert torch.equal(decoded, datamodule.train_set.images)
+
+
+def test_bad_settings_are_one_line_before_training(quality_cfg, tmp_path):
+    with pytest.raises(UserError, match="rows \\['fancy'\\] are not in recipes"):
+        quality.benchmark(quality_cfg("rows=[fancy]"))
+    with pytest.raises(UserError, match="must be a multiple of evaluate_every"):
+        quality.benchmark(quality_cfg("iterations=5"))
+    with pytest.raises(UserError, match="no images at data_path"):
+        quality.benchmark(quality_cfg(f"data_path={tmp_path / 'nothing'}"))
+
+
+def test_results_of_another_protocol_are_not_mixed(quality_cfg):
+    quality.benchmark(quality_cfg("rows=[paper]", "iterations=2"))
+    with pytest.raises(UserError, match="another protocol \\(num_fake 16 -> 12\\)"):
+        quality.benchmark(quality_cfg("rows=[paper]", "metrics.fid.num_fake=12"))
+    with pytest.raises(UserError, match="row paper was \\[\\] .* now \\['gan.loss=hinge'\\]"):
+        quality.benchmark(quality_cfg("rows=[paper]", "recipes.paper=['gan.loss=hinge']"))
+
+
+def test_summary_gives_the_mean_and_spread_over_seeds():
+    points = [
+        {"row": "paper", "seed": 0, "iteration": 10, "fid": 50.0, "train_seconds": 60},
+        {"row": "paper", "seed": 1, "iteration": 10, "fid": 54.0, "train_seconds": 120},
+    ]
+    (entry,) = quality.summary(points)
+    assert entry["fid"] == 52.0 and (entry["fid_min"], entry["fid_max"]) == (50.0, 54.0)
+    assert entry["train_minutes"] == 1.5 and entry["seeds"] == [0, 1]
+    assert quality.spread(entry, "fid") == "52.0 (50.0-54.0)"
+
+
+def test_the_best_recipe_row_is_the_experiment_on_the_benchmarks_data(quality_cfg, folder):
+    """`experiment=cifar10_best` brings its recipe, but the benchmark's data, batch and seed win."""
+    cfg = quality_cfg()
+    run_cfg = quality.recipe_config(cfg, list(cfg.recipes.best), 3, Path(cfg.out_dir), torch.device("cpu"))
+    assert run_cfg.dataset._target_.endswith("ImageFolderDataModule") and run_cfg.dataset.path == str(folder)
+    assert run_cfg.dataset.batch_size == 4 and run_cfg.seed == 3
+    assert run_cfg.model.ema.decay is not None  # the recipe's own settings are there
+
+
+def test_a_time_limit_stops_between_stages_and_a_rerun_goes_on(quality_cfg):
+    assert quality.benchmark(quality_cfg("rows=[paper]", "time_limit_minutes=0")) == []
+    assert len(quality.benchmark(quality_cfg("rows=[paper]"))) == 2
