@@ -422,15 +422,12 @@ def benchmark(cfg: DictConfig) -> list[dict]:
         trained = {}
         for row, run in runs.items():
             run.resume()
-            earlier = [
-                p for p in points if (p["row"], p["seed"], p["iteration"]) == (row, seed, run.iteration)
-            ]
-            trained[row] = earlier[0]["train_seconds"] if earlier else 0.0
+            trained[row] = trained_seconds(run)
         # stage by stage, every row in turn: a time-limited run ends with all rows at about the same length
         for iteration in range(cfg.evaluate_every, cfg.iterations + 1, cfg.evaluate_every):
             for row, run in runs.items():
-                if (row, seed, iteration) in done or iteration <= run.iteration:
-                    continue
+                if (row, seed, iteration) in done or iteration < run.iteration:
+                    continue  # scored, or passed by a longer earlier run
                 if out_of_time(cfg, started):
                     log.warning(
                         "quality: time_limit_minutes=%s reached before %s seed %d iteration %d; the same "
@@ -442,9 +439,12 @@ def benchmark(cfg: DictConfig) -> list[dict]:
                     )
                     write_results(cfg, points, protocol)
                     return points
-                start = time.perf_counter()
-                run.train_until(iteration)
-                trained[row] += time.perf_counter() - start
+                if iteration > run.iteration:  # == : trained before a stop, not scored yet
+                    start = time.perf_counter()
+                    run.train_until(iteration)
+                    trained[row] += time.perf_counter() - start
+                    progress = {"iteration": run.iteration, "train_seconds": trained[row]}
+                    write_text(run.folder / "progress.json", json.dumps(progress))
                 start = time.perf_counter()
                 point = {
                     "row": row,
@@ -463,6 +463,15 @@ def benchmark(cfg: DictConfig) -> list[dict]:
     print(markdown_table(points, protocol))
     print(f"wrote {out / 'quality.json'}, {out / 'quality.md'} and {out / 'fid.png'}")
     return points
+
+
+def trained_seconds(run) -> float:
+    """The training time behind a resumed run's saved state (its progress.json), 0 for a new run."""
+    path = run.folder / "progress.json"
+    if run.iteration == 0 or not path.is_file():
+        return 0.0
+    progress = json.loads(path.read_text())
+    return float(progress["train_seconds"]) if progress["iteration"] == run.iteration else 0.0
 
 
 def out_of_time(cfg: DictConfig, started: float) -> bool:

@@ -164,3 +164,24 @@ def test_the_best_recipe_row_is_the_experiment_on_the_benchmarks_data(quality_cf
 def test_a_time_limit_stops_between_stages_and_a_rerun_goes_on(quality_cfg):
     assert quality.benchmark(quality_cfg("rows=[paper]", "time_limit_minutes=0")) == []
     assert len(quality.benchmark(quality_cfg("rows=[paper]"))) == 2
+
+
+def test_a_stage_trained_but_not_scored_before_a_stop_is_scored_on_resume(quality_cfg, monkeypatch):
+    cfg = quality_cfg("rows=[paper]")
+    original = quality.Scorer.score
+    calls = []
+
+    def crash_on_the_second(self, generator):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt  # a stop after iteration 4 was trained and saved
+        return original(self, generator)
+
+    monkeypatch.setattr(quality.Scorer, "score", crash_on_the_second)
+    with pytest.raises(KeyboardInterrupt):
+        quality.benchmark(cfg)
+    monkeypatch.setattr(quality.Scorer, "score", original)
+    monkeypatch.setattr(quality.RecipeRun, "train_until", lambda *a: pytest.fail("trained again"))
+    points = quality.benchmark(cfg)
+    assert [p["iteration"] for p in points] == [2, 4]
+    assert points[1]["train_seconds"] >= points[0]["train_seconds"] > 0
