@@ -184,4 +184,7 @@ def test_a_stage_trained_but_not_scored_before_a_stop_is_scored_on_resume(qualit
     monkeypatch.setattr(quality.RecipeRun, "train_until", lambda *a: pytest.fail("trained again"))
     points = quality.benchmark(cfg)
     assert [p["iteration"] for p in points] == [2, 4]
-    assert points[1]["train_seconds"] >= points[0]["train_seconds"] > 0
+    assert points[1]["train_seconds"] >= points[0]["train_seconds"]  # the time before the stop is kept
+    progress = json.loads((Path(cfg.out_dir) / "paper-seed0" / "progress.json").read_text())
+    assert progress["iteration"] == 4 and progress["train_seconds"] > 0
+
