@@ -187,4 +187,3 @@ def test_a_stage_trained_but_not_scored_before_a_stop_is_scored_on_resume(qualit
     assert points[1]["train_seconds"] >= points[0]["train_seconds"]  # the time before the stop is kept
     progress = json.loads((Path(cfg.out_dir) / "paper-seed0" / "progress.json").read_text())
     assert progress["iteration"] == 4 and progress["train_seconds"] > 0
-
