@@ -27,6 +27,7 @@ from pathlib import Path
 
 import torch
 
+from dcgan_lit.checkpoint.io import load_state_dict_file
 from dcgan_lit.data.images import find_images
 from dcgan_lit.errors import UserError, exit_on_user_error
 from dcgan_lit.metrics.inception import prepare_weights
@@ -38,7 +39,7 @@ LIMIT_MB = 60.0
 def half_precision_weights(cache_dir: str | None, path: Path) -> Path:
     """The installed FID Inception (found as training finds it) written as a float16 state_dict."""
     prepared = prepare_weights(None, cache_dir=cache_dir)
-    state = torch.load(prepared.file, map_location="cpu", weights_only=True)
+    state = load_state_dict_file(prepared.file, "FID: the Inception weights")
     half = {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
     path.parent.mkdir(parents=True, exist_ok=True)
     torch.save(half, path)

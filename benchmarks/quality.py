@@ -33,6 +33,7 @@ from benchmarks import classic
 from dcgan_lit.api import pick_device, save_grid
 from dcgan_lit.checkpoint.io import atomic_torch_save, read_weights_only
 from dcgan_lit.checkpoint.resume import AtomicCheckpointIO
+from dcgan_lit.data.datamodule import subset_indices
 from dcgan_lit.data.images import find_images
 from dcgan_lit.errors import UserError, exit_on_user_error
 from dcgan_lit.metrics import MetricSuite, score_generator
@@ -61,7 +62,8 @@ class ClassicRun:
         self.iteration = 0
         indices = None
         if cfg.subset:
-            indices = subset_indices(len(find_images(Path(cfg.data_path).expanduser())), cfg)
+            count = len(find_images(Path(cfg.data_path).expanduser()))
+            indices = subset_indices(count, cfg.subset, cfg.subset_seed).tolist()  # the datamodule's rule
         self.dataset = classic.image_folder(cfg.data_path, cfg.image_size, indices)
 
     @property
@@ -173,12 +175,6 @@ def recipe_config(cfg: DictConfig, recipe: list[str], seed: int, folder: Path, d
     return compose(config_name="train", overrides=overrides)
 
 
-def subset_indices(count: int, cfg: DictConfig) -> list[int]:
-    """The indices ``dataset.subset`` draws (the datamodule's rule), for the classic loop's ImageFolder."""
-    order = torch.randperm(count, generator=torch.Generator().manual_seed(cfg.subset_seed))
-    return order[: cfg.subset].sort().values.tolist()
-
-
 # --------------------------------------------------------------------------------------------------
 # scoring
 # --------------------------------------------------------------------------------------------------
@@ -202,7 +198,7 @@ class Scorer:
         self.num_real_used = self.suites["full"].reference.num
         if cfg.subset:
             self.suites["subset"] = MetricSuite(extractor).to(device)
-            subset = images[subset_indices(images.size(0), cfg)]
+            subset = images[subset_indices(images.size(0), cfg.subset, cfg.subset_seed)]
             self.suites["subset"].prepare_reference(
                 subset, f"{key}-subset{cfg.subset}-seed{cfg.subset_seed}", cfg.paths.cache_dir, None
             )

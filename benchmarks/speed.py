@@ -69,8 +69,8 @@ def matmul_peak_flops(
     return 2 * n**3 * repeats / (time.perf_counter() - start)
 
 
-def peak_dtype(precision: str) -> torch.dtype:
-    """The matmul dtype whose peak a run at Lightning ``precision`` is measured against."""
+def precision_dtype(precision: str) -> torch.dtype:
+    """The compute dtype of Lightning's ``precision`` (autocast's, and the matmul peak's it is measured against)."""
     if precision.startswith("bf16"):
         return torch.bfloat16
     if precision.startswith("16"):
@@ -208,11 +208,8 @@ def bare_iteration(model: DCGAN, opt_d, opt_g, real: torch.Tensor) -> None:
 
 def autocast(precision: str, device: torch.device) -> contextlib.AbstractContextManager:
     """The autocast that Lightning's ``precision`` setting applies, for the bare loop."""
-    if precision.startswith("bf16"):
-        return torch.autocast(device.type, dtype=torch.bfloat16)
-    if precision.startswith("16"):
-        return torch.autocast(device.type, dtype=torch.float16)
-    return contextlib.nullcontext()
+    dtype = precision_dtype(precision)
+    return contextlib.nullcontext() if dtype == torch.float32 else torch.autocast(device.type, dtype=dtype)
 
 
 def time_bare(cfg: DictConfig, size: int, device: torch.device) -> tuple[list[float], float]:
@@ -243,7 +240,7 @@ def time_bare(cfg: DictConfig, size: int, device: torch.device) -> tuple[list[fl
 def run(cfg: DictConfig) -> list[dict]:
     device = pick_device(cfg.device)
     check_data(cfg)
-    dtype = peak_dtype(cfg.precision)
+    dtype = precision_dtype(cfg.precision)
     peak = matmul_peak_flops(device, dtype=dtype)
     log.info("%s matmul peak on %s: %.1f GFLOP/s", dtype, device, peak / 1e9)
     rows = []

@@ -43,6 +43,12 @@ class UInt8ImageDataset(Dataset):
         return indices if self.indices_only else self.images[indices]
 
 
+def subset_indices(count: int, subset: int, seed: int) -> torch.Tensor:
+    """The sorted indices of the fixed random ``subset`` of ``count`` images that ``dataset.subset`` trains on."""
+    order = torch.randperm(count, generator=torch.Generator().manual_seed(seed))
+    return order[:subset].sort().values
+
+
 def return_batch(batch: torch.Tensor) -> torch.Tensor:
     """collate_fn for datasets whose ``__getitems__`` already returns the stacked batch."""
     return batch
@@ -172,8 +178,7 @@ class ImageDataModule(L.LightningDataModule):
                 f"dataset.subset={self.subset} must be between 1 and the {images.size(0)} images of "
                 f"{self.source()}, or null for all"
             )
-        order = torch.randperm(images.size(0), generator=torch.Generator().manual_seed(self.subset_seed))
-        return images[order[: self.subset].sort().values]
+        return images[subset_indices(images.size(0), self.subset, self.subset_seed)]
 
     def train_dataloader(self) -> DataLoader:
         return DataLoader(
