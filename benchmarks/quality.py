@@ -15,6 +15,7 @@ table's header) and fid.png (FID against iterations, one line per row and seed) 
 
 from __future__ import annotations
 
+import fcntl
 import json
 import logging
 import statistics
@@ -288,11 +289,29 @@ def load_results(path: Path) -> list[dict]:
 
 
 def write_results(cfg: DictConfig, points: list[dict], protocol: dict) -> None:
-    """quality.json (every point), quality.md (the table), fid.png (the curves); each written atomically."""
+    """quality.json (every point), quality.md (the table), fid.png (the curves); each written atomically.
+
+    Under a lock, the points and recipes already in quality.json are kept beside this process's: several
+    processes of one protocol (e.g. ``seeds=[0]`` and ``seeds=[1]``, one per core or GPU) share a folder.
+    """
     out = Path(cfg.out_dir)
-    write_text(out / "quality.json", json.dumps({"protocol": protocol, "points": points}, indent=2))
-    write_text(out / "quality.md", markdown_table(points, protocol))
-    plot(points, out / "fid.png", protocol)
+    with open(out / "quality.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        path = out / "quality.json"
+        earlier = json.loads(path.read_text()) if path.is_file() else {"protocol": protocol, "points": []}
+        mine = {point_key(p) for p in points}
+        merged = [p for p in earlier["points"] if point_key(p) not in mine] + points
+        merged.sort(key=lambda p: (p["seed"], p["iteration"], p["row"]))
+        protocol = {**protocol, "recipes": {**earlier["protocol"]["recipes"], **protocol["recipes"]}}
+        commands = [c for c in earlier["protocol"].get("commands", []) if c != protocol["command"]]
+        protocol["commands"] = [*commands, protocol["command"]]
+        write_text(path, json.dumps({"protocol": protocol, "points": merged}, indent=2))
+        write_text(out / "quality.md", markdown_table(merged, protocol))
+        plot(merged, out / "fid.png", protocol)
+
+
+def point_key(point: dict) -> tuple[str, int, int]:
+    return point["row"], point["seed"], point["iteration"]
 
 
 def write_text(path: Path, text: str) -> None:

@@ -187,3 +187,18 @@ def test_a_stage_trained_but_not_scored_before_a_stop_is_scored_on_resume(qualit
     assert points[1]["train_seconds"] >= points[0]["train_seconds"]  # the time before the stop is kept
     progress = json.loads((Path(cfg.out_dir) / "paper-seed0" / "progress.json").read_text())
     assert progress["iteration"] == 4 and progress["train_seconds"] > 0
+
+
+def test_two_processes_sharing_a_folder_keep_each_others_points(quality_cfg):
+    """One process per seed in the same out_dir: a process that started before the other's points were
+    written does not drop them when it writes its own (quality.json is merged under a lock)."""
+    seed0 = quality.benchmark(quality_cfg("rows=[paper]", "iterations=2"))
+    cfg1 = quality_cfg("rows=[paper]", "iterations=2", "seeds=[1]")
+    mine = [{**seed0[0], "seed": 1, "fid": 123.0}]  # as if written by a process that never saw seed 0's
+    protocol = json.loads((Path(cfg1.out_dir) / "quality.json").read_text())["protocol"]
+    quality.write_results(cfg1, mine, {**protocol, "recipes": {"classic": "classic"}, "command": "second"})
+    saved = json.loads((Path(cfg1.out_dir) / "quality.json").read_text())
+    assert [(p["seed"], p["fid"]) for p in saved["points"]] == [(0, seed0[0]["fid"]), (1, 123.0)]
+    assert saved["protocol"]["recipes"] == {"paper": [], "classic": "classic"}
+    assert saved["protocol"]["commands"][-1] == "second" and len(saved["protocol"]["commands"]) == 2
+    assert "| paper | 2 | 0,1 |" in (Path(cfg1.out_dir) / "quality.md").read_text()
