@@ -10,6 +10,7 @@ from typing import Any
 
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 from lightning.pytorch.utilities import rank_zero_only
+from omegaconf import OmegaConf
 
 from dcgan_lit.checkpoint.io import atomic_torch_save, fsync_dir, load_weights
 from dcgan_lit.errors import UserError
@@ -30,23 +31,28 @@ class AtomicCheckpointIO(TorchCheckpointIO):
         return load_weights(path)
 
 
-def checkpoint_candidates(output_dir: Path) -> list[Path]:
-    """Checkpoints ``ckpt_path=last`` may resume from, best first: this run's, then earlier sibling runs'.
+def run_checkpoints(run: Path) -> list[Path]:
+    """One run folder's checkpoints: ``last.ckpt`` first, then the others, newest first."""
+    files = sorted((run / "checkpoints").glob("*.ckpt"), key=lambda p: p.stat().st_mtime, reverse=True)
+    return sorted(files, key=lambda p: p.name != "last.ckpt")  # stable: last.ckpt, then newest first
 
-    Within a run, ``last.ckpt`` comes first, then its other checkpoints, newest first.
-    """
 
-    def of_run(run: Path) -> list[Path]:
-        files = sorted((run / "checkpoints").glob("*.ckpt"), key=lambda p: p.stat().st_mtime, reverse=True)
-        return sorted(files, key=lambda p: p.name != "last.ckpt")  # stable: last.ckpt, then newest first
-
-    siblings = [p for p in output_dir.parent.glob("*/checkpoints") if p.parent != output_dir]
-    siblings.sort(key=lambda p: max((f.stat().st_mtime for f in p.glob("*.ckpt")), default=0), reverse=True)
-    return [*of_run(output_dir), *(f for run in siblings for f in of_run(run.parent))]
+def sibling_runs(output_dir: Path) -> list[Path]:
+    """The other run folders beside ``output_dir`` that hold checkpoints, newest checkpoint first."""
+    runs = [p.parent for p in output_dir.parent.glob("*/checkpoints") if p.parent != output_dir]
+    newest = {
+        run: max((f.stat().st_mtime for f in run.glob("checkpoints/*.ckpt")), default=0) for run in runs
+    }
+    return sorted(runs, key=newest.__getitem__, reverse=True)
 
 
 # Model settings that shape the saved tensors: a checkpoint resumes only into the same ones.
 ARCHITECTURE_KEYS = ("image_size", "channels", "latent_dim", "ngf", "ndf", "num_fixed_samples")
+
+# What makes another run folder's training the same run as this one: its data, its seed and everything that
+# changes what is learned. Speed and bookkeeping settings (workers, cache, layout, compile) may differ.
+MEANING_SECTIONS = ("dataset", "model", "gan", "augment")
+NOT_MEANING = {"num_workers", "cache_dir", "on_device", "download", "channels_last", "compile"}
 
 
 def verify_checkpoint(path: Path, model: Mapping[str, Any] | None = None) -> None:
@@ -60,14 +66,55 @@ def verify_checkpoint(path: Path, model: Mapping[str, Any] | None = None) -> Non
             )
 
 
+def meaning(config: Mapping[str, Any]) -> dict[str, Any]:
+    """The flattened settings of :data:`MEANING_SECTIONS` (``section.key`` -> value)."""
+    flat: dict[str, Any] = {}
+
+    def walk(prefix: str, value: Any) -> None:
+        if isinstance(value, Mapping):
+            for key, item in value.items():
+                if key not in NOT_MEANING:
+                    walk(f"{prefix}.{key}", item)
+        else:
+            flat[prefix] = value
+
+    for section in MEANING_SECTIONS:
+        value = config.get(section)
+        walk(section, OmegaConf.to_container(value, resolve=True) if OmegaConf.is_config(value) else value)
+    flat["seed"] = config.get("seed")
+    return flat
+
+
+def differences(run: Path, config: Mapping[str, Any]) -> list[str]:
+    """How the run in ``run`` (its ``.hydra/config.yaml``) differs from ``config`` in meaning; a run folder
+    without a saved config differs in everything."""
+    saved = run / ".hydra" / "config.yaml"
+    if not saved.is_file():
+        return [f"no {saved.relative_to(run)} to compare with"]
+    try:
+        theirs = meaning(OmegaConf.load(saved))
+    except Exception as error:  # noqa: BLE001 - any unreadable config means: not provably the same run
+        return [f"its {saved.relative_to(run)} does not resolve here ({type(error).__name__})"]
+    mine = meaning(config)
+    keys = sorted(k for k in theirs.keys() | mine.keys() if theirs.get(k) != mine.get(k))
+    return [f"{k}={theirs.get(k)} there, {mine.get(k)} here" for k in keys]
+
+
 def resolve_ckpt_path(
-    ckpt_path: str | None, output_dir: str | Path, model: Mapping[str, Any] | None = None
+    ckpt_path: str | None,
+    output_dir: str | Path,
+    model: Mapping[str, Any] | None = None,
+    siblings: bool = True,
+    config: Mapping[str, Any] | None = None,
 ) -> str | None:
     """``ckpt_path``: null (fresh run), a file, or ``last``; returns a checkpoint that loads, or None.
 
     A file is verified (:func:`verify_checkpoint`) and refused with one line when damaged, unsafe or made for
-    another architecture. ``last`` takes the first good one of :func:`checkpoint_candidates`, warning about
-    each one it passes over, and starts fresh with a warning when there is none.
+    another architecture. ``last`` takes the first good one of this run folder's checkpoints, then (with
+    ``siblings``) of the sibling run folders', warning about each one it passes over, and starts fresh with
+    a warning when there is none. With the run's resolved ``config``, a sibling run resumes only if its saved
+    config means the same training (:func:`differences`); when siblings exist but none does, the run is
+    refused with one line naming what differs. Resuming another folder's checkpoint is a warning.
     """
     if ckpt_path in (None, ""):
         return None
@@ -80,17 +127,38 @@ def resolve_ckpt_path(
         verify_checkpoint(path, model)
         return str(path)
     output_dir = Path(output_dir)
-    for candidate in checkpoint_candidates(output_dir):
-        try:
-            verify_checkpoint(candidate, model)
-        except UserError as error:
-            log.warning("ckpt_path=last: skipping %s", error)
+    refused: list[tuple[Path, list[str]]] = []
+    for run in [output_dir, *(sibling_runs(output_dir) if siblings else [])]:
+        differ = differences(run, config) if config is not None and run != output_dir else []
+        if differ:
+            log.warning("ckpt_path=last: not resuming %s, another training: %s", run, "; ".join(differ))
+            refused.append((run, differ))
             continue
-        log.info("ckpt_path=last: resuming from %s", candidate)
-        return str(candidate)
-    log.warning(
-        "ckpt_path=last: no usable checkpoint in %s or its sibling runs; starting from scratch", output_dir
-    )
+        for candidate in run_checkpoints(run):
+            try:
+                verify_checkpoint(candidate, model)
+            except UserError as error:
+                log.warning("ckpt_path=last: skipping %s", error)
+                continue
+            if run != output_dir:
+                log.warning(
+                    "ckpt_path=last: resuming from another run folder's checkpoint, %s (the same experiment); "
+                    "training continues in %s",
+                    candidate,
+                    output_dir,
+                )
+            else:
+                log.info("ckpt_path=last: resuming from %s", candidate)
+            return str(candidate)
+    if refused:
+        run, differ = refused[0]
+        raise UserError(
+            f"ckpt_path=last: the newest earlier run of this experiment, {run}, trained something else "
+            f"({'; '.join(differ[:3])}); pass its checkpoint as ckpt_path=<file> to resume it anyway, or "
+            "leave ckpt_path null to start afresh"
+        )
+    where = f"{output_dir} or its sibling runs" if siblings else str(output_dir)
+    log.warning("ckpt_path=last: no usable checkpoint in %s; starting from scratch", where)
     return None
 
 

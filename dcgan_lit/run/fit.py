@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import logging
 import warnings
+from pathlib import Path
 
 import lightning as L
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
@@ -26,6 +29,21 @@ def iterations_to_optimizer_steps(max_steps: int, model: DCGAN) -> int:
     return (
         max_steps if max_steps is None or max_steps < 0 else max_steps * model.optimizer_steps_per_iteration
     )
+
+
+def in_experiment_folder(cfg: DictConfig) -> bool:
+    """Whether this single run's folder is in the default layout, ``<log_dir>/<task_name>/<dataset>-<model>/``,
+    whose other folders are earlier runs of the same experiment that ``ckpt_path=last`` may continue.
+    A custom ``hydra.run.dir`` or a multirun job (its siblings are other jobs of the sweep) looks only at
+    its own folder."""
+    if not HydraConfig.initialized():
+        return False
+    hydra_cfg = HydraConfig.get()
+    if hydra_cfg.mode == RunMode.MULTIRUN:
+        return False
+    choices = hydra_cfg.runtime.choices
+    experiment = Path(cfg.paths.log_dir) / cfg.task_name / f"{choices.get('dataset')}-{choices.get('model')}"
+    return Path(cfg.paths.output_dir).resolve().parent == experiment.resolve()
 
 
 def log_hyperparameters(trainer: L.Trainer, cfg: DictConfig, model: DCGAN) -> None:
@@ -54,7 +72,13 @@ def train(cfg: DictConfig) -> dict[str, float]:
     log.info("Instantiating datamodule <%s>", cfg.dataset._target_)
     datamodule = instantiate(cfg.dataset)
     datamodule.check_source()  # a missing dataset is one line now, not a traceback after model set-up
-    ckpt_path = resolve_ckpt_path(cfg.get("ckpt_path"), cfg.paths.output_dir, cfg.model)
+    ckpt_path = resolve_ckpt_path(
+        cfg.get("ckpt_path"),
+        cfg.paths.output_dir,
+        cfg.model,
+        siblings=in_experiment_folder(cfg),
+        config=cfg,
+    )
     if ckpt_path and keep_earlier_metrics(cfg.get("logger")):
         # the CSV logger's "previous log files will be deleted": its metrics.csv has just been kept aside
         warnings.filterwarnings("ignore", message=".*Previous log files in this directory will be deleted")

@@ -1,10 +1,12 @@
 """train.py end to end: outputs, max_steps semantics, resume, W&B offline history, one-line errors."""
 
 import csv
+import logging
 from pathlib import Path
 
 import pytest
 import torch
+from omegaconf import OmegaConf
 from PIL import Image
 
 from dcgan_lit.api import load_discriminator, load_generator
@@ -175,3 +177,66 @@ def test_bad_small_data_options_are_one_line_errors(override, message, tiny_cfg)
     with pytest.raises(UserError) as error:
         train(tiny_cfg(override))
     assert message in str(error.value)
+
+
+def test_ckpt_path_last_resumes_a_sibling_only_of_the_same_training(tiny_cfg, tmp_path, caplog):
+    """Given the run's config, a sibling folder resumes only if its saved config means the same training;
+    otherwise the run is refused with one line naming what differs. Another folder's checkpoint is a warning."""
+    parent = tmp_path / "runs"
+    first = tiny_cfg("trainer.max_steps=2", output_dir=parent / "2026-01-01_00-00-00")
+    train(first)
+    (parent / "2026-01-01_00-00-00" / ".hydra").mkdir()
+    OmegaConf.save(first, parent / "2026-01-01_00-00-00" / ".hydra" / "config.yaml")  # as Hydra does
+    own = parent / "2026-01-02_00-00-00"
+
+    def resolve(*overrides):
+        cfg = tiny_cfg(*overrides, output_dir=own)
+        return resolve_ckpt_path("last", own, cfg.model, config=cfg)
+
+    with caplog.at_level(logging.WARNING):
+        # speed settings are not the training's meaning
+        assert resolve("dataset.num_workers=1").endswith("2026-01-01_00-00-00/checkpoints/last.ckpt")
+    assert "resuming from another run folder's checkpoint" in caplog.text
+    with pytest.raises(
+        UserError, match=r"trained something else \(model.optimizer_d.lr=0.0002 there, 0.001 here"
+    ):
+        resolve("model.optimizer_d.lr=0.001")
+    with pytest.raises(UserError, match=r"seed=42 there, 7 here"):
+        resolve("seed=7")
+    assert resolve_ckpt_path("last", own, siblings=False) is None  # a custom folder or a sweep job
+
+
+@pytest.mark.slow
+def test_ckpt_path_last_never_resumes_another_folder_or_sweep_job(image_folder, tmp_path):
+    """The cases of the issue, through train.py: two custom run folders, a sweep's jobs, and the default
+    layout (where a later run of the same experiment continues the earlier one's checkpoint, with a warning)."""
+    tiny = [*TINY, "dataset=imagefolder", f"dataset.path={image_folder}", "trainer.max_steps=2"]
+
+    def steps(run: Path) -> int:
+        return torch.load(run / "checkpoints" / "last.ckpt", weights_only=False)["global_step"]
+
+    a, b = tmp_path / "a", tmp_path / "b"
+    assert run_cli(*tiny, f"hydra.run.dir={a}", cwd=tmp_path).returncode == 0
+    result = run_cli(*tiny, f"hydra.run.dir={b}", "ckpt_path=last", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "starting from scratch" in result.stdout + result.stderr
+    assert steps(b) == 4  # b trained its own 2 iterations (D and G steps) from zero
+
+    sweep = tmp_path / "sweep"
+    # two jobs of the same training (they differ in logging only): job 1 must still not resume job 0
+    jobs = ["trainer.log_every_n_steps=1,2", "ckpt_path=last", f"hydra.sweep.dir={sweep}"]
+    result = run_cli("-m", *tiny, *jobs, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert steps(sweep / "0") == steps(sweep / "1") == 4  # job 1 did not resume job 0
+
+    experiment = tmp_path / "outputs" / "train" / "imagefolder-dcgan32"
+    runs = [f"hydra.run.dir={experiment / name}" for name in ("first", "second", "third")]
+    assert run_cli(*tiny, runs[0], cwd=tmp_path).returncode == 0
+    result = run_cli(*tiny, runs[1], "ckpt_path=last", "trainer.max_steps=3", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "resuming from another run folder's checkpoint" in result.stdout + result.stderr
+    assert steps(experiment / "second") == 6  # continued from iteration 2 to 3
+    result = run_cli(*tiny, runs[2], "ckpt_path=last", "model.optimizer_g.lr=0.001", cwd=tmp_path)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    (error,) = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert "model.optimizer_g.lr=0.0002 there, 0.001 here" in error
