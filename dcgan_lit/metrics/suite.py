@@ -17,6 +17,7 @@ from dcgan_lit.metrics.optional import build_inception_score, build_kid, build_m
 from dcgan_lit.metrics.reference import load_stats, real_subset, reference_key, save_stats, stats_path
 from dcgan_lit.model.sampling import generate_batches
 from dcgan_lit.pixels import to_rgb, to_uint8
+from dcgan_lit.progress import watch
 
 log = logging.getLogger(__name__)
 
@@ -101,7 +102,10 @@ class MetricSuite(nn.Module):
         if cached is None or needs_real_features:
             start = time.perf_counter()
             offset, count = shard(len(indices))
-            for batch in batches(real_images[indices[offset : offset + count]], batch_size):
+            chunks = batches(real_images[indices[offset : offset + count]], batch_size)
+            for batch in watch(
+                chunks, "FID reference", -(-count // batch_size), batch_size, "images", terminal=False
+            ):
                 self._update(batch, real=True, fid=cached is None)
             if cached is None:
                 self.reference = self._synced_stats(real=True)
@@ -200,6 +204,8 @@ def score_generator(
     rank = world()[0]
     _, count = shard(num_fake)
     z = torch.randn(count, latent_dim, 1, 1, generator=torch.Generator().manual_seed(seed * 1_000_003 + rank))
-    for images in generate_batches(generator, z, batch_size, device=device):
+    chunks = generate_batches(generator, z, batch_size, device=device)
+    # log lines, never a bar: this runs inside training too, under Lightning's own progress bar
+    for images in watch(chunks, "FID fakes", -(-count // batch_size), batch_size, "images", terminal=False):
         suite.update(images)
     return suite.compute()

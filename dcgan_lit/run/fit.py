@@ -13,9 +13,12 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from dcgan_lit.callbacks import attach_fid, build_fid_callback, check_fid_objective
+from dcgan_lit.callbacks.wandb_run import WandbRunId, saved_run_id, wandb_logger
+from dcgan_lit.checkpoint.io import load_weights
 from dcgan_lit.checkpoint.resume import AtomicCheckpointIO, keep_earlier_metrics, resolve_ckpt_path
 from dcgan_lit.model.module import DCGAN
 from dcgan_lit.run.config import validate
+from dcgan_lit.run.console import quiet_first_screen
 from dcgan_lit.run.distributed import check_distributed
 from dcgan_lit.run.instantiate import instantiate_callbacks, instantiate_loggers
 
@@ -63,6 +66,7 @@ def log_hyperparameters(trainer: L.Trainer, cfg: DictConfig, model: DCGAN) -> No
 def train(cfg: DictConfig) -> dict[str, float]:
     """Trains a DCGAN as the config says and returns the final logged metrics."""
     validate(cfg)
+    quiet_first_screen()
     if cfg.get("seed") is not None:
         L.seed_everything(cfg.seed, workers=True)
     # built first: missing FID weights are one line now (fatal with metrics.fid.required=true), not hours later
@@ -91,7 +95,11 @@ def train(cfg: DictConfig) -> dict[str, float]:
     )
 
     callbacks = attach_fid(instantiate_callbacks(cfg.get("callbacks")), fid_callback)
-    loggers = instantiate_loggers(cfg.get("logger"))
+    loggers = instantiate_loggers(
+        cfg.get("logger"), saved_run_id(load_weights(ckpt_path) if ckpt_path else None)
+    )
+    if wandb_logger(loggers) is not None:
+        callbacks.append(WandbRunId())
     trainer: L.Trainer = instantiate(
         cfg.trainer,
         callbacks=callbacks,

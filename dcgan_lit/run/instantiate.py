@@ -44,10 +44,12 @@ def wandb_should_be_offline(requested: bool | None) -> bool:
     return not wandb_has_credentials()
 
 
-def instantiate_loggers(cfg: DictConfig | None) -> list[Logger]:
+def instantiate_loggers(cfg: DictConfig | None, wandb_run_id: str | None = None) -> list[Logger]:
     """Every entry of the ``logger`` group; W&B is put offline when there is no way to reach a server.
 
     In a multirun job the W&B run joins the group named after the sweep (see :mod:`dcgan_lit.run.sweep`).
+    ``wandb_run_id`` (the id saved in the checkpoint a run resumes from) continues that W&B run, unless
+    ``logger.wandb.id`` says otherwise.
     """
     loggers: list[Logger] = []
     if not cfg:
@@ -60,9 +62,20 @@ def instantiate_loggers(cfg: DictConfig | None) -> list[Logger]:
             Path(conf.save_dir).mkdir(parents=True, exist_ok=True)
             # Offline goes through wandb.init(mode=...): Lightning's own offline=True refuses log_model,
             # although W&B records artifacts offline and `wandb sync` uploads them.
+            run_id = conf.get("id") or wandb_run_id
             logger = instantiate(
-                conf, offline=False, mode="offline" if offline else None, **wandb_sweep_options(conf)
+                conf,
+                offline=False,
+                mode="offline" if offline else None,
+                id=run_id,
+                **wandb_sweep_options(conf),
             )
+            # Lightning's WandbLogger always passes `anonymous`, which W&B no longer reads and warns about
+            # ("The anonymous setting has no effect"); unset, it is dropped here rather than filtered.
+            if logger._wandb_init.get("anonymous") is None:
+                logger._wandb_init.pop("anonymous", None)
+            if run_id and not conf.get("id"):
+                log.info("W&B: continuing run %s (its id is in the checkpoint resumed from)", run_id)
             if offline:
                 log.info(
                     "W&B is logging offline under %s/wandb; upload later with `wandb sync %s/wandb/offline-run-*`"

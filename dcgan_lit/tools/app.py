@@ -9,11 +9,11 @@ from typing import Any
 import hydra
 from omegaconf import DictConfig
 from rich.console import Console
-from rich.progress import track
 
 from dcgan_lit.api import load_discriminator, load_generator, pick_device
 from dcgan_lit.errors import UserError, exit_on_user_error
 from dcgan_lit.model.networks import Discriminator, Generator
+from dcgan_lit.progress import watch
 
 CONF_DIR = str(Path(__file__).resolve().parents[2] / "conf")
 console = Console(stderr=True)
@@ -44,10 +44,8 @@ def load_networks(
 
 
 def progress(items: Iterable, description: str, total: int) -> Iterable:
-    """A Rich progress bar over ``items`` when there is enough work to watch, else the items as they are."""
-    return track(
-        items, description=description, total=total, console=console, transient=True, disable=total < 4
-    )
+    """Progress over ``items`` when there is enough work to watch: a bar on a terminal, else log lines."""
+    return watch(items, description, total, console=console)
 
 
 def wrote(path: str | Path, what: str) -> None:

@@ -26,8 +26,7 @@ RUN = [
     "accelerator=cpu",
     "trainer.max_steps=2",
     "trainer.log_every_n_steps=1",
-    "callbacks.rich_progress_bar=null",
-    "callbacks.model_summary=null",
+    "callbacks.progress=null",
     "callbacks.samples.every_n_steps=1",
     "metrics=none",  # the experiments' FID would score thousands of fakes with the real Inception on CPU
 ]

