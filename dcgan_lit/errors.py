@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -18,10 +18,12 @@ class TrainingDiverged(UserError):
     """Training produced a non-finite loss; the run stops and keeps its last good checkpoint."""
 
 
-def exit_on_user_error(run: Callable[[], T]) -> T:
+def exit_on_user_error(run: Callable[[], T], overrides: Sequence[str] | None = None) -> T:
     """Runs ``run``; a :class:`UserError` becomes one ``error:`` line on stderr and exit status 1.
 
-    ``HYDRA_FULL_ERROR=1`` re-raises it instead, with the full traceback.
+    With the command line's ``overrides``, any other exception becomes one line too, naming the exception and
+    the overrides (a value that slipped past the start-up checks is the likely cause); a bug shows its
+    traceback with ``HYDRA_FULL_ERROR=1``, which re-raises every error instead.
     """
     try:
         return run()
@@ -29,4 +31,15 @@ def exit_on_user_error(run: Callable[[], T]) -> T:
         if os.environ.get("HYDRA_FULL_ERROR") == "1":
             raise
         print(f"error: {error}", file=sys.stderr)
+        sys.exit(1)
+    except Exception as error:
+        if overrides is None or os.environ.get("HYDRA_FULL_ERROR") == "1":
+            raise
+        detail = " ".join(str(error).split())[:300]
+        given = " ".join(overrides) or "none"
+        print(
+            f"error: {type(error).__name__}: {detail} (overrides: {given}; check them, or rerun with "
+            "HYDRA_FULL_ERROR=1 for the traceback)",
+            file=sys.stderr,
+        )
         sys.exit(1)

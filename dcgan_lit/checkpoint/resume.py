@@ -22,8 +22,16 @@ class AtomicCheckpointIO(TorchCheckpointIO):
     """Lightning checkpoint IO that writes atomically (temp file, fsync, rename) and reads ``weights_only``."""
 
     def save_checkpoint(self, checkpoint: dict[str, Any], path: Any, storage_options: Any = None) -> None:
-        atomic_torch_save(checkpoint, Path(path))
-        fsync_dir(Path(path).parent)
+        path = Path(path)
+        try:
+            atomic_torch_save(checkpoint, path)
+        except OSError as error:  # a full disk, a quota, a read-only folder: the previous file is untouched
+            kept = f"the previous {path.name} is whole" if path.exists() else f"no {path.name} was written"
+            raise UserError(
+                f"could not write the checkpoint {path} ({error.strerror or error}); {kept}. Free space (or "
+                "fix the folder) and continue with ckpt_path=last"
+            ) from None
+        fsync_dir(path.parent)
 
     def load_checkpoint(
         self, path: Any, map_location: Callable | None = None, weights_only: bool | None = None

@@ -12,10 +12,15 @@ def check_loss(name: str, label_smoothing: float = 0.0) -> None:
     """Raises ValueError for an unknown loss or a smoothing outside [0, 1) or used with hinge."""
     if name not in LOSSES:
         raise ValueError(f"gan.loss={name!r} is unknown; use one of {list(LOSSES)}")
-    if not 0.0 <= label_smoothing < 1.0:
+    if not is_number(label_smoothing) or not 0.0 <= label_smoothing < 1.0:
         raise ValueError(f"gan.label_smoothing={label_smoothing} must be in [0, 1) (0.1 is common)")
     if label_smoothing and name == "hinge":
         raise ValueError("gan.label_smoothing applies to gan.loss=bce or lsgan, not hinge (it has no labels)")
+
+
+def is_number(value) -> bool:
+    """An int or float (not a bool, not a string such as a mistyped override)."""
+    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 def discriminator_loss(

@@ -12,7 +12,7 @@ import torch
 from dcgan_lit.checkpoint.rng import rng_states, set_rng_states
 from dcgan_lit.model.diffaugment import DiffAugment, parse_policy
 from dcgan_lit.model.ema import copy_into, make_ema, update_ema
-from dcgan_lit.model.losses import check_loss, discriminator_loss, generator_loss
+from dcgan_lit.model.losses import check_loss, discriminator_loss, generator_loss, is_number
 from dcgan_lit.model.networks import (
     PAPER,
     Discriminator,
@@ -66,7 +66,7 @@ def check_options(
     check_loss(loss, label_smoothing)
     check_d_norm(d_norm)
     parse_policy(augment_policy)
-    if ema_decay is not None and not 0.0 <= float(ema_decay) < 1.0:
+    if ema_decay is not None and (not is_number(ema_decay) or not 0.0 <= ema_decay < 1.0):
         raise ValueError(
             f"model.ema.decay={ema_decay} must be in [0, 1) (e.g. 0.999), or null to switch EMA off"
         )

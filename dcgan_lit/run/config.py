@@ -15,8 +15,15 @@ from dcgan_lit.model.networks import SUPPORTED_SIZES
 OUTPUT_KEYS = ("paths.output_dir", "callbacks.model_checkpoint.dirpath", "callbacks.samples.dirpath")
 
 
+# Config sections that must stay groups of settings (an override such as `model=[1,2]` or `metrics.fid=3`
+# would replace one with a value).
+SECTIONS = ("dataset", "model", "trainer", "paths", "gan", "augment")
+OPTIONAL_SECTIONS = ("callbacks", "logger", "metrics", "metrics.fid")
+
+
 def validate(cfg: DictConfig) -> None:
     """Raises :class:`UserError` naming the key, the value and what is allowed."""
+    validate_top_level(cfg)
     validate_model_and_data(cfg)
     validate_training(cfg)
     for key in OUTPUT_KEYS:
@@ -78,6 +85,22 @@ def validate_model_and_data(cfg: DictConfig) -> None:
     validate_small_data_options(model)
 
 
+def validate_top_level(cfg: DictConfig) -> None:
+    for key in (*SECTIONS, *OPTIONAL_SECTIONS):
+        value = OmegaConf.select(cfg, key, default=None)
+        if not (isinstance(value, DictConfig) or (value is None and key in OPTIONAL_SECTIONS)):
+            raise UserError(
+                f"{key}={value} is not a group of settings; set its keys ({key}.<name>=...) or pick an option "
+                f"of its config group"
+            )
+    seed = cfg.get("seed")
+    if seed is not None and not (isinstance(seed, int) and not isinstance(seed, bool) and 0 <= seed < 2**32):
+        raise UserError(f"seed={seed} must be an integer in [0, 2^32) or null (no seeding)")
+    ckpt_path = cfg.get("ckpt_path")
+    if ckpt_path is not None and not isinstance(ckpt_path, str):
+        raise UserError(f"ckpt_path={ckpt_path} must be a .ckpt file, 'last', or null")
+
+
 def validate_training(cfg: DictConfig) -> None:
     max_steps = cfg.trainer.get("max_steps", -1)
     if max_steps is not None and max_steps != -1 and not (isinstance(max_steps, int) and max_steps >= 1):
@@ -113,7 +136,7 @@ def validate_small_data_options(model: DictConfig) -> None:
     try:
         check_options(
             model.get("loss", "bce"),
-            float(model.get("label_smoothing", 0.0)),
+            model.get("label_smoothing", 0.0),
             model.get("d_norm", "batch"),
             model.get("augment_policy"),
             (model.get("ema") or {}).get("decay"),

@@ -9,7 +9,6 @@ from pathlib import Path
 import lightning as L
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
-from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from dcgan_lit.callbacks import attach_fid, build_fid_callback, check_fid_objective
@@ -20,7 +19,7 @@ from dcgan_lit.model.module import DCGAN
 from dcgan_lit.run.config import validate
 from dcgan_lit.run.console import quiet_first_screen
 from dcgan_lit.run.distributed import check_distributed
-from dcgan_lit.run.instantiate import instantiate_callbacks, instantiate_loggers
+from dcgan_lit.run.instantiate import build, instantiate_callbacks, instantiate_loggers
 
 __all__ = ["resolve_ckpt_path", "train"]
 
@@ -74,7 +73,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
     check_fid_objective(cfg.get("optimized_metric"), fid_callback)
 
     log.info("Instantiating datamodule <%s>", cfg.dataset._target_)
-    datamodule = instantiate(cfg.dataset)
+    datamodule = build("dataset", cfg.dataset)
     datamodule.check_source()  # a missing dataset is one line now, not a traceback after model set-up
     ckpt_path = resolve_ckpt_path(
         cfg.get("ckpt_path"),
@@ -88,7 +87,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
         warnings.filterwarnings("ignore", message=".*Previous log files in this directory will be deleted")
 
     log.info("Instantiating model <%s>", cfg.model._target_)
-    model: DCGAN = instantiate(cfg.model)
+    model: DCGAN = build("model", cfg.model)
     log.info(
         "Generator: %s parameters, discriminator: %s",
         *(f"{n:,}" for n in model.parameter_counts().values()),
@@ -100,7 +99,8 @@ def train(cfg: DictConfig) -> dict[str, float]:
     )
     if wandb_logger(loggers) is not None:
         callbacks.append(WandbRunId())
-    trainer: L.Trainer = instantiate(
+    trainer: L.Trainer = build(
+        "trainer",
         cfg.trainer,
         callbacks=callbacks,
         logger=loggers or False,

@@ -1,4 +1,4 @@
-"""Builds callbacks and loggers from their config groups with Hydra's instantiate."""
+"""Builds the run's objects from their config with Hydra's instantiate: a failure is one line naming the key."""
 
 from __future__ import annotations
 
@@ -7,21 +7,54 @@ import netrc
 import os
 from pathlib import Path
 
+from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from lightning.pytorch import Callback
 from lightning.pytorch.loggers import Logger
 from omegaconf import DictConfig
 
+from dcgan_lit.errors import UserError
 from dcgan_lit.run.sweep import wandb_sweep_options
 
 log = logging.getLogger(__name__)
+
+
+def build(key: str, node: DictConfig, **kwargs):
+    """``instantiate(node, **kwargs)`` for the config at ``key``; any failure to build it (a bad ``_target_``,
+    a value its class refuses) is one :class:`UserError` line naming the key, never a traceback."""
+    try:
+        return instantiate(node, **kwargs)
+    except UserError:
+        raise
+    except Exception as error:  # noqa: BLE001 - whatever the class raised, the user's fix is in this config
+        cause = error
+        while isinstance(cause, InstantiationException) and cause.__cause__ is not None:
+            cause = cause.__cause__
+        detail = " ".join(str(cause).split()) or type(cause).__name__
+        full_key = next(
+            (
+                line.split(":", 1)[1].strip()
+                for line in str(error).splitlines()
+                if line.startswith("full_key:")
+            ),
+            "",
+        )
+        where = full_key if full_key.startswith(key) else key
+        target = node.get("_target_", "?") if isinstance(node, DictConfig) else "?"
+        raise UserError(
+            f"{where}: could not build {target}: {detail[:300]}; check the {where}.* settings"
+        ) from None
 
 
 def instantiate_callbacks(cfg: DictConfig | None) -> list[Callback]:
     """Every entry of the ``callbacks`` group that has a ``_target_`` (null entries are switched off)."""
     if not cfg:
         return []
-    return [instantiate(c) for c in cfg.values() if isinstance(c, DictConfig) and "_target_" in c]
+    return [
+        build(f"callbacks.{name}", c)
+        for name, c in cfg.items()
+        if isinstance(c, DictConfig) and "_target_" in c
+    ]
 
 
 def wandb_has_credentials() -> bool:
@@ -63,7 +96,8 @@ def instantiate_loggers(cfg: DictConfig | None, wandb_run_id: str | None = None)
             # Offline goes through wandb.init(mode=...): Lightning's own offline=True refuses log_model,
             # although W&B records artifacts offline and `wandb sync` uploads them.
             run_id = conf.get("id") or wandb_run_id
-            logger = instantiate(
+            logger = build(
+                f"logger.{name}",
                 conf,
                 offline=False,
                 mode="offline" if offline else None,
@@ -85,5 +119,5 @@ def instantiate_loggers(cfg: DictConfig | None, wandb_run_id: str | None = None)
                 )
             loggers.append(logger)
         else:
-            loggers.append(instantiate(conf))
+            loggers.append(build(f"logger.{name}", conf))
     return loggers
