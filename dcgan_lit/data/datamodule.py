@@ -154,8 +154,8 @@ class ImageDataModule(L.LightningDataModule):
         self.train_set = UInt8ImageDataset(images, indices_only=self.on_device)
         if images.size(0) < self.batch_size and self.drop_last:
             raise UserError(
-                f"Dataset {self.name}: {images.size(0)} images is fewer than dataset.batch_size="
-                f"{self.batch_size}; lower the batch size"
+                f"Dataset {self.name}: {images.size(0)} images in {self.source()} is fewer than "
+                f"dataset.batch_size={self.batch_size}; lower the batch size or check dataset.path"
             )
         c, h, w = images.shape[1:]
         log.info(
