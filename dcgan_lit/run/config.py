@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import tempfile
 from pathlib import Path
 
@@ -71,7 +72,21 @@ def validate_model_and_data(cfg: DictConfig) -> None:
         )
     for key in ("latent_dim", "ngf", "ndf", "d_steps"):
         positive_int(f"model.{key}", model[key])
+    # a typo such as ngf=640000 would try to allocate the machine's memory many times over before failing
+    for key, most in (("latent_dim", 65536), ("ngf", 4096), ("ndf", 4096), ("num_fixed_samples", 4096)):
+        if key in model and positive_int(f"model.{key}", model[key]) > most:
+            raise UserError(
+                f"model.{key}={model[key]} is larger than {most}; the paper uses "
+                f"{ {'latent_dim': 100, 'ngf': 64, 'ndf': 64, 'num_fixed_samples': 64}[key] }"
+            )
     positive_int("dataset.batch_size", data.batch_size)
+    workers, most = data.get("num_workers", 0), max(4 * (os.cpu_count() or 1), 8)
+    if not (isinstance(workers, int) and not isinstance(workers, bool) and 0 <= workers <= most):
+        # each worker is a process holding a copy of the loader: thousands of them exhaust the memory
+        raise UserError(
+            f"dataset.num_workers={workers} must be an integer from 0 (load in the main process) to {most} "
+            f"(4 per CPU core here)"
+        )
     for name in ("optimizer_g", "optimizer_d"):
         opt = model.get(name) or {}
         lr = opt.get("lr", 1.0)

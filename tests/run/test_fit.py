@@ -89,6 +89,10 @@ def test_ckpt_path_last_finds_a_sibling_run(tiny_cfg, tmp_path):
         ("model.optimizer_d.lr=-1", "model.optimizer_d.lr=-1"),
         ("model.optimizer_g.betas=[0.5,1.0]", "model.optimizer_g.betas"),
         ("dataset.channels=4", "dataset.channels=4"),
+        ("dataset.num_workers=100000", "dataset.num_workers=100000 must be an integer from 0"),
+        ("model.ngf=640000", "model.ngf=640000 is larger than 4096"),
+        ("seed=-1", "seed=-1 must be an integer in"),
+        ("gan=3", "gan=3 is not a group of settings"),
     ],
 )
 def test_bad_config_is_refused_before_data_are_read(tiny_cfg, override, message):
