@@ -72,13 +72,18 @@ def validate_model_and_data(cfg: DictConfig) -> None:
         )
     for key in ("latent_dim", "ngf", "ndf", "d_steps"):
         positive_int(f"model.{key}", model[key])
-    # a typo such as ngf=640000 would try to allocate the machine's memory many times over before failing
-    for key, most in (("latent_dim", 65536), ("ngf", 4096), ("ndf", 4096), ("num_fixed_samples", 4096)):
+    # a typo such as ngf=640000 would try to allocate the machine's memory many times over before failing,
+    # and d_steps=600000000 would spend days inside one iteration, where no max_steps is checked
+    limits = {
+        "latent_dim": (4096, 100),
+        "ngf": (1024, 64),
+        "ndf": (1024, 64),
+        "num_fixed_samples": (4096, 64),
+    }
+    limits["d_steps"] = (100, 1)
+    for key, (most, paper) in limits.items():
         if key in model and positive_int(f"model.{key}", model[key]) > most:
-            raise UserError(
-                f"model.{key}={model[key]} is larger than {most}; the paper uses "
-                f"{ {'latent_dim': 100, 'ngf': 64, 'ndf': 64, 'num_fixed_samples': 64}[key] }"
-            )
+            raise UserError(f"model.{key}={model[key]} is larger than {most}; the paper uses {paper}")
     positive_int("dataset.batch_size", data.batch_size)
     workers, most = data.get("num_workers", 0), max(4 * (os.cpu_count() or 1), 8)
     if not (isinstance(workers, int) and not isinstance(workers, bool) and 0 <= workers <= most):
