@@ -22,6 +22,7 @@ from dcgan_lit.metrics import MetricSuite, score_generator
 from dcgan_lit.metrics.cost import resolve_counts
 from dcgan_lit.metrics.features import extractor_from_config
 from dcgan_lit.metrics.suite import batches
+from dcgan_lit.progress import watch
 from dcgan_lit.tools.app import tool_main
 
 log = logging.getLogger(__name__)
@@ -99,7 +100,10 @@ def evaluate(cfg: DictConfig) -> dict:
         images = fake_images(fake_dir, datamodule.image_size, datamodule.channels)
         num_fake = images.size(0)
         suite.reset()
-        for batch in batches(images, batch_size):
+        chunks = batches(images, batch_size)
+        for batch in watch(
+            chunks, "FID fakes", -(-num_fake // batch_size), batch_size, "images", terminal=False
+        ):
             suite.update(batch)
         results = suite.compute()
     fake_seconds = time.perf_counter() - start
