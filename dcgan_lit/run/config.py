@@ -21,6 +21,14 @@ OUTPUT_KEYS = ("paths.output_dir", "callbacks.model_checkpoint.dirpath", "callba
 SECTIONS = ("dataset", "model", "trainer", "paths", "gan", "augment")
 OPTIONAL_SECTIONS = ("callbacks", "logger", "metrics", "metrics.fid")
 
+MODEL_LIMITS = {
+    "latent_dim": (4096, 100),
+    "ngf": (1024, 64),
+    "ndf": (1024, 64),
+    "d_steps": (100, 1),
+    "num_fixed_samples": (4096, 64),
+}
+
 
 def validate(cfg: DictConfig) -> None:
     """Raises :class:`UserError` naming the key, the value and what is allowed."""
@@ -70,18 +78,10 @@ def validate_model_and_data(cfg: DictConfig) -> None:
             f"dataset.image_size={data.image_size} does not match model.image_size={model.image_size}; "
             "leave dataset.image_size as ${model.image_size}"
         )
-    for key in ("latent_dim", "ngf", "ndf", "d_steps"):
-        positive_int(f"model.{key}", model[key])
-    # a typo such as ngf=640000 would try to allocate the machine's memory many times over before failing,
-    # and d_steps=600000000 would spend days inside one iteration, where no max_steps is checked
-    limits = {
-        "latent_dim": (4096, 100),
-        "ngf": (1024, 64),
-        "ndf": (1024, 64),
-        "num_fixed_samples": (4096, 64),
-    }
-    limits["d_steps"] = (100, 1)
-    for key, (most, paper) in limits.items():
+    # Positive integers, each with a ceiling: a typo such as ngf=640000 would try to allocate the machine's
+    # memory many times over before failing, and d_steps=600000000 would spend days inside one iteration,
+    # where no max_steps is checked. (key: (most, the paper's value))
+    for key, (most, paper) in MODEL_LIMITS.items():
         if key in model and positive_int(f"model.{key}", model[key]) > most:
             raise UserError(f"model.{key}={model[key]} is larger than {most}; the paper uses {paper}")
     positive_int("dataset.batch_size", data.batch_size)
