@@ -6,7 +6,12 @@ import copy
 
 import torch
 from torch import nn
-from torch.optim.swa_utils import get_ema_multi_avg_fn
+from torch.optim.swa_utils import get_ema_multi_avg_fn, update_bn
+
+# Recomputing a generator's BatchNorm statistics: this many fresh samples, drawn from a fixed seed so that the
+# statistics depend only on the weights (a resumed run recomputes exactly what an uninterrupted one does).
+BATCH_NORM_SAMPLES = 2048
+BATCH_NORM_BATCH = 256
 
 
 def make_ema(module: nn.Module) -> nn.Module:
@@ -37,3 +42,24 @@ def update_ema(ema: nn.Module, module: nn.Module, decay: float) -> None:
 def copy_into(ema: nn.Module, module: nn.Module) -> None:
     """ema <- module exactly (before ``start_step`` the average just follows the generator)."""
     update_ema(ema, module, decay=0.0)
+
+
+def decay_at(decay: float, iteration: int, warmup: bool) -> float:
+    """The decay of the update after ``iteration`` iterations: ``decay``, or with ``warmup``
+    min(decay, (1 + t) / (10 + t)), TensorFlow's ExponentialMovingAverage with num_updates, so that an early
+    average does not lag behind G's fast first steps."""
+    return min(decay, (1 + iteration) / (10 + iteration)) if warmup else decay
+
+
+@torch.no_grad()
+def recompute_batch_norm(generator: nn.Module, latent_dim: int) -> None:
+    """Replaces ``generator``'s BatchNorm running statistics by those of its own activations on
+    :data:`BATCH_NORM_SAMPLES` fixed latents (SWA's ``update_bn``): averaged weights need statistics of their
+    own, not an average of G's statistics. The train/eval mode and the global RNG are left as they were."""
+    device = next(generator.parameters()).device
+    seeded = torch.Generator().manual_seed(0)
+    latents = [
+        torch.randn(BATCH_NORM_BATCH, latent_dim, 1, 1, generator=seeded).to(device)
+        for _ in range(BATCH_NORM_SAMPLES // BATCH_NORM_BATCH)
+    ]
+    update_bn(latents, generator)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import NamedTuple
 
@@ -11,7 +11,7 @@ import torch
 
 from dcgan_lit.checkpoint.rng import rng_states, set_rng_states
 from dcgan_lit.model.diffaugment import DiffAugment, parse_policy
-from dcgan_lit.model.ema import copy_into, make_ema, update_ema
+from dcgan_lit.model.ema import copy_into, decay_at, make_ema, recompute_batch_norm, update_ema
 from dcgan_lit.model.losses import check_loss, discriminator_loss, generator_loss, is_number
 from dcgan_lit.model.networks import (
     PAPER,
@@ -59,17 +59,31 @@ def check_options(
     label_smoothing: float,
     d_norm: str,
     augment_policy: str | list[str] | None,
-    ema_decay: float | None,
+    ema: dict | None,
 ) -> None:
     """Raises ValueError (one line naming the key) for a loss, smoothing, D normalisation, DiffAugment policy
-    or EMA decay that DCGAN does not take; config validation calls this before any data are read."""
+    or EMA setting that DCGAN does not take; config validation calls this before any data are read."""
     check_loss(loss, label_smoothing)
     check_d_norm(d_norm)
     parse_policy(augment_policy)
-    if ema_decay is not None and (not is_number(ema_decay) or not 0.0 <= ema_decay < 1.0):
+    ema = {} if ema is None else ema
+    if not isinstance(ema, Mapping):
+        raise ValueError(f"model.ema={ema} must be a mapping of {', '.join(EMA_KEYS)}")
+    unknown = sorted(set(ema) - set(EMA_KEYS))
+    if unknown:
         raise ValueError(
-            f"model.ema.decay={ema_decay} must be in [0, 1) (e.g. 0.999), or null to switch EMA off"
+            f"model.ema.{unknown[0]} is not an EMA option; the options are {', '.join(EMA_KEYS)}"
         )
+    decay = ema.get("decay")
+    if decay is not None and (not is_number(decay) or not 0.0 <= decay < 1.0):
+        raise ValueError(f"model.ema.decay={decay} must be in [0, 1) (e.g. 0.999), or null to switch EMA off")
+    for key in ("warmup", "recompute_bn"):
+        if not isinstance(ema.get(key, False), bool):
+            raise ValueError(f"model.ema.{key}={ema[key]} must be true or false")
+
+
+# model.ema: what the average of G takes (conf/model/_base.yaml documents each)
+EMA_KEYS = ("decay", "start_step", "warmup", "recompute_bn")
 
 
 class DCGAN(L.LightningModule):
@@ -77,7 +91,8 @@ class DCGAN(L.LightningModule):
 
     The defaults are the paper's. Options for small data: ``loss`` (bce | hinge | lsgan) with one-sided
     ``label_smoothing``, ``d_norm`` (batch | spectral | none), DiffAugment ``augment_policy`` on every image D
-    sees, and ``ema`` ({decay, start_step}): an average of G, :attr:`generator_ema`, used for samples.
+    sees, and ``ema`` ({decay, start_step, warmup, recompute_bn}): an average of G, :attr:`generator_ema`,
+    used for samples.
 
     Each training iteration (one batch) takes ``d_steps`` Adam steps of D, then one Adam step of G, so
     Lightning's ``global_step`` (which counts optimizer steps) advances by ``d_steps + 1`` per batch;
@@ -105,7 +120,7 @@ class DCGAN(L.LightningModule):
         ema: dict | None = None,
     ) -> None:
         super().__init__()
-        check_options(loss, label_smoothing, d_norm, augment_policy, (ema or {}).get("decay"))
+        check_options(loss, label_smoothing, d_norm, augment_policy, ema)
         # Plain containers, not Hydra's DictConfig/ListConfig: checkpoints must load with weights_only=True.
         ema = dict(ema) if ema else None
         augment_policy = list(DiffAugment(augment_policy).policy)
@@ -118,6 +133,9 @@ class DCGAN(L.LightningModule):
         self.augment = DiffAugment(augment_policy)
         self.ema_decay = (ema or {}).get("decay")
         self.ema_start_step = int((ema or {}).get("start_step") or 0)
+        self.ema_warmup = bool((ema or {}).get("warmup", False))
+        self.ema_recompute_bn = bool((ema or {}).get("recompute_bn", False))
+        self._ema_statistics_current = False  # with recompute_bn: whether the average's BatchNorm fits it
         if self.ema_decay is not None:
             # Train mode like every other submodule (Lightning warns about eval-mode modules at fit start); it
             # never runs in training, and whoever samples from it switches it to eval (sample_fixed, FID).
@@ -215,7 +233,17 @@ class DCGAN(L.LightningModule):
         if self.iteration < self.ema_start_step:
             copy_into(self.generator_ema, self.generator)
         else:
-            update_ema(self.generator_ema, self.generator, self.ema_decay)
+            decay = decay_at(self.ema_decay, self.iteration - self.ema_start_step, self.ema_warmup)
+            update_ema(self.generator_ema, self.generator, decay)
+        self._ema_statistics_current = False
+
+    def refresh_ema_statistics(self) -> None:
+        """With ``ema.recompute_bn``: the average's BatchNorm statistics recomputed from its own samples, once
+        per change of its weights (:func:`~dcgan_lit.model.sampling.sampling_generator` calls this)."""
+        if self.ema_decay is None or not self.ema_recompute_bn or self._ema_statistics_current:
+            return
+        recompute_batch_norm(self.generator_ema, self.hparams.latent_dim)
+        self._ema_statistics_current = True
 
     def sample_noise(self, n: int) -> torch.Tensor:
         """z ~ N(0, I), shaped (n, latent_dim, 1, 1) on this module's device."""
@@ -229,6 +257,11 @@ class DCGAN(L.LightningModule):
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         checkpoint["rng_states"] = rng_states()  # with the data order (datamodule state): an exact resume
+        if self.ema_decay is not None and self.ema_recompute_bn:
+            # the state dict was taken before this hook: give it the average's own statistics
+            self.refresh_ema_statistics()
+            for name, buffer in self.generator_ema.named_buffers():
+                checkpoint["state_dict"][f"generator_ema.{name}"] = buffer.detach().clone()
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         self._resumed_rng_states = checkpoint.get("rng_states")

@@ -10,9 +10,15 @@ from torch import nn
 
 
 def sampling_generator(module: nn.Module) -> nn.Module:
-    """The generator behind samples, FID and exports: ``module.generator_ema`` when it has one, else G."""
+    """The generator behind samples, FID and exports: ``module.generator_ema`` when it has one (its BatchNorm
+    statistics brought up to date first, with ``ema.recompute_bn``), else G."""
     generator_ema = getattr(module, "generator_ema", None)
-    return generator_ema if generator_ema is not None else module.generator
+    if generator_ema is None:
+        return module.generator
+    refresh = getattr(module, "refresh_ema_statistics", None)
+    if refresh is not None:
+        refresh()
+    return generator_ema
 
 
 @contextmanager

@@ -151,6 +151,11 @@ def require_writable(key: str, folder: str | Path) -> None:
         ) from None
 
 
+def plain(value: object) -> object:
+    """A config node as plain Python containers (anything else as it is)."""
+    return OmegaConf.to_container(value) if OmegaConf.is_config(value) else value
+
+
 def validate_small_data_options(model: DictConfig) -> None:
     """Loss, label smoothing, D normalisation, DiffAugment policy and EMA decay: the model's own checks."""
     try:
@@ -159,7 +164,7 @@ def validate_small_data_options(model: DictConfig) -> None:
             model.get("label_smoothing", 0.0),
             model.get("d_norm", "batch"),
             model.get("augment_policy"),
-            (model.get("ema") or {}).get("decay"),
+            plain(model.get("ema")),
         )
     except ValueError as error:
         raise UserError(str(error)) from None

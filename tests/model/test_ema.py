@@ -1,10 +1,19 @@
 """The EMA generator: the update math, BatchNorm buffers, start_step, sampling and checkpoints."""
 
+import copy
+
 import pytest
 import torch
 
 from dcgan_lit.checkpoint.load import generator_from_checkpoint
-from dcgan_lit.model.ema import copy_into, make_ema, update_ema
+from dcgan_lit.model.ema import (
+    BATCH_NORM_SAMPLES,
+    copy_into,
+    decay_at,
+    make_ema,
+    recompute_batch_norm,
+    update_ema,
+)
 from dcgan_lit.model.module import DCGAN
 from dcgan_lit.model.networks import Generator
 from dcgan_lit.model.sampling import sampling_generator
@@ -91,3 +100,77 @@ def test_ema_is_off_by_default():
 def test_bad_decay_is_refused(decay):
     with pytest.raises(ValueError, match="decay"):
         DCGAN(image_size=32, channels=3, ngf=8, ndf=8, ema={"decay": decay})
+
+
+def test_warmup_decay_follows_tensorflows_schedule():
+    assert decay_at(0.999, 0, warmup=True) == pytest.approx(0.1)
+    assert decay_at(0.999, 90, warmup=True) == pytest.approx(0.91)
+    assert decay_at(0.999, 100_000, warmup=True) == 0.999
+    assert decay_at(0.999, 0, warmup=False) == 0.999
+
+
+def test_warmup_average_starts_close_to_g():
+    torch.manual_seed(0)
+    plain = DCGAN(image_size=32, channels=3, ngf=8, ndf=8, num_fixed_samples=4, ema={"decay": 0.999})
+    torch.manual_seed(0)
+    warm = DCGAN(
+        image_size=32, channels=3, ngf=8, ndf=8, num_fixed_samples=4, ema={"decay": 0.999, "warmup": True}
+    )
+    torch.manual_seed(1)
+    fit(plain, steps=3)
+    torch.manual_seed(1)
+    fit(warm, steps=3)
+    assert torch.equal(plain.generator.main[0].weight, warm.generator.main[0].weight)  # same training
+
+    def gap(model):
+        return (model.generator_ema.main[0].weight - model.generator.main[0].weight).abs().mean()
+
+    # decays 0.1, 0.18, 0.25 follow G closely; 0.999 barely leaves the initial weights
+    assert gap(warm) < 0.5 * gap(plain)
+
+
+def test_recomputed_statistics_are_the_averages_own():
+    torch.manual_seed(0)
+    generator = Generator(latent_dim=8, image_size=32, channels=3, ngf=4)
+    generator.train()
+    generator(torch.randn(64, 8))  # running statistics of the initial weights
+    with torch.no_grad():
+        generator.main[0].weight.mul_(3.0)  # the weights move on; the statistics no longer fit them
+    state = {k: v.clone() for k, v in generator.state_dict().items()}
+    generator.eval()
+    recompute_batch_norm(generator, latent_dim=8)
+    assert not generator.training
+    # the first BatchNorm now holds the mean/variance of its input under the new weights
+    z = torch.randn(BATCH_NORM_SAMPLES, 8, 1, 1, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        activations = generator.main[0](z)
+    batch_norm = generator.main[1]
+    torch.testing.assert_close(batch_norm.running_mean, activations.mean(dim=(0, 2, 3)), rtol=1e-4, atol=1e-5)
+    assert not torch.allclose(batch_norm.running_mean, state["main.1.running_mean"])
+    before = {k: v.clone() for k, v in generator.state_dict().items()}
+    recompute_batch_norm(generator, latent_dim=8)  # depends on the weights alone
+    assert all(torch.equal(v, before[k]) for k, v in generator.state_dict().items())
+
+
+def test_recompute_bn_refreshes_before_sampling_and_saving(tmp_path):
+    torch.manual_seed(0)
+    model = DCGAN(
+        image_size=32, channels=3, ngf=8, ndf=8, num_fixed_samples=4, ema={"decay": 0.9, "recompute_bn": True}
+    )
+    trainer = fit(model, steps=3)
+    averaged = model.generator_ema.main[1].running_mean.clone()  # an average of G's statistics
+    rng = torch.get_rng_state()
+    generator = sampling_generator(model)
+    assert torch.equal(torch.get_rng_state(), rng)  # the training's random stream is untouched
+    expected = copy.deepcopy(generator)
+    recompute_batch_norm(expected, latent_dim=100)
+    assert not torch.allclose(generator.main[1].running_mean, averaged)
+    assert all(torch.equal(v, expected.state_dict()[k]) for k, v in generator.state_dict().items())
+    # a checkpoint carries the recomputed statistics even when they went stale after the last sampling
+    model.update_generator_ema()
+    trainer.save_checkpoint(tmp_path / "m.ckpt")
+    state = torch.load(tmp_path / "m.ckpt", weights_only=True)["state_dict"]
+    refreshed = copy.deepcopy(model.generator_ema)
+    recompute_batch_norm(refreshed, latent_dim=100)
+    for name, buffer in refreshed.named_buffers():
+        assert torch.equal(state[f"generator_ema.{name}"], buffer)

@@ -159,8 +159,15 @@ def test_adversarial_step_takes_d_steps_d_optimizer_steps_then_one_g_step(d_step
         (("hinge", 0.1, "batch", None, None), "not hinge"),
         (("bce", 0.0, "layer", None, None), "model.d_norm=layer is unknown"),
         (("bce", 0.0, "batch", "color,rotate", None), r"augment.policy: unknown operation\(s\).*rotate"),
-        (("bce", 0.0, "batch", None, 1.0), r"model.ema.decay=1.0 must be in \[0, 1\)"),
-        (("bce", 0.0, "batch", None, -0.1), r"model.ema.decay=-0.1 must be in \[0, 1\)"),
+        (("bce", 0.0, "batch", None, {"decay": 1.0}), r"model.ema.decay=1.0 must be in \[0, 1\)"),
+        (("bce", 0.0, "batch", None, {"decay": -0.1}), r"model.ema.decay=-0.1 must be in \[0, 1\)"),
+        (
+            ("bce", 0.0, "batch", None, {"decay": 0.9, "warmup": "yes"}),
+            "model.ema.warmup=yes must be true or false",
+        ),
+        (("bce", 0.0, "batch", None, {"recompute_bn": 1}), "model.ema.recompute_bn=1 must be true or false"),
+        (("bce", 0.0, "batch", None, {"decays": 0.9}), "model.ema.decays is not an EMA option"),
+        (("bce", 0.0, "batch", None, 0.99), "model.ema=0.99 must be a mapping"),
     ],
 )
 def test_check_options_refuses_each_bad_option_in_one_line(options, message):
@@ -172,6 +179,9 @@ def test_check_options_refuses_each_bad_option_in_one_line(options, message):
 def test_check_options_accepts_every_documented_option():
     for loss in ("bce", "hinge", "lsgan"):
         for norm in ("batch", "spectral", "none"):
-            check_options(loss, 0.0 if loss == "hinge" else 0.1, norm, "color,translation,cutout", 0.999)
+            check_options(
+                loss, 0.0 if loss == "hinge" else 0.1, norm, "color,translation,cutout", {"decay": 0.999}
+            )
     check_options("bce", 0.0, "batch", None, None)
-    check_options("bce", 0.0, "batch", [], 0.0)
+    ema = {"decay": 0.0, "start_step": 5, "warmup": True, "recompute_bn": True}
+    check_options("bce", 0.0, "batch", [], ema)

@@ -175,6 +175,8 @@ def test_small_data_experiments_compose_and_train_two_steps(experiment, tiny_cfg
         ("model.d_norm=layer", "model.d_norm=layer is unknown"),
         ("augment.policy=[flip]", "augment.policy: unknown operation(s) ['flip']"),
         ("model.ema.decay=1.0", "model.ema.decay=1.0 must be in [0, 1)"),
+        ("model.ema.recompute_bn=sometimes", "model.ema.recompute_bn=sometimes must be true or false"),
+        ("+model.ema.decays=0.9", "model.ema.decays is not an EMA option"),
     ],
 )
 def test_bad_small_data_options_are_one_line_errors(override, message, tiny_cfg):
