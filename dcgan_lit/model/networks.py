@@ -8,7 +8,6 @@ exactly the layer shapes of the PyTorch DCGAN example: G 100-512-256-128-64-3, D
 from __future__ import annotations
 
 import copy
-from typing import List
 import math
 
 import torch
@@ -51,7 +50,9 @@ def num_upsamplings(image_size: int) -> int:
     return int(math.log2(image_size)) - 2
 
 
-CLASS_EMBEDDING_DIM = 50  # a conditional G's class embedding, joined to z (Mirza & Osindero 2014; cGAN practice)
+CLASS_EMBEDDING_DIM = (
+    50  # a conditional G's class embedding, joined to z (Mirza & Osindero 2014; cGAN practice)
+)
 
 
 def class_weights(labels: torch.Tensor, num_classes: int) -> torch.Tensor:
@@ -96,6 +97,10 @@ class Generator(nn.Module):
     classes cycle 0..K-1 (a uniform mix). ``class_names`` name the classes (the data's folders or classes).
     """
 
+    # The type of class_names, for TorchScript (an unconditional G's list is empty, so it cannot be inferred);
+    # an object, not the string that `from __future__ import annotations` would make of `class_names: list[str]`
+    __annotations__ = {"class_names": list[str]}
+
     def __init__(
         self,
         latent_dim: int = PAPER["latent_dim"],
@@ -120,7 +125,9 @@ class Generator(nn.Module):
         self.class_names = list(class_names or [])
         # Identity for an unconditional G: its state dict is the paper's, and TorchScript compiles one forward
         self.class_embedding: nn.Module = (
-            ClassMap(self.num_classes, CLASS_EMBEDDING_DIM, init_std=1.0) if self.num_classes else nn.Identity()
+            ClassMap(self.num_classes, CLASS_EMBEDDING_DIM, init_std=1.0)
+            if self.num_classes
+            else nn.Identity()
         )
         depth = num_upsamplings(image_size)
         width = ngf * 2 ** (depth - 1)
@@ -147,7 +154,11 @@ class Generator(nn.Module):
             if labels is None:
                 labels = cycled_labels(z.size(0), self.num_classes, z.device)
             weights = class_weights(labels, self.num_classes).to(z.dtype)
+            if weights.size(0) != z.size(0):
+                raise ValueError("one class label (or row of class weights) per latent vector is needed")
             z = torch.cat([z, self.class_embedding(weights)], dim=1)
+        elif labels is not None:
+            raise ValueError("this generator is unconditional (num_classes=0): sample it without labels")
         return self.main(z[:, :, None, None])
 
     # The two methods below compile with TorchScript (@torch.jit.export), so a scripted export samples
