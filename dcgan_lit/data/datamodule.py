@@ -275,7 +275,10 @@ class ImageDataModule(L.LightningDataModule):
         """The whole uint8 dataset (and its labels) on ``device``, copied there on first use."""
         if self._resident is None or self._resident[0].device != device:
             labels = self.train_set.labels
-            self._resident = (self.train_set.images.to(device), labels.to(device) if labels is not None else None)
+            self._resident = (
+                self.train_set.images.to(device),
+                labels.to(device) if labels is not None else None,
+            )
         return self._resident
 
     def on_before_batch_transfer(self, batch: Batch, dataloader_idx: int) -> Batch:
