@@ -59,14 +59,22 @@ def class_weights(labels: torch.Tensor, num_classes: int) -> torch.Tensor:
     """(N,) class indices -> (N, num_classes) one-hot float weights; (N, num_classes) weights pass through.
 
     Weights that are not one-hot mix the class embeddings: (1 - t) * horse + t * bird is the pegasus path.
+    Indices are not read on the host here (a training step must not wait for the GPU): out of range, they
+    fail in ``one_hot`` (on a GPU as a device assert); :func:`check_labels` checks user input first.
     """
     if labels.is_floating_point():
         if labels.dim() != 2 or labels.size(1) != num_classes:
             raise ValueError(f"class weights must be (N, {num_classes}), got {list(labels.shape)}")
         return labels
-    if bool((labels < 0).any()) or bool((labels >= num_classes).any()):
-        raise ValueError(f"class labels must lie in 0..{num_classes - 1}")
     return nn.functional.one_hot(labels.long(), num_classes).float()
+
+
+def check_labels(labels: torch.Tensor, num_classes: int) -> None:
+    """Raises ValueError for class indices outside 0..num_classes-1 (weights: see :func:`class_weights`)."""
+    if labels.is_floating_point():
+        class_weights(labels, num_classes)
+    elif bool((labels < 0).any()) or bool((labels >= num_classes).any()):
+        raise ValueError(f"class labels must lie in 0..{num_classes - 1}")
 
 
 def cycled_labels(n: int, num_classes: int, device: torch.device) -> torch.Tensor:
@@ -202,6 +210,8 @@ class Generator(nn.Module):
         """
         z = self.sample_latent(n, seed, truncation)
         if labels is not None:
+            if self.num_classes > 0:
+                check_labels(labels, self.num_classes)
             labels = labels.to(z.device)
         with torch.no_grad():
             return self.forward(z, labels)

@@ -73,8 +73,11 @@ def train(cfg: DictConfig) -> dict[str, float]:
     check_fid_objective(cfg.get("optimized_metric"), fid_callback)
 
     log.info("Instantiating datamodule <%s>", cfg.dataset._target_)
-    datamodule = build("dataset", cfg.dataset)
+    conditional = bool(cfg.model.get("conditional", False))
+    datamodule = build("dataset", cfg.dataset, **({"conditional": True} if conditional else {}))
     datamodule.check_source()  # a missing dataset is one line now, not a traceback after model set-up
+    # model.conditional: the classes are the data's (a source without labels says so in one line, here)
+    classes = {"class_names": datamodule.class_names()} if conditional else {}
     ckpt_path = resolve_ckpt_path(
         cfg.get("ckpt_path"),
         cfg.paths.output_dir,
@@ -87,7 +90,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
         warnings.filterwarnings("ignore", message=".*Previous log files in this directory will be deleted")
 
     log.info("Instantiating model <%s>", cfg.model._target_)
-    model: DCGAN = build("model", cfg.model)
+    model: DCGAN = build("model", cfg.model, **classes)
     log.info(
         "Generator: %s parameters, discriminator: %s",
         *(f"{n:,}" for n in model.parameter_counts().values()),

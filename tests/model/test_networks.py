@@ -260,7 +260,7 @@ def test_conditional_sample_is_seeded_and_takes_labels():
 def test_bad_labels_are_refused(labels, message):
     generator, _ = conditional_pair()
     with pytest.raises(ValueError, match=message):
-        generator(torch.randn(2, 100), labels)
+        generator.sample(2, seed=0, labels=labels)
 
 
 def test_an_unconditional_generator_refuses_labels():
