@@ -188,7 +188,8 @@ def test_the_unconditional_step_is_the_pytorch_example_s_loop():
     classic = ClassicDCGAN(32, torch.device("cpu"))
     for ours, theirs in ((model.generator, classic.netG), (model.discriminator, classic.netD)):
         assert all(
-            torch.equal(a, b) for a, b in zip(ours.state_dict().values(), theirs.state_dict().values())
+            torch.equal(a, b)
+            for a, b in zip(ours.state_dict().values(), theirs.state_dict().values(), strict=True)
         )
     real = torch.rand(8, 3, 32, 32) * 2 - 1
     opt_d, opt_g = model.configure_optimizers()

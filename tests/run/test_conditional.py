@@ -50,4 +50,3 @@ def test_a_source_without_classes_is_one_line(tiny_cfg, tmp_path):
     assert "\n" not in str(error.value)
     with pytest.raises(UserError, match="model.conditional=yes must be true or false"):
         train(tiny_cfg("model.conditional=yes"))
-
