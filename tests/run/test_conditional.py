@@ -50,3 +50,21 @@ def test_a_source_without_classes_is_one_line(tiny_cfg, tmp_path):
     assert "\n" not in str(error.value)
     with pytest.raises(UserError, match="model.conditional=yes must be true or false"):
         train(tiny_cfg("model.conditional=yes"))
+
+
+def test_fid_during_conditional_training_is_scored_against_the_whole_set(tiny_cfg, tmp_path, monkeypatch):
+    from dcgan_lit.metrics import suite
+
+    drawn = []
+    generate_batches = suite.generate_batches
+
+    def spy(generator, z, batch_size, **kwargs):
+        drawn.append(kwargs.get("labels"))
+        return generate_batches(generator, z, batch_size, **kwargs)
+
+    monkeypatch.setattr(suite, "generate_batches", spy)
+    metrics = train(
+        tiny_cfg("model.conditional=true", "metrics=tiny", "metrics.fid.num_fake=6", "trainer.max_epochs=1")
+    )
+    assert metrics["val/fid"] >= 0
+    assert drawn and drawn[-1].tolist() == [0, 1, 0, 1, 0, 1]  # the classes a and b in turn
