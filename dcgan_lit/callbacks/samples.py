@@ -82,5 +82,7 @@ class SampleGrids(L.Callback):
     @rank_zero_only
     def _write(self, trainer: L.Trainer, pl_module: L.LightningModule, filename: str) -> None:
         images = pl_module.sample_fixed(per_class=self.nrow)
-        self.last_written = save_grid(images, self.dirpath / filename, self.nrow)
-        log_image(trainer, "samples", images, pl_module.iteration, self.nrow)
+        # a conditional grid's rows are its classes: as many columns as fixed z's per class
+        nrow = min(self.nrow, pl_module.fixed_noise.size(0)) if pl_module.class_names else self.nrow
+        self.last_written = save_grid(images, self.dirpath / filename, nrow)
+        log_image(trainer, "samples", images, pl_module.iteration, nrow)
