@@ -43,7 +43,7 @@ from dcgan_lit.metrics.features import extractor_from_config
 from dcgan_lit.model.module import DCGAN
 from dcgan_lit.model.sampling import eval_mode, generate, sampling_generator
 from dcgan_lit.run.config import validate
-from dcgan_lit.run.fit import iterations_to_optimizer_steps
+from dcgan_lit.run.fit import build_datamodule, build_model, iterations_to_optimizer_steps
 
 log = logging.getLogger(__name__)
 
@@ -111,7 +111,7 @@ class RecipeRun:
         self.cfg, self.seed, self.folder, self.device = cfg, seed, folder, device
         self.run_cfg = recipe_config(cfg, recipe, seed, folder, device)
         validate(self.run_cfg)  # a bad recipe is one line now, not after the other rows trained
-        self.model: DCGAN = instantiate(self.run_cfg.model)
+        self.model: DCGAN = build_model(self.run_cfg, build_datamodule(self.run_cfg))
         self.iteration = 0
 
     @property
@@ -126,8 +126,8 @@ class RecipeRun:
 
     def train_until(self, iteration: int) -> None:
         L.seed_everything(self.seed, workers=True, verbose=False)  # a resumed stage restores its own states
-        datamodule = instantiate(self.run_cfg.dataset)
-        self.model = instantiate(self.run_cfg.model)
+        datamodule = build_datamodule(self.run_cfg)  # (images, labels) for a conditional recipe
+        self.model = build_model(self.run_cfg, datamodule)
         trainer: L.Trainer = instantiate(
             self.run_cfg.trainer,
             callbacks=[],
@@ -217,6 +217,7 @@ class Scorer:
                     self.batch_size,
                     self.device,
                     self.seed,
+                    num_classes=getattr(generator, "num_classes", 0),  # conditional: classes drawn uniformly
                 )
                 suffix = "" if name == "full" else f"_{name}"
                 row.update({f"{k}{suffix}": v for k, v in values.items()})

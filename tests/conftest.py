@@ -100,6 +100,37 @@ def tiny_run(tmp_path_factory) -> Path:
     return run
 
 
+@pytest.fixture(scope="session")
+def tiny_conditional_run(tmp_path_factory) -> Path:
+    """A conditional run folder, trained once per session: 4 iterations of a tiny class-conditional dcgan32 on
+    16 flat-colour images in the class folders horse/ (pixels 40) and bird/ (pixels 80); like ``tiny_run``."""
+    from omegaconf import OmegaConf
+
+    from dcgan_lit.run.fit import train
+    from tests.helpers.images import write_class_folders
+
+    root = tmp_path_factory.mktemp("tiny_conditional_run")
+    write_class_folders(root / "images", {"horse": 8, "bird": 8})
+    overrides = [
+        "dataset=imagefolder",
+        f"dataset.path={root / 'images'}",
+        "dataset.classes=[horse,bird]",
+        f"paths.cache_dir={root / 'cache'}",
+        *TINY,
+        "model.conditional=true",
+        "trainer.max_steps=4",
+    ]
+    run = root / "run"
+    cfg = compose_config(overrides, run)
+    train(cfg)
+    GlobalHydra.instance().clear()
+    with open_dict(cfg):
+        del cfg["hydra"]
+    (run / ".hydra").mkdir(parents=True, exist_ok=True)
+    OmegaConf.save(cfg, run / ".hydra" / "config.yaml")
+    return run
+
+
 @pytest.fixture(scope="module")
 def single_thread():
     """Torch on one thread for a module of many tiny ops (the tools' tests): on a busy shared CPU, extra

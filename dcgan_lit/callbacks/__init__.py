@@ -1,5 +1,6 @@
 """Lightning callbacks of dcgan-lit (Lightning's RichProgressBar on a terminal; its model summary as is)."""
 
+from dcgan_lit.callbacks.class_interpolation import ClassInterpolationSheet
 from dcgan_lit.callbacks.divergence import DivergenceGuard
 from dcgan_lit.callbacks.fid import FIDCallback, attach_fid, build_fid_callback, check_fid_objective
 from dcgan_lit.callbacks.generator_export import ExportGenerator
@@ -8,6 +9,7 @@ from dcgan_lit.callbacks.samples import SampleGrids, save_grid
 
 __all__ = [
     "Checkpoint",
+    "ClassInterpolationSheet",
     "DivergenceGuard",
     "ExportGenerator",
     "FIDCallback",

@@ -202,7 +202,8 @@ class FIDCallback(L.Callback):
             )
 
     def score(self, pl_module: L.LightningModule) -> dict[str, float]:
-        """FID (and the enabled extras) of ``num_fake`` images of the eval-mode generator."""
+        """FID (and the enabled extras) of ``num_fake`` images of the eval-mode generator; a conditional one
+        draws its classes uniformly and is scored against the whole training set, as unconditional runs are."""
         with eval_mode(sampling_generator(pl_module)) as generator:
             return score_generator(
                 self.suite,
@@ -212,6 +213,7 @@ class FIDCallback(L.Callback):
                 self.batch_size,
                 pl_module.device,
                 self.seed,
+                num_classes=getattr(generator, "num_classes", 0),
             )
 
     def state_dict(self) -> dict[str, Any]:

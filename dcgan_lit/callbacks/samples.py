@@ -30,7 +30,8 @@ class SampleGrids(L.Callback):
     each epoch end and ``samples/final.png`` when training ends; ``real_samples.png`` once at the start.
 
     The grid is always G applied to the module's ``fixed_noise`` buffer, so grids are comparable over time
-    and across a resume.
+    and across a resume. A conditional model's grid has one row per class: the first ``nrow`` fixed z's in
+    each class, the same z down each column.
     """
 
     def __init__(
@@ -53,9 +54,17 @@ class SampleGrids(L.Callback):
         datamodule = trainer.datamodule
         if self.real_samples_path is None or datamodule is None:
             return
-        first = next(iter(datamodule.train_dataloader()))[: pl_module.fixed_noise.size(0)]
+        first = next(iter(datamodule.train_dataloader()))
+        first = (
+            tuple(t.to(pl_module.device) for t in first)
+            if isinstance(first, tuple)
+            else first.to(pl_module.device)
+        )
         # exactly the training path's preprocessing (and the lookup, when batches are indices on the device)
-        real = datamodule.on_after_batch_transfer(first.to(pl_module.device), 0)
+        real = datamodule.on_after_batch_transfer(first, 0)
+        real = (real[0] if isinstance(real, tuple) else real)[
+            : pl_module.fixed_noise.size(0)
+        ]  # images, not labels
         save_grid(real, self.real_samples_path, self.nrow)
         log_image(trainer, "real_samples", real, pl_module.iteration, self.nrow)
 
@@ -72,6 +81,8 @@ class SampleGrids(L.Callback):
 
     @rank_zero_only
     def _write(self, trainer: L.Trainer, pl_module: L.LightningModule, filename: str) -> None:
-        images = pl_module.sample_fixed()
-        self.last_written = save_grid(images, self.dirpath / filename, self.nrow)
-        log_image(trainer, "samples", images, pl_module.iteration, self.nrow)
+        images = pl_module.sample_fixed(per_class=self.nrow)
+        # a conditional grid's rows are its classes: as many columns as fixed z's per class
+        nrow = min(self.nrow, pl_module.fixed_noise.size(0)) if pl_module.class_names else self.nrow
+        self.last_written = save_grid(images, self.dirpath / filename, nrow)
+        log_image(trainer, "samples", images, pl_module.iteration, nrow)

@@ -16,7 +16,7 @@ from dcgan_lit.checkpoint.io import load_weights, read_weights_only
 from dcgan_lit.errors import UserError
 from dcgan_lit.model.networks import PAPER, Discriminator, Generator
 
-GENERATOR_KEYS = ("latent_dim", "image_size", "channels", "ngf", "g_activation")
+GENERATOR_KEYS = ("latent_dim", "image_size", "channels", "ngf", "g_activation")  # + class_names: conditional
 EXPORT_FORMAT = "dcgan-lit/generator"  # the "format" entry of a standalone generator file
 
 
@@ -41,16 +41,24 @@ def generator_from_state(
     source: str | Path = "model",
 ) -> Generator:
     """Rebuilds the eval-mode generator from a DCGAN state dict and its hyperparameters (EMA weights first)."""
+    class_names = checkpoint_classes(hparams)
     generator = Generator(
         latent_dim=hparams.get("latent_dim", PAPER["latent_dim"]),
         image_size=hparams.get("image_size", PAPER["image_size"]),
         channels=hparams.get("channels", PAPER["channels"]),
         ngf=hparams.get("ngf", PAPER["ngf"]),
         activation=hparams.get("g_activation", PAPER["g_activation"]),
+        num_classes=len(class_names) or None,
+        class_names=class_names,
     )
     weights = submodule_state(state, "generator_ema") if prefer_ema else {}
     load_submodule(generator, weights or submodule_state(state, "generator"), source, "generator")
     return generator.eval()
+
+
+def checkpoint_classes(hparams: dict[str, Any]) -> list[str]:
+    """The class names of a conditional model's checkpoint or generator file ([]: unconditional)."""
+    return [str(name) for name in hparams.get("class_names") or []]
 
 
 def discriminator_from_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> Discriminator:
@@ -62,6 +70,7 @@ def discriminator_from_checkpoint(path: str | Path, device: str | torch.device =
         channels=hparams.get("channels", PAPER["channels"]),
         ndf=hparams.get("ndf", PAPER["ndf"]),
         norm=hparams.get("d_norm", PAPER["d_norm"]),
+        num_classes=len(checkpoint_classes(hparams)) or None,
     )
     load_submodule(
         discriminator, submodule_state(checkpoint["state_dict"], "discriminator"), path, "discriminator"
@@ -90,7 +99,7 @@ def load_submodule(
 
 
 def generator_hyperparameters(generator: Generator) -> dict[str, Any]:
-    """The hyperparameters that rebuild ``generator`` (the checkpoint's names, GENERATOR_KEYS)."""
+    """The hyperparameters that rebuild ``generator`` (the checkpoint's names: GENERATOR_KEYS, class_names)."""
     values = (
         generator.latent_dim,
         generator.image_size,
@@ -98,7 +107,10 @@ def generator_hyperparameters(generator: Generator) -> dict[str, Any]:
         generator.ngf,
         generator.activation,
     )
-    return dict(zip(GENERATOR_KEYS, values, strict=True))
+    hparams = dict(zip(GENERATOR_KEYS, values, strict=True))
+    if generator.num_classes:
+        hparams.update(conditional=True, class_names=list(generator.class_names))
+    return hparams
 
 
 def save_generator(generator: Generator, path: str | Path) -> Path:

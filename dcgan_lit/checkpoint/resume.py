@@ -55,7 +55,7 @@ def sibling_runs(output_dir: Path) -> list[Path]:
 
 
 # Model settings that shape the saved tensors: a checkpoint resumes only into the same ones.
-ARCHITECTURE_KEYS = ("image_size", "channels", "latent_dim", "ngf", "ndf", "num_fixed_samples")
+ARCHITECTURE_KEYS = ("image_size", "channels", "latent_dim", "ngf", "ndf", "num_fixed_samples", "conditional")
 
 # What makes another run folder's training the same run as this one: its data, its seed and everything that
 # changes what is learned. Speed and bookkeeping settings (workers, cache, layout, compile) may differ.

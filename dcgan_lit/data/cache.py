@@ -8,12 +8,15 @@ import logging
 import os
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import TypeVar
 
 import torch
 
 from dcgan_lit.checkpoint.io import atomic_torch_save
 
 log = logging.getLogger(__name__)
+
+Cached = TypeVar("Cached", torch.Tensor, dict[str, torch.Tensor])  # images, or images and labels
 
 CACHE_VERSION = 1  # bump when decoding changes in a way that alters cached pixels
 
@@ -33,10 +36,8 @@ def fingerprint_files(paths: Iterable[Path], root: Path) -> str:
     return digest.hexdigest()
 
 
-def load_or_build(
-    cache_dir: str | os.PathLike | None, key: str, build: Callable[[], torch.Tensor]
-) -> torch.Tensor:
-    """Returns the cached tensor for ``key`` (memory-mapped), or builds, caches and returns it."""
+def load_or_build(cache_dir: str | os.PathLike | None, key: str, build: Callable[[], Cached]) -> Cached:
+    """Returns the cached tensor (or dict of tensors) for ``key`` (memory-mapped), or builds, caches and returns it."""
     if cache_dir is None:
         return build()
     path = Path(cache_dir) / f"{key}.pt"

@@ -60,7 +60,15 @@ class CIFAR10DataModule(TorchvisionDataModule):
     def cache_parts(self) -> dict:
         return {"split": self.split, "classes": self.classes, "resize": "bicubic-antialias"}
 
+    def class_names(self) -> list[str]:
+        """The classes read, in the order ``classes`` gives them (label i is ``classes[i]``)."""
+        return list(self.classes)
+
     def build(self) -> torch.Tensor:
+        return self.build_labelled()[0]
+
+    def build_labelled(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The selected classes' images in file order, labelled by their index in :meth:`class_names`."""
         from torchvision.datasets import CIFAR10
 
         try:
@@ -71,7 +79,12 @@ class CIFAR10DataModule(TorchvisionDataModule):
                 f"delete that folder and run again with dataset.download=true, or unpack {URL} there"
             ) from None
         wanted = [sets[0].class_to_idx[name] for name in self.classes]
-        pixels = np.concatenate([s.data[np.isin(s.targets, wanted)] for s in sets])  # (N, 32, 32, 3)
+        targets = np.concatenate([np.asarray(s.targets) for s in sets])
+        keep = np.isin(targets, wanted)
+        pixels = np.concatenate([s.data for s in sets])[keep]  # (N, 32, 32, 3)
+        to_label = np.zeros(len(CIFAR10_CLASSES), dtype=np.int64)
+        to_label[wanted] = np.arange(len(wanted))
         log.info("CIFAR-10 classes %s: %d images", ", ".join(self.classes), len(pixels))
         images = torch.from_numpy(pixels).permute(0, 3, 1, 2).contiguous()
-        return to_channels(resize_tensor(images, self.image_size, mode="bicubic"), self.channels)
+        images = to_channels(resize_tensor(images, self.image_size, mode="bicubic"), self.channels)
+        return images, torch.from_numpy(to_label[targets[keep]])

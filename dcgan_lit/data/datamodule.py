@@ -20,27 +20,37 @@ from dcgan_lit.pixels import from_uint8
 log = logging.getLogger(__name__)
 
 
+Batch = torch.Tensor | tuple[torch.Tensor, torch.Tensor]  # images, or (images, class labels) when conditional
+
+
 class UInt8ImageDataset(Dataset):
     """Images held as one (N, C, H, W) uint8 tensor; a batch is one indexing operation, not N decodes.
 
-    With ``indices_only`` a batch is just the sampled indices: the images are then indexed where a copy of
-    the tensor already lives (on the accelerator), and nothing but the indices crosses the bus.
+    With ``labels`` (N,) int64 class indices, a batch is ``(images, labels)``. With ``indices_only`` a batch is
+    just the sampled indices: the images (and labels) are then indexed where a copy already lives (on the
+    accelerator), and nothing but the indices crosses the bus.
     """
 
-    def __init__(self, images: torch.Tensor, indices_only: bool = False) -> None:
+    def __init__(
+        self, images: torch.Tensor, indices_only: bool = False, labels: torch.Tensor | None = None
+    ) -> None:
         assert images.dtype == torch.uint8 and images.dim() == 4, images.shape
+        assert labels is None or labels.shape == (images.size(0),), (labels.shape, images.shape)
         self.images = images
+        self.labels = labels
         self.indices_only = indices_only
 
     def __len__(self) -> int:
         return self.images.size(0)
 
-    def __getitem__(self, index: int) -> torch.Tensor:
-        return self.images[index]
+    def __getitem__(self, index: int) -> Batch:
+        return self.images[index] if self.labels is None else (self.images[index], self.labels[index])
 
-    def __getitems__(self, indices: list[int]) -> torch.Tensor:
+    def __getitems__(self, indices: list[int]) -> Batch:
         indices = torch.as_tensor(indices)
-        return indices if self.indices_only else self.images[indices]
+        if self.indices_only:
+            return indices
+        return self.images[indices] if self.labels is None else (self.images[indices], self.labels[indices])
 
 
 def subset_indices(count: int, subset: int, seed: int) -> torch.Tensor:
@@ -49,7 +59,7 @@ def subset_indices(count: int, subset: int, seed: int) -> torch.Tensor:
     return order[:subset].sort().values
 
 
-def return_batch(batch: torch.Tensor) -> torch.Tensor:
+def return_batch(batch: Batch) -> Batch:
     """collate_fn for datasets whose ``__getitems__`` already returns the stacked batch."""
     return batch
 
@@ -64,6 +74,10 @@ class ImageDataModule(L.LightningDataModule):
     ``subset=N`` trains on a fixed random N of the images (chosen by ``subset_seed``, after the cache, so it
     shares the full set's cache). With ``on_device`` the whole uint8 tensor is copied to the accelerator once
     and batches are indexed there.
+
+    ``conditional`` (sources with labels: :meth:`class_names`): batches are ``(images, labels)``, the int64
+    class indices decoded once and cached beside the images (under their own cache key), drawn in the same
+    resumable order.
     """
 
     name = "images"
@@ -83,6 +97,7 @@ class ImageDataModule(L.LightningDataModule):
         per_image_normalize: bool = False,
         subset: int | None = None,
         subset_seed: int = 0,
+        conditional: bool = False,
     ) -> None:
         super().__init__()
         self.image_size = image_size
@@ -98,8 +113,9 @@ class ImageDataModule(L.LightningDataModule):
         self.per_image_normalize = per_image_normalize
         self.subset = subset
         self.subset_seed = subset_seed
+        self.conditional = conditional
         self.train_set: UInt8ImageDataset | None = None
-        self._resident: torch.Tensor | None = None
+        self._resident: tuple[torch.Tensor, torch.Tensor | None] | None = None
         self.sampler: ResumableShuffleSampler | None = None
         self._sampler_state: dict | None = None
 
@@ -119,6 +135,17 @@ class ImageDataModule(L.LightningDataModule):
         """Decodes the source into an (N, C, image_size, image_size) uint8 tensor."""
         raise NotImplementedError
 
+    def class_names(self) -> list[str]:
+        """The names of the classes, label i being ``class_names()[i]`` (sources with labels override this)."""
+        raise UserError(
+            f"Dataset {self.name} has no class labels, so model.conditional=true cannot train on it; use "
+            "dataset=mnist, dataset=cifar10 or dataset=imagefolder with one subfolder per class"
+        )
+
+    def build_labelled(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Decodes the source into uint8 images and their (N,) int64 class indices (sources with labels)."""
+        raise NotImplementedError
+
     # -- shared machinery --------------------------------------------------------------------------
     def cache_key(self) -> str:
         parts = {
@@ -131,27 +158,35 @@ class ImageDataModule(L.LightningDataModule):
             parts["symmetries"] = self.symmetries
         if self.per_image_normalize:
             parts["per_image_normalize"] = "mean-std-2sigma"
+        if self.conditional:  # the cache file holds images and labels: never an images-only file's key
+            parts["labels"] = self.class_names()
         return make_key(f"{self.name}-{self.image_size}px-{self.channels}ch", parts)
 
-    def build_dataset(self) -> torch.Tensor:
-        """:meth:`build`, then the dataset-level augmentations: what is cached."""
-        images = self.build()
+    def build_dataset(self) -> torch.Tensor | dict[str, torch.Tensor]:
+        """:meth:`build`, then the dataset-level augmentations: what is cached (with the labels when conditional)."""
+        images, labels = self.build_labelled() if self.conditional else (self.build(), None)
         if self.per_image_normalize:
             images = normalize_per_image(images)
-        return apply_symmetries(images, self.symmetries)
+        images = apply_symmetries(images, self.symmetries)
+        if labels is None:
+            return images
+        return {"images": images, "labels": labels.long().repeat(len(self.symmetries))}  # grouped by symmetry
 
     def setup(self, stage: str | None = None) -> None:
         if self.train_set is not None:
             return
         self.check_source()
         start = time.perf_counter()
-        images = load_or_build(self.cache_dir, self.cache_key(), self.build_dataset)
+        data = load_or_build(self.cache_dir, self.cache_key(), self.build_dataset)
+        images, labels = (data["images"], data["labels"]) if self.conditional else (data, None)
         if images.size(0) == 0:
             raise UserError(
                 f"Dataset {self.name}: no usable images in {self.source()}; check the path and files"
             )
-        images = self.take_subset(images)
-        self.train_set = UInt8ImageDataset(images, indices_only=self.on_device)
+        keep = self.subset_indices(images.size(0))
+        if keep is not None:
+            images, labels = images[keep], (labels[keep] if labels is not None else None)
+        self.train_set = UInt8ImageDataset(images, indices_only=self.on_device, labels=labels)
         if images.size(0) < self.batch_size and self.drop_last:
             raise UserError(
                 f"Dataset {self.name}: {images.size(0)} images in {self.source()} is fewer than "
@@ -168,17 +203,25 @@ class ImageDataModule(L.LightningDataModule):
             self.source(),
             time.perf_counter() - start,
         )
+        if labels is not None:
+            counts = torch.bincount(labels, minlength=len(self.class_names())).tolist()
+            log.info(
+                "Dataset %s: conditional on %d classes (%s)",
+                self.name,
+                len(counts),
+                ", ".join(f"{name} {count}" for name, count in zip(self.class_names(), counts, strict=True)),
+            )
 
-    def take_subset(self, images: torch.Tensor) -> torch.Tensor:
-        """The ``subset`` images drawn without replacement by ``subset_seed`` (all of them when ``subset`` is null)."""
+    def subset_indices(self, count: int) -> torch.Tensor | None:
+        """The ``subset`` indices drawn without replacement by ``subset_seed`` (None: all, ``subset`` is null)."""
         if self.subset is None:
-            return images
-        if not 0 < self.subset <= images.size(0):
+            return None
+        if not 0 < self.subset <= count:
             raise UserError(
-                f"dataset.subset={self.subset} must be between 1 and the {images.size(0)} images of "
+                f"dataset.subset={self.subset} must be between 1 and the {count} images of "
                 f"{self.source()}, or null for all"
             )
-        return images[subset_indices(images.size(0), self.subset, self.subset_seed)]
+        return subset_indices(count, self.subset, self.subset_seed)
 
     def train_dataloader(self) -> DataLoader:
         return DataLoader(
@@ -228,23 +271,31 @@ class ImageDataModule(L.LightningDataModule):
             x = torch.where(flip, x.flip(3), x)
         return x
 
-    def resident_images(self, device: torch.device) -> torch.Tensor:
-        """The whole uint8 dataset on ``device``, copied there on first use."""
-        if self._resident is None or self._resident.device != device:
-            self._resident = self.train_set.images.to(device)
+    def resident(self, device: torch.device) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The whole uint8 dataset (and its labels) on ``device``, copied there on first use."""
+        if self._resident is None or self._resident[0].device != device:
+            labels = self.train_set.labels
+            self._resident = (
+                self.train_set.images.to(device),
+                labels.to(device) if labels is not None else None,
+            )
         return self._resident
 
-    def on_before_batch_transfer(self, batch: torch.Tensor, dataloader_idx: int) -> torch.Tensor:
+    def on_before_batch_transfer(self, batch: Batch, dataloader_idx: int) -> Batch:
         # Lightning calls this once per batch training takes (not per batch prefetched, and not for the
         # real-samples grid, which calls on_after_batch_transfer itself): the sampler's position.
         if self.trainer is not None and self.trainer.training and self.sampler is not None:
             self.sampler.batches_consumed += 1
         return batch
 
-    def on_after_batch_transfer(self, batch: torch.Tensor, dataloader_idx: int) -> torch.Tensor:
+    def on_after_batch_transfer(self, batch: Batch, dataloader_idx: int) -> Batch:
         if self.on_device:  # the batch holds indices into the resident copy
-            batch = self.resident_images(batch.device)[batch]
-        return self.preprocess(batch, augment=self.trainer is None or self.trainer.training)
+            images, labels = self.resident(batch.device)
+            images, labels = images[batch], (labels[batch] if labels is not None else None)
+        else:
+            images, labels = batch if self.conditional else (batch, None)
+        images = self.preprocess(images, augment=self.trainer is None or self.trainer.training)
+        return images if labels is None else (images, labels)
 
 
 class TorchvisionDataModule(ImageDataModule):

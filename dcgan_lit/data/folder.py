@@ -21,6 +21,7 @@ class ImageFolderDataModule(ImageDataModule):
     """Every image under ``path`` (recursive: jpg, jpeg, png, webp, bmp), resized and centre-cropped.
 
     With ``classes`` (names or indices of the sorted subfolders of ``path``), only those subfolders are read.
+    ``conditional``: each subfolder is a class (its name the class name; ``classes`` picks some, in that order).
     """
 
     name = "imagefolder"
@@ -41,11 +42,20 @@ class ImageFolderDataModule(ImageDataModule):
 
     @cached_property
     def class_dirs(self) -> list[Path]:
-        """The subfolders ``classes`` selects; ``[path]`` when no filter is set."""
-        if self.classes is None:
+        """The subfolders ``classes`` selects (every one when conditional); ``[path]`` otherwise."""
+        if self.classes is None and not self.conditional:
             return [self.path]
+        return [self.path / name for name in self.class_names()]
+
+    def class_names(self) -> list[str]:
+        """The class subfolders: those ``classes`` names, in that order, else all of them, sorted."""
         available = sorted(p.name for p in self.path.iterdir() if p.is_dir())
-        return [self.path / name for name in select_classes(self.classes, available, self.name)]
+        if not available:
+            raise UserError(
+                f"Dataset {self.name}: {self.path.resolve()} has no subfolders, so it has no classes; "
+                "model.conditional=true and dataset.classes need one subfolder of images per class"
+            )
+        return select_classes(self.classes, available, self.name) if self.classes else available
 
     @cached_property
     def files(self) -> list[Path]:
@@ -67,7 +77,26 @@ class ImageFolderDataModule(ImageDataModule):
 
     def build(self) -> torch.Tensor:
         log.info("Decoding %d images from %s (once; later runs use the cache)", len(self.files), self.path)
-        images, skipped = decode_images(self.files, self.image_size, self.channels)
+        return self.decode(self.files)
+
+    def build_labelled(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Every class folder's images, class by class, labelled with the folder's index in :meth:`class_names`."""
+        log.info("Decoding %d images from %s (once; later runs use the cache)", len(self.files), self.path)
+        images, labels = [], []
+        for label, folder in enumerate(self.class_dirs):
+            decoded = self.decode(find_images(folder))
+            if decoded.size(0) == 0:
+                raise UserError(
+                    f"Dataset {self.name}: the class folder {folder.resolve()} holds no readable images; "
+                    "fill it or leave it out with dataset.classes=[...]"
+                )
+            images.append(decoded)
+            labels.append(torch.full((decoded.size(0),), label, dtype=torch.long))
+        return torch.cat(images), torch.cat(labels)
+
+    def decode(self, files: list[Path]) -> torch.Tensor:
+        """``files`` decoded at the data module's size, the unreadable ones skipped with one warning."""
+        images, skipped = decode_images(files, self.image_size, self.channels)
         if skipped:
             too_large = sum(reason.startswith("too large") for _, reason in skipped)
             log.warning(
@@ -75,7 +104,7 @@ class ImageFolderDataModule(ImageDataModule):
                 "%d over the pixel limit), e.g. %s: %s",
                 self.name,
                 len(skipped),
-                len(self.files),
+                len(files),
                 len(skipped) - too_large,
                 too_large,
                 *skipped[0],

@@ -54,9 +54,18 @@ class MNISTDataModule(TorchvisionDataModule):
     def cache_parts(self) -> dict:
         return {"split": self.split, "resize": "bilinear-antialias"}
 
+    def class_names(self) -> list[str]:
+        """The ten digits, "0" to "9"."""
+        return [str(digit) for digit in range(10)]
+
     def build(self) -> torch.Tensor:
+        return self.build_labelled()[0]
+
+    def build_labelled(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The digits and their values (0-9) as labels."""
         from torchvision.datasets import MNIST
 
-        digits = torch.cat([MNIST(str(self.root), train=t, download=False).data for t in self.train_flags])
+        sets = [MNIST(str(self.root), train=t, download=False) for t in self.train_flags]
+        digits = torch.cat([s.data for s in sets])
         images = resize_tensor(digits[:, None], self.image_size, mode="bilinear")  # (N, 1, S, S) uint8
-        return to_channels(images, self.channels)
+        return to_channels(images, self.channels), torch.cat([s.targets for s in sets]).long()

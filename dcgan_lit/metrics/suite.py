@@ -198,13 +198,24 @@ def score_generator(
     batch_size: int,
     device: torch.device | str,
     seed: int = 0,
+    num_classes: int = 0,
+    class_index: int | None = None,
 ) -> dict[str, float]:
-    """Scores ``num_fake`` images of ``generator(z)`` (split over DDP ranks) with fixed latents per ``seed``."""
+    """Scores ``num_fake`` images of ``generator(z)`` (split over DDP ranks) with fixed latents per ``seed``.
+
+    A conditional generator (``num_classes``) draws every image of ``class_index``, or, when it is None, the
+    classes uniformly: image i of the ``num_fake`` has class i mod num_classes.
+    """
     suite.reset()
     rank = world()[0]
-    _, count = shard(num_fake)
+    offset, count = shard(num_fake)
     z = torch.randn(count, latent_dim, 1, 1, generator=torch.Generator().manual_seed(seed * 1_000_003 + rank))
-    chunks = generate_batches(generator, z, batch_size, device=device)
+    labels = None
+    if num_classes and class_index is not None:
+        labels = torch.full((count,), class_index)
+    elif num_classes:
+        labels = torch.arange(offset, offset + count) % num_classes
+    chunks = generate_batches(generator, z, batch_size, device=device, labels=labels)
     # log lines, never a bar: this runs inside training too, under Lightning's own progress bar
     for images in watch(chunks, "FID fakes", -(-count // batch_size), batch_size, "images", terminal=False):
         suite.update(images)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import NamedTuple
 
@@ -94,6 +94,10 @@ class DCGAN(L.LightningModule):
     sees, and ``ema`` ({decay, start_step, warmup, recompute_bn}): an average of G, :attr:`generator_ema`,
     used for samples.
 
+    ``conditional`` (with the data's ``class_names``): class-conditional G (a class embedding joined to z) and
+    projection D (Miyato & Koyama 2018); batches are then ``(images, labels)`` and each fake takes the label of
+    the real image beside it, so both see the data's class frequencies.
+
     Each training iteration (one batch) takes ``d_steps`` Adam steps of D, then one Adam step of G, so
     Lightning's ``global_step`` (which counts optimizer steps) advances by ``d_steps + 1`` per batch;
     :attr:`iteration` counts batches.
@@ -118,16 +122,26 @@ class DCGAN(L.LightningModule):
         d_norm: str = PAPER["d_norm"],
         augment_policy: str | list[str] | None = None,
         ema: dict | None = None,
+        conditional: bool = False,
+        class_names: Sequence[str] | None = None,
     ) -> None:
         super().__init__()
         check_options(loss, label_smoothing, d_norm, augment_policy, ema)
+        if conditional and not class_names:
+            raise ValueError(
+                "model.conditional=true needs the data's class names (train.py takes them from it)"
+            )
         # Plain containers, not Hydra's DictConfig/ListConfig: checkpoints must load with weights_only=True.
         ema = dict(ema) if ema else None
+        class_names = [str(name) for name in class_names] if conditional else None
         augment_policy = list(DiffAugment(augment_policy).policy)
         self.save_hyperparameters(ignore=["optimizer_g", "optimizer_d"])
         self.automatic_optimization = False
-        self.generator = Generator(latent_dim, image_size, channels, ngf, g_activation)
-        self.discriminator = Discriminator(image_size, channels, ndf, norm=d_norm)
+        num_classes = len(class_names) if class_names else None
+        self.generator = Generator(
+            latent_dim, image_size, channels, ngf, g_activation, num_classes, class_names
+        )
+        self.discriminator = Discriminator(image_size, channels, ndf, norm=d_norm, num_classes=num_classes)
         self.generator.apply(init_weights)
         self.discriminator.apply(init_weights)
         self.augment = DiffAugment(augment_policy)
@@ -150,9 +164,10 @@ class DCGAN(L.LightningModule):
     # ----------------------------------------------------------------------------------------------
     # The algorithm (Goodfellow et al. 2014, Algorithm 1, with the non-saturating G loss; DCGAN settings)
     # ----------------------------------------------------------------------------------------------
-    def training_step(self, real: torch.Tensor, batch_idx: int) -> None:
+    def training_step(self, batch: torch.Tensor | tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
         opt_d, opt_g = self.optimizers()
-        step = self.adversarial_step(real, opt_d, opt_g, backward=self.manual_backward)
+        real, labels = batch if self.hparams.conditional else (batch, None)
+        step = self.adversarial_step(real, opt_d, opt_g, backward=self.manual_backward, labels=labels)
         self.update_generator_ema()
         self.log_dict(
             {
@@ -170,20 +185,22 @@ class DCGAN(L.LightningModule):
         opt_d: torch.optim.Optimizer,
         opt_g: torch.optim.Optimizer,
         backward: Callable[[torch.Tensor], None] = torch.Tensor.backward,
+        labels: torch.Tensor | None = None,
     ) -> StepResult:
         """``d_steps`` Adam steps of D, then one of G, on one batch of real images in [-1, 1].
 
         ``backward`` is Lightning's ``manual_backward`` in training (precision plugins, DDP); the speed
-        benchmark times this same method in a plain loop with ``Tensor.backward``.
+        benchmark times this same method in a plain loop with ``Tensor.backward``. ``labels`` (conditional):
+        the real images' classes, also given to the fakes; None leaves every call as the unconditional one.
         """
         loss, smoothing, augment = self.hparams.loss, self.hparams.label_smoothing, self.augment
         batch_size = real.size(0)
 
         # (1) Update D: maximize log D(x) + log(1 - D(G(z)))  (augment is the identity unless DiffAugment is on)
         for _ in range(self.hparams.d_steps):
-            fake = self.generator(self.sample_noise(batch_size))
-            logits_real = self.discriminator(augment(real))
-            logits_fake = self.discriminator(augment(fake.detach()))
+            fake = self.generator(self.sample_noise(batch_size), labels)
+            logits_real = self.discriminator(augment(real), labels)
+            logits_fake = self.discriminator(augment(fake.detach()), labels)
             loss_d = discriminator_loss(loss, logits_real, logits_fake, smoothing)
             opt_d.zero_grad(set_to_none=True)
             backward(loss_d)
@@ -191,7 +208,7 @@ class DCGAN(L.LightningModule):
 
         # (2) Update G: maximize log D(G(z)); D's parameters are frozen so they gather no gradients
         with frozen(self.discriminator):
-            loss_g = generator_loss(loss, self.discriminator(augment(fake)))
+            loss_g = generator_loss(loss, self.discriminator(augment(fake), labels))
             opt_g.zero_grad(set_to_none=True)
             backward(loss_g)
             opt_g.step()
@@ -249,11 +266,25 @@ class DCGAN(L.LightningModule):
         """z ~ N(0, I), shaped (n, latent_dim, 1, 1) on this module's device."""
         return torch.randn(n, self.hparams.latent_dim, 1, 1, device=self.device)
 
+    @property
+    def class_names(self) -> list[str]:
+        """The classes of a conditional model ([] when unconditional)."""
+        return list(self.hparams.get("class_names") or [])
+
     @torch.no_grad()
-    def sample_fixed(self) -> torch.Tensor:
-        """G(fixed_noise) in eval mode (the EMA G when enabled), in [-1, 1]; train/eval state is restored."""
+    def sample_fixed(self, per_class: int = 8) -> torch.Tensor:
+        """G(fixed_noise) in eval mode (the EMA G when enabled), in [-1, 1]; train/eval state is restored.
+
+        Conditional: the first ``per_class`` fixed z's in every class, class by class (one grid row per class
+        with ``per_class`` columns: the same z down each column).
+        """
+        z, labels = self.fixed_noise, None
+        if self.class_names:
+            columns = min(per_class, z.size(0))
+            z = z[:columns].repeat(len(self.class_names), 1, 1, 1)
+            labels = torch.arange(len(self.class_names), device=z.device).repeat_interleave(columns)
         with eval_mode(sampling_generator(self)) as generator:
-            return generator(self.fixed_noise)
+            return generator(z, labels)
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         checkpoint["rng_states"] = rng_states()  # with the data order (datamodule state): an exact resume

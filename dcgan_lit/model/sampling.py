@@ -43,16 +43,23 @@ def generate_batches(
     progress: Progress | None = None,
     description: str = "Generating",
     device: torch.device | str | None = None,
+    labels: torch.Tensor | None = None,
 ) -> Iterator[torch.Tensor]:
     """G(z) for (N, latent_dim[, 1, 1]) z, ``batch_size`` at a time on G's device: float batches in [-1, 1].
 
     ``progress(chunks, description, total)`` wraps the loop (a progress bar) when given; ``device`` is where
-    the z go (default: where G's parameters are).
+    the z go (default: where G's parameters are). ``labels`` (a conditional G): class indices (N,) or class
+    weights (N, num_classes), split with z.
     """
     device = device or next(generator.parameters()).device
     chunks = z.split(batch_size)
-    for chunk in progress(chunks, description, len(chunks)) if progress else chunks:
-        yield generator(chunk.to(device)).float()
+    label_chunks = labels.split(batch_size) if labels is not None else [None] * len(chunks)
+    pairs = list(zip(chunks, label_chunks, strict=True))
+    for chunk, chunk_labels in progress(pairs, description, len(pairs)) if progress else pairs:
+        if chunk_labels is None:
+            yield generator(chunk.to(device)).float()
+        else:
+            yield generator(chunk.to(device), chunk_labels.to(device)).float()
 
 
 def generate(
@@ -61,7 +68,9 @@ def generate(
     batch_size: int = 256,
     progress: Progress | None = None,
     description: str = "Generating",
+    labels: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """G(z) in batches, all of it: images (N, C, H, W) in [-1, 1] on the CPU."""
-    images = [batch.cpu() for batch in generate_batches(generator, z, batch_size, progress, description)]
+    """G(z) in batches, all of it: images (N, C, H, W) in [-1, 1] on the CPU (``labels``: a conditional G's)."""
+    batches = generate_batches(generator, z, batch_size, progress, description, labels=labels)
+    images = [batch.cpu() for batch in batches]
     return torch.cat(images) if images else torch.empty(0)

@@ -84,6 +84,8 @@ def validate_model_and_data(cfg: DictConfig) -> None:
     for key, (most, paper) in MODEL_LIMITS.items():
         if key in model and positive_int(f"model.{key}", model[key]) > most:
             raise UserError(f"model.{key}={model[key]} is larger than {most}; the paper uses {paper}")
+    if not isinstance(model.get("conditional", False), bool):
+        raise UserError(f"model.conditional={model.conditional} must be true or false")
     positive_int("dataset.batch_size", data.batch_size)
     workers, most = data.get("num_workers", 0), max(4 * (os.cpu_count() or 1), 8)
     if not (isinstance(workers, int) and not isinstance(workers, bool) and 0 <= workers <= most):

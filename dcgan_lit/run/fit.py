@@ -48,6 +48,18 @@ def in_experiment_folder(cfg: DictConfig) -> bool:
     return Path(cfg.paths.output_dir).resolve().parent == experiment.resolve()
 
 
+def build_datamodule(cfg: DictConfig):
+    """The config's data module; with ``model.conditional=true`` its batches are ``(images, labels)``."""
+    conditional = bool(cfg.model.get("conditional", False))
+    return build("dataset", cfg.dataset, **({"conditional": True} if conditional else {}))
+
+
+def build_model(cfg: DictConfig, datamodule) -> DCGAN:
+    """The config's DCGAN; a conditional one takes the data's classes (a source without labels: one line)."""
+    classes = {"class_names": datamodule.class_names()} if cfg.model.get("conditional", False) else {}
+    return build("model", cfg.model, **classes)
+
+
 def log_hyperparameters(trainer: L.Trainer, cfg: DictConfig, model: DCGAN) -> None:
     """Sends the full resolved config and the parameter counts to every logger."""
     if not trainer.loggers:
@@ -73,8 +85,10 @@ def train(cfg: DictConfig) -> dict[str, float]:
     check_fid_objective(cfg.get("optimized_metric"), fid_callback)
 
     log.info("Instantiating datamodule <%s>", cfg.dataset._target_)
-    datamodule = build("dataset", cfg.dataset)
+    datamodule = build_datamodule(cfg)
     datamodule.check_source()  # a missing dataset is one line now, not a traceback after model set-up
+    if cfg.model.get("conditional", False):
+        datamodule.class_names()  # a source without labels is one line now, before a checkpoint is looked for
     ckpt_path = resolve_ckpt_path(
         cfg.get("ckpt_path"),
         cfg.paths.output_dir,
@@ -87,7 +101,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
         warnings.filterwarnings("ignore", message=".*Previous log files in this directory will be deleted")
 
     log.info("Instantiating model <%s>", cfg.model._target_)
-    model: DCGAN = build("model", cfg.model)
+    model = build_model(cfg, datamodule)
     log.info(
         "Generator: %s parameters, discriminator: %s",
         *(f"{n:,}" for n in model.parameter_counts().values()),

@@ -12,11 +12,12 @@ import torch
 from omegaconf import DictConfig
 from PIL import Image
 
+from dcgan_lit.errors import UserError
 from dcgan_lit.model.networks import Generator
 from dcgan_lit.model.sampling import generate
 from dcgan_lit.tools.app import load_networks, progress, require_indices, tool_main, wrote
 from dcgan_lit.tools.drawing import labelled_grid, save_image
-from dcgan_lit.tools.latent import sample_z, save_z
+from dcgan_lit.tools.latent import class_labels, sample_z, save_z
 
 CONCEPTS = ("a", "b", "c")
 
@@ -41,6 +42,7 @@ def figure(
     means: dict[str, torch.Tensor],
     results: torch.Tensor,
     batch_size: int,
+    class_: int | str | None = None,
 ) -> Image.Image:
     """One image: per concept its picked samples then their average's image; then rows of A - B + C."""
     columns = max(max(len(i) for i in picks.values()) + 1, min(len(results), 8))
@@ -56,16 +58,24 @@ def figure(
     z = torch.stack(z)
     images = torch.ones(len(z), generator.channels, generator.image_size, generator.image_size)
     real = ~z.isnan().any(1)
-    images[real] = generate(generator, z[real], batch_size, progress, "Arithmetic")
+    classes = class_labels(generator, class_, int(real.sum()))
+    images[real] = generate(generator, z[real], batch_size, progress, "Arithmetic", labels=classes)
     return labelled_grid(images, columns, labels)
 
 
 def run(cfg: DictConfig) -> dict:
     """Writes the numbered sample sheet and, when a, b and c are given, the arithmetic figure and z's."""
     generator, _ = load_networks(cfg.ckpt_path, cfg.device)
+    class_ = cfg.get("class")
+    if generator.num_classes and class_ is None:
+        raise UserError(
+            f"arithmetic on a conditional generator works within one class: pass class=<one of "
+            f"{', '.join(generator.class_names)}>"
+        )
     sheet = sample_z(generator, cfg.sheet_size, cfg.seed)
     out = Path(cfg.out_dir)
-    sheet_images = generate(generator, sheet, cfg.batch_size, progress, "Sample sheet")
+    labels = class_labels(generator, class_, len(sheet))
+    sheet_images = generate(generator, sheet, cfg.batch_size, progress, "Sample sheet", labels=labels)
     columns = int(cfg.sheet_size**0.5 + 0.999)
     sheet_path = save_image(
         labelled_grid(sheet_images, columns, [str(i) for i in range(len(sheet))]), out / "sheet.png"
@@ -76,7 +86,8 @@ def run(cfg: DictConfig) -> dict:
     picks = {name: require_indices(name, cfg.get(name), len(sheet), at_least=3) for name in CONCEPTS}
     means = concept_means(sheet, picks)
     results = arithmetic_results(means, cfg.num_results, cfg.noise, cfg.seed)
-    path = save_image(figure(generator, sheet, picks, means, results, cfg.batch_size), out / "arithmetic.png")
+    drawn = figure(generator, sheet, picks, means, results, cfg.batch_size, class_)
+    path = save_image(drawn, out / "arithmetic.png")
     wrote(path, f"the averages of a, b, c and {len(results)} results of A - B + C")
     z_path = save_z(out / "arithmetic.pt", results, **{f"mean_{k}": v[None] for k, v in means.items()})
     wrote(z_path, "the result z's (feed to interpolate/walk with z_path=)")

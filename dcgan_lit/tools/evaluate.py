@@ -1,6 +1,9 @@
 """Scores a checkpoint's generator, or a folder of images, against a dataset: one FID table row.
 
 ``python -m dcgan_lit.tools.evaluate ckpt_path=<file.ckpt> dataset=catfaces`` or ``... fake_dir=<folder>``.
+
+A conditional generator is scored overall (its classes drawn uniformly, against the whole set's statistics, as
+an unconditional one) and, with ``per_class=true``, per class: each class's fakes against that class's images.
 """
 
 from __future__ import annotations
@@ -75,8 +78,14 @@ def evaluate(cfg: DictConfig) -> dict:
     with open_dict(cfg):
         cfg.dataset.batch_size = 1  # nothing is trained: any dataset size will do
     extractor = extractor_from_config(fid, cfg.paths.get("cache_dir"))
-    datamodule = instantiate(cfg.dataset)
+    num_classes = getattr(generator, "num_classes", 0)
+    datamodule = instantiate(cfg.dataset, **({"conditional": True} if num_classes else {}))
     datamodule.check_source()
+    if num_classes and datamodule.class_names() != generator.class_names:
+        raise UserError(
+            f"evaluate: the checkpoint's classes {generator.class_names} are not the dataset's "
+            f"{datamodule.class_names()}; pick the same ones with dataset.classes=[...]"
+        )
     datamodule.setup("fit")
     options = {name: cfg.metrics.get(name) for name in ("kid", "inception_score", "mifid")}
     suite = MetricSuite(extractor, options).to(device)
@@ -94,7 +103,14 @@ def evaluate(cfg: DictConfig) -> dict:
     start = time.perf_counter()
     if generator is not None:
         results = score_generator(
-            suite, generator, generator.latent_dim, num_fake, batch_size, device, int(fid.get("seed", 0))
+            suite,
+            generator,
+            generator.latent_dim,
+            num_fake,
+            batch_size,
+            device,
+            int(fid.get("seed", 0)),
+            num_classes=num_classes,
         )
     else:
         images = fake_images(fake_dir, datamodule.image_size, datamodule.channels)
@@ -119,7 +135,44 @@ def evaluate(cfg: DictConfig) -> dict:
         "fake_seconds": round(fake_seconds, 3),  # generating and scoring the fakes
     }
     print_row(row)
+    if num_classes and cfg.get("per_class", True):
+        row["fid_per_class"] = per_class_fid(
+            cfg, generator, datamodule, extractor, num_fake, num_real, device
+        )
     return row
+
+
+def per_class_fid(
+    cfg: DictConfig,
+    generator: torch.nn.Module,
+    datamodule,
+    extractor: torch.nn.Module,
+    num_fake: int,
+    num_real: int | None,
+    device: torch.device,
+) -> dict[str, float]:
+    """FID of each class: ``num_fake`` fakes of the class against the class's own (cached) reference statistics."""
+    fid, names = cfg.metrics.fid, datamodule.class_names()
+    batch_size, images, labels = (
+        int(fid.get("batch_size", 100)),
+        datamodule.train_set.images,
+        datamodule.train_set.labels,
+    )
+    scores = {}
+    for index, name in enumerate(names):
+        suite = MetricSuite(extractor).to(device)  # a fresh real side per class
+        key = f"{datamodule.cache_key()}/class={name}"
+        suite.prepare_reference(images[labels == index], key, cfg.paths.cache_dir, num_real, batch_size)
+        seed = int(fid.get("seed", 0))
+        result = score_generator(
+            suite, generator, generator.latent_dim, num_fake, batch_size, device, seed, len(names), index
+        )
+        scores[name] = result["fid"]
+    print("| class | real | fake | fid |")
+    print("| --- | --- | --- | --- |")
+    for index, name in enumerate(names):
+        print(f"| {name} | {int((labels == index).sum())} | {num_fake} | {scores[name]:.4f} |")
+    return scores
 
 
 def print_row(row: dict) -> None:

@@ -5,6 +5,10 @@
 
 Each export is read back and run on the same seeded latent batch as the PyTorch generator; the largest
 absolute difference is printed (and must be within ``tolerance``).
+
+A conditional generator's class is an input of every format: ``sample(n, seed, truncation, labels)`` and
+``class_index(name)`` in TorchScript, a second input ``class_weights`` (batch, num_classes) in ONNX (one-hot
+rows for a class, mixed rows between classes), and the class names in the state-dict file.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ from dcgan_lit.tools.app import tool_main
 
 log = logging.getLogger(__name__)
 
-Sampler = Callable[[torch.Tensor], torch.Tensor]  # z (N, latent_dim) -> images (N, C, H, W)
+Sampler = Callable[..., torch.Tensor]  # z (N, latent_dim)[, class weights (N, K)] -> images (N, C, H, W)
 SUFFIXES = {
     "state_dict": ".generator.pt",
     "torchscript": ".generator.torchscript.pt",
@@ -51,7 +55,7 @@ def export_state_dict(generator: Generator, out: Path) -> Sampler:
 
 
 def export_torchscript(generator: Generator, out: Path) -> Sampler:
-    """A scripted G with ``sample(n, seed, truncation)``: runs with torch alone, no dcgan_lit needed."""
+    """A scripted G with ``sample(n, seed, truncation, labels)``: runs with torch alone, no dcgan_lit needed."""
     out.parent.mkdir(parents=True, exist_ok=True)
     with warnings.catch_warnings():  # torch >= 2.10 marks torch.jit deprecated; it still works
         warnings.simplefilter("ignore", DeprecationWarning)
@@ -61,7 +65,8 @@ def export_torchscript(generator: Generator, out: Path) -> Sampler:
 
 
 def export_onnx(generator: Generator, out: Path, opset: int = 18) -> Sampler | None:
-    """An ONNX graph ``z`` (batch, latent_dim) -> ``images``; the onnxruntime session, or None without it."""
+    """An ONNX graph ``z`` (batch, latent_dim) [+ ``class_weights`` (batch, num_classes)] -> ``images``; the
+    onnxruntime session, or None without it."""
     missing = [name for name in ONNX_EXPORT_PACKAGES if not importable(name)]
     if missing:
         raise UserError(
@@ -70,14 +75,20 @@ def export_onnx(generator: Generator, out: Path, opset: int = 18) -> Sampler | N
         )
     out.parent.mkdir(parents=True, exist_ok=True)
     z = generator.sample_latent(2, seed=0)  # batch 2: torch.export specializes batch sizes 0 and 1
+    batch = torch.export.Dim("batch")
+    inputs, names, shapes = (z,), ["z"], {"z": {0: batch}}
+    if generator.num_classes:  # class weights, not indices: one input for a class and for mixtures
+        inputs += (torch.eye(generator.num_classes)[[0, generator.num_classes - 1]],)
+        names.append("class_weights")
+        shapes["labels"] = {0: batch}
     torch.onnx.export(
         generator,
-        (z,),
+        inputs,
         str(out),
         dynamo=True,  # the maintained exporter (torch.export); needs onnxscript, runs offline
-        input_names=["z"],
+        input_names=names,
         output_names=["images"],
-        dynamic_shapes={"z": {0: torch.export.Dim("batch")}},
+        dynamic_shapes=shapes,
         opset_version=opset,
         external_data=False,  # one self-contained file; DCGAN generators are far below protobuf's 2 GB
         verbose=False,
@@ -87,14 +98,28 @@ def export_onnx(generator: Generator, out: Path, opset: int = 18) -> Sampler | N
     import onnxruntime
 
     session = onnxruntime.InferenceSession(str(out), providers=["CPUExecutionProvider"])
-    return lambda z: torch.from_numpy(session.run(None, {"z": z.cpu().numpy()})[0])
+
+    def run(z: torch.Tensor, weights: torch.Tensor | None = None) -> torch.Tensor:
+        feed = {"z": z.cpu().numpy()}
+        if weights is not None:
+            feed["class_weights"] = weights.cpu().numpy()
+        return torch.from_numpy(session.run(None, feed)[0])
+
+    return run
 
 
 def max_abs_difference(generator: Generator, exported: Sampler, batch: int) -> float:
-    """Largest |G(z) - exported(z)| over ``batch`` seeded latent vectors."""
+    """Largest |G(z) - exported(z)| over ``batch`` seeded latent vectors (a conditional G: class weights that
+    take each class in turn, plus a half-and-half mixture of the first and last class)."""
     z = generator.sample_latent(batch, seed=0)
+    inputs: tuple[torch.Tensor, ...] = (z,)
+    if generator.num_classes:
+        weights = torch.eye(generator.num_classes)[torch.arange(batch) % generator.num_classes]
+        weights[-1] = 0.0
+        weights[-1, [0, -1]] = 0.5
+        inputs += (weights,)
     with torch.no_grad():
-        return (generator(z) - exported(z)).abs().max().item()
+        return (generator(*inputs) - exported(*inputs)).abs().max().item()
 
 
 def export(

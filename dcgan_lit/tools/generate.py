@@ -2,6 +2,7 @@
 
 python -m dcgan_lit.tools.generate ckpt_path=last.ckpt num_images=7000 format=jpg image_size=256 out=images.zip
 python -m dcgan_lit.tools.generate ckpt_path=last.ckpt grid=5x5 out=grid.png
+python -m dcgan_lit.tools.generate ckpt_path=last.ckpt class=horse num_images=100    (a conditional G)
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from dcgan_lit.errors import UserError
 from dcgan_lit.model.networks import Generator
 from dcgan_lit.model.sampling import generate_batches
 from dcgan_lit.tools.app import load_networks, progress, tool_main, wrote
-from dcgan_lit.tools.latent import sample_z
+from dcgan_lit.tools.latent import class_labels, sample_z
 
 FORMATS = {"png": "PNG", "jpg": "JPEG"}
 
@@ -45,11 +46,19 @@ def resize(images: torch.Tensor, image_size: int | None) -> torch.Tensor:
 
 
 def image_batches(
-    generator: Generator, num_images: int, seed: int, batch_size: int, image_size: int | None
+    generator: Generator,
+    num_images: int,
+    seed: int,
+    batch_size: int,
+    image_size: int | None,
+    class_: int | str | None = None,
 ) -> Iterator[torch.Tensor]:
-    """Batches of G(z) in [-1, 1] on the CPU, z drawn from one seeded stream, resized when asked."""
+    """Batches of G(z) in [-1, 1] on the CPU, z drawn from one seeded stream, resized when asked; a conditional
+    G's images are all of class ``class_`` (name or index), or of its classes in turn when None."""
     z = sample_z(generator, num_images, seed)
-    for batch in generate_batches(generator, z, batch_size, progress, f"Generating {num_images} images"):
+    labels = class_labels(generator, class_, num_images)
+    description = f"Generating {num_images} images"
+    for batch in generate_batches(generator, z, batch_size, progress, description, labels=labels):
         yield resize(batch, image_size).cpu()
 
 
@@ -94,7 +103,11 @@ def run(cfg: DictConfig) -> Path:
     if cfg.grid:
         rows, columns = parse_grid(cfg.grid)
         images = torch.cat(
-            list(image_batches(generator, rows * columns, cfg.seed, cfg.batch_size, cfg.image_size))
+            list(
+                image_batches(
+                    generator, rows * columns, cfg.seed, cfg.batch_size, cfg.image_size, cfg.get("class")
+                )
+            )
         )
         out = out if out.suffix.lower() == ".png" else out / "grid.png"
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -103,7 +116,9 @@ def run(cfg: DictConfig) -> Path:
         return out
     if cfg.num_images < 1:
         raise UserError(f"num_images={cfg.num_images} must be at least 1")
-    batches = image_batches(generator, cfg.num_images, cfg.seed, cfg.batch_size, cfg.image_size)
+    batches = image_batches(
+        generator, cfg.num_images, cfg.seed, cfg.batch_size, cfg.image_size, cfg.get("class")
+    )
     write_files(batches, out, cfg.num_images, fmt, cfg.jpg_quality)
     size = cfg.image_size or generator.image_size
     wrote(out, f"{cfg.num_images} {fmt.upper()} images at {size}x{size}")

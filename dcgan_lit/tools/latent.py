@@ -82,3 +82,34 @@ def slerp(z0: torch.Tensor, z1: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
 
 
 INTERPOLATIONS = {"lerp": lerp, "slerp": slerp}
+
+
+def resolve_class(generator: Generator, value: int | str) -> int:
+    """A class of a conditional G, by name (``horse``) or index (``7``), as its index; one line if unknown."""
+    names = list(generator.class_names)
+    if not generator.num_classes:
+        raise UserError(
+            f"class={value}: this generator is unconditional (trained without model.conditional=true); "
+            "leave class= out"
+        )
+    text = str(value)
+    if text in names:
+        return names.index(text)
+    if text.lstrip("-").isdigit():
+        index = int(text)
+        if 0 <= index < len(names):
+            return index
+        raise UserError(
+            f"class={value} is out of range; this generator's classes are 0-{len(names) - 1}: {names}"
+        )
+    raise UserError(f"class={value!r} is not one of this generator's classes: {', '.join(names)}")
+
+
+def class_labels(generator: Generator, value: int | str | None, n: int) -> torch.Tensor | None:
+    """Class indices (n,) for a tool's samples or rows: all ``value`` (a name or index), or the classes in turn
+    (i mod num_classes) when it is None; None for an unconditional G, which takes no class."""
+    if value is not None:
+        return torch.full((n,), resolve_class(generator, value), dtype=torch.long)
+    if not generator.num_classes:
+        return None
+    return torch.arange(n) % generator.num_classes

@@ -20,7 +20,7 @@ from dcgan_lit.model.sampling import generate
 from dcgan_lit.pixels import from_uint8, to_uint8
 from dcgan_lit.tools.app import load_networks, progress, tool_main, wrote
 from dcgan_lit.tools.drawing import labelled_grid, save_image
-from dcgan_lit.tools.latent import sample_z
+from dcgan_lit.tools.latent import class_labels, sample_z
 from dcgan_lit.tools.training_data import training_images
 
 CHUNK = 1024  # training images compared per step: bounds memory at any dataset size
@@ -77,8 +77,9 @@ def run(cfg: DictConfig) -> dict:
     if not 1 <= cfg.k <= len(train):
         raise UserError(f"k={cfg.k} must be between 1 and the {len(train)} training images")
     z = sample_z(generator, cfg.num_samples, cfg.seed)
+    labels = class_labels(generator, cfg.get("class"), len(z))
     # Quantized as a saved PNG would be, so an exact copy of a training image is at distance 0.
-    samples = from_uint8(to_uint8(generate(generator, z, cfg.batch_size, progress)))
+    samples = from_uint8(to_uint8(generate(generator, z, cfg.batch_size, progress, labels=labels)))
     out, report = Path(cfg.out_dir), {}
     for name, distances in (
         ("pixel", pixel_distances(samples, train)),

@@ -18,7 +18,7 @@ from dcgan_lit.model.sampling import generate
 from dcgan_lit.pixels import from_uint8
 from dcgan_lit.tools.app import load_networks, progress, tool_main, wrote
 from dcgan_lit.tools.drawing import save_image, side_by_side, titled
-from dcgan_lit.tools.latent import sample_z
+from dcgan_lit.tools.latent import class_labels, sample_z
 from dcgan_lit.tools.training_data import training_images
 
 
@@ -36,14 +36,15 @@ def run(cfg: DictConfig) -> Path:
     count = min(cfg.num_images, len(train))
     picked = torch.randperm(len(train), generator=torch.Generator().manual_seed(cfg.seed))[:count]
     z = sample_z(generator, count, cfg.seed)
+    labels = class_labels(generator, cfg.get("class"), count)
     # Batch statistics, as in the first training step: in eval mode fresh BatchNorm statistics make it flat gray.
     untrained = reinitialised(generator, cfg.seed).train()
     nrow = max(1, int(count**0.5))
     figure = side_by_side(
         [
             panel(from_uint8(train[picked]), "real", nrow),
-            panel(generate(untrained, z, cfg.batch_size, progress), "untrained G", nrow),
-            panel(generate(generator, z, cfg.batch_size, progress), "trained G", nrow),
+            panel(generate(untrained, z, cfg.batch_size, progress, labels=labels), "untrained G", nrow),
+            panel(generate(generator, z, cfg.batch_size, progress, labels=labels), "trained G", nrow),
         ]
     )
     out = save_image(figure, cfg.out)

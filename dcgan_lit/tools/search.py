@@ -19,11 +19,14 @@ from omegaconf import DictConfig
 from dcgan_lit.checkpoint.load import load_module_weights
 from dcgan_lit.errors import UserError
 from dcgan_lit.model.networks import Generator
+from dcgan_lit.model.sampling import generate, generate_batches
 from dcgan_lit.tools.app import load_networks, progress, tool_main, wrote
 from dcgan_lit.tools.drawing import labelled_grid, save_image
-from dcgan_lit.tools.latent import sample_z, save_z
+from dcgan_lit.tools.latent import class_labels, sample_z, save_z
 
-Scorer = Callable[[torch.Tensor], torch.Tensor]
+Scorer = Callable[
+    [torch.Tensor, torch.Tensor | None], torch.Tensor
+]  # (images, class labels or None) -> scores
 COMBINE = {
     "min": lambda p: p.min(1).values,  # every chosen class at once: the weakest one decides
     "mean": lambda p: p.mean(1),
@@ -32,8 +35,9 @@ COMBINE = {
 
 
 def realism_scorer(discriminator: torch.nn.Module) -> Scorer:
-    """Scores images by D's logit: higher is "more real" to the trained discriminator."""
-    return lambda images: discriminator(images)
+    """Scores images by D's logit: higher is "more real" to the trained discriminator (a projection D: for the
+    images' class)."""
+    return lambda images, labels: discriminator(images, labels)
 
 
 def build_classifier(cfg: DictConfig) -> torch.nn.Module:
@@ -67,7 +71,7 @@ def classifier_scorer(cfg: DictConfig, device: torch.device) -> Scorer:
     model = load_module_weights(build_classifier(cfg), cfg.weights, cfg.prefix or "").to(device).eval()
     classes, combine, size = list(cfg.classes), COMBINE[cfg.combine], cfg.image_size
 
-    def score(images: torch.Tensor) -> torch.Tensor:
+    def score(images: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         if size and size != images.shape[-1]:
             images = F.interpolate(images, size=(size, size), mode="bilinear", antialias=True)
         probabilities = model(images).softmax(1)
@@ -81,13 +85,19 @@ def classifier_scorer(cfg: DictConfig, device: torch.device) -> Scorer:
 
 
 @torch.no_grad()
-def score_samples(generator: Generator, scorer: Scorer, z: torch.Tensor, batch_size: int) -> torch.Tensor:
-    """The criterion's score of G(z) for every z, in batches."""
-    device = next(generator.parameters()).device
-    chunks = z.split(batch_size)
+def score_samples(
+    generator: Generator,
+    scorer: Scorer,
+    z: torch.Tensor,
+    batch_size: int,
+    labels: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """The criterion's score of G(z) (a conditional G: of class ``labels``) for every z, in batches."""
+    batches = generate_batches(generator, z, batch_size, progress, "Scoring", labels=labels)
+    label_chunks = labels.split(batch_size) if labels is not None else [None] * len(z.split(batch_size))
     scores = [
-        scorer(generator(chunk.to(device))).float().cpu()
-        for chunk in progress(chunks, "Scoring", len(chunks))
+        scorer(images, chunk.to(images.device) if chunk is not None else None).float().cpu()
+        for images, chunk in zip(batches, label_chunks, strict=True)
     ]
     return torch.cat(scores)
 
@@ -103,10 +113,10 @@ def run(cfg: DictConfig) -> dict:
     device = next(generator.parameters()).device
     scorer = realism_scorer(discriminator) if realism else classifier_scorer(cfg.classifier, device)
     z = sample_z(generator, cfg.num_samples, cfg.seed)
-    scores = score_samples(generator, scorer, z, cfg.batch_size)
+    labels = class_labels(generator, cfg.get("class"), len(z))
+    scores = score_samples(generator, scorer, z, cfg.batch_size, labels)
     best = scores.topk(cfg.top_k).indices
-    with torch.no_grad():
-        images = generator(z[best].to(device)).float().cpu()
+    images = generate(generator, z[best], cfg.batch_size, labels=labels[best] if labels is not None else None)
     out = Path(cfg.out_dir)
     labels = [f"{i}:{s:.2f}" for i, s in zip(best.tolist(), scores[best].tolist(), strict=True)]
     grid = save_image(labelled_grid(images, min(cfg.top_k, 8), labels), out / "top_k.png")

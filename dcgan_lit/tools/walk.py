@@ -2,6 +2,7 @@
 
 python -m dcgan_lit.tools.walk ckpt_path=last.ckpt dim=all
 python -m dcgan_lit.tools.walk ckpt_path=last.ckpt dim=[3,17] seeds=[0,1] delta=3 steps=11 gif=true
+python -m dcgan_lit.tools.walk ckpt_path=last.ckpt class=horse dim=[3,17]      (a conditional G: within a class)
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from dcgan_lit.errors import UserError
 from dcgan_lit.model.sampling import generate
 from dcgan_lit.tools.app import load_networks, progress, tool_main, wrote
 from dcgan_lit.tools.drawing import save_gif
-from dcgan_lit.tools.latent import latent_points
+from dcgan_lit.tools.latent import class_labels, latent_points
 
 
 def walked_dims(dim: int | str | list[int] | ListConfig, latent_dim: int) -> list[int]:
@@ -52,9 +53,12 @@ def run(cfg: DictConfig) -> dict:
     dims = walked_dims(cfg.dim, generator.latent_dim)
     points = latent_points(generator, cfg.seeds, cfg.z_path, cfg.indices)
     rows = walk_rows(points, dims, float(cfg.delta), cfg.steps)
-    images = generate(generator, rows.flatten(0, 1), cfg.batch_size, progress, "Walking").unflatten(
-        0, rows.shape[:2]
+    point_classes = class_labels(generator, cfg.get("class"), len(points))  # a conditional G: per start point
+    labels = (
+        point_classes.repeat(len(dims)).repeat_interleave(cfg.steps) if point_classes is not None else None
     )
+    images = generate(generator, rows.flatten(0, 1), cfg.batch_size, progress, "Walking", labels=labels)
+    images = images.unflatten(0, rows.shape[:2])
     out = save_grid(images.flatten(0, 1), cfg.out, nrow=cfg.steps)
     wrote(
         out,

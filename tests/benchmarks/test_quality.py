@@ -210,3 +210,25 @@ def test_two_processes_sharing_a_folder_keep_each_others_points(quality_cfg):
     assert saved["protocol"]["recipes"] == {"paper": [], "classic": "classic"}
     assert saved["protocol"]["commands"][-1] == "second" and len(saved["protocol"]["commands"]) == 2
     assert "| paper | 2 | 0,1 |" in (Path(cfg1.out_dir) / "quality.md").read_text()
+
+
+def test_the_conditional_row_trains_on_the_class_folders_and_scores_against_the_whole_set(
+    quality_cfg, tmp_path
+):
+    """The `conditional` recipe: the paper's DCGAN conditioned on the class folders (here cat and dog), scored
+    like the other rows against the full set's statistics, its classes drawn uniformly."""
+    cfg = quality_cfg("rows=[paper,conditional]")
+    points = quality.benchmark(cfg)
+    assert sorted((p["row"], p["iteration"]) for p in points) == [
+        ("conditional", 2),
+        ("conditional", 4),
+        ("paper", 2),
+        ("paper", 4),
+    ]
+    assert all(p["fid"] > 0 for p in points)
+    saved = json.loads((tmp_path / "out" / "quality.json").read_text())
+    assert saved["protocol"]["recipes"]["conditional"] == ["model.conditional=true"]
+    state = read_weights_only(next((tmp_path / "out").rglob("conditional*/**/last.ckpt")))
+    assert state["hyper_parameters"]["class_names"] == ["cat", "dog"]
+    assert "generator.class_embedding.weight" in state["state_dict"]
+    assert len(list((tmp_path / "cache" / "fid_stats").glob("*.pt"))) == 1  # one reference: the whole set

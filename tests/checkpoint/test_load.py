@@ -52,3 +52,45 @@ def test_corrupt_and_missing_files_are_clear_errors(tmp_path):
         pickle.dump([1, 2], f)
     with pytest.raises(UserError):
         load_weights(tmp_path / "plain.pkl")
+
+
+def test_a_conditional_checkpoint_and_generator_file_keep_the_classes(tmp_path):
+    from dcgan_lit.api import load_generator
+    from dcgan_lit.checkpoint.load import save_generator
+
+    torch.manual_seed(0)
+    model = DCGAN(image_size=32, channels=3, ngf=8, ndf=8, conditional=True, class_names=["horse", "bird"])
+    model.generator.class_embedding.weight.data.add_(1.0)  # not the init: the loaded weights must be these
+    save_like_lightning(model, tmp_path / "m.ckpt")
+    assert load_weights(tmp_path / "m.ckpt")["hyper_parameters"]["class_names"] == ["horse", "bird"]
+    generator = generator_from_checkpoint(tmp_path / "m.ckpt")
+    assert generator.class_names == ["horse", "bird"] and generator.num_classes == 2
+    z, labels = torch.randn(4, 100), torch.tensor([0, 1, 1, 0])
+    model.generator.eval()
+    with torch.no_grad():
+        expected = model.generator(z, labels)
+        torch.testing.assert_close(generator(z, labels), expected, rtol=0, atol=0)
+    discriminator = discriminator_from_checkpoint(tmp_path / "m.ckpt")
+    images = torch.rand(4, 3, 32, 32)
+    model.discriminator.eval()
+    with torch.no_grad():
+        assert torch.equal(discriminator(images, labels), model.discriminator(images, labels))
+    exported = save_generator(generator, tmp_path / "g.pt")
+    reloaded = load_generator(exported)
+    assert load_weights(exported)["hyper_parameters"]["class_names"] == ["horse", "bird"]
+    assert reloaded.class_names == ["horse", "bird"] and reloaded.class_index("bird") == 1
+    with torch.no_grad():
+        assert torch.equal(reloaded(z, labels), expected)
+
+
+def test_an_unconditional_generator_file_has_no_class_entries(tmp_path):
+    from dcgan_lit.checkpoint.load import generator_hyperparameters
+
+    model = DCGAN(image_size=32, channels=3, ngf=8, ndf=8)
+    assert set(generator_hyperparameters(model.generator)) == {
+        "latent_dim",
+        "image_size",
+        "channels",
+        "ngf",
+        "g_activation",
+    }

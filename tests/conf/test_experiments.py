@@ -6,6 +6,7 @@ no writer below fails until one is added.
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from PIL import Image
@@ -38,6 +39,11 @@ def write_dataset(dataset, monkeypatch) -> None:
     if kind == "MNISTDataModule":
         digits = torch.randint(0, 256, (8, 28, 28)).numpy()
         write_idx(Path(dataset.root) / "MNIST" / "raw", digits, digits[:, 0, 0] % 10)
+    elif kind in ("ImageFolderDataModule", "CatFacesDataModule", "MonetDataModule") and dataset.get(
+        "classes"
+    ):
+        for seed, name in enumerate(dataset.classes):  # class subfolders, as CIFAR-10's train/<class>/
+            write_images(Path(dataset.path) / str(name), 4, size=(32, 32), seed=seed)
     elif kind in ("ImageFolderDataModule", "CatFacesDataModule", "MonetDataModule"):
         write_images(Path(dataset.path), 6, size=(64, 64), ext="jpg")
     elif kind == "PokemonDataModule":
@@ -72,4 +78,36 @@ def test_experiment_trains_two_iterations(name, tmp_path, monkeypatch, single_th
     assert checkpoint["hyper_parameters"]["image_size"] == size
     assert checkpoint["hyper_parameters"]["g_activation"] == settings.model.g_activation
     grid = Image.open(run / "samples" / "final.png")
-    assert grid.size == (4 * (size + 2) + 2, size + 4)  # 4 fixed samples in one row of the grid
+    rows = len(settings.dataset.classes) if settings.model.conditional else 1  # conditional: a row per class
+    assert grid.size == (4 * (size + 2) + 2, rows * (size + 2) + 2)  # 4 fixed samples in each row of the grid
+
+
+def test_pegasus_conditional_writes_the_horse_to_bird_sheet(tmp_path, monkeypatch, single_thread):
+    """At the end of training: one row per fixed z, columns from horse to bird; the interpolate tool draws the
+    same sheet from the run's last checkpoint."""
+    from dcgan_lit.tools.interpolate import run as interpolate
+    from tests.helpers.config import compose_tool
+
+    cfg = compose_config(
+        ["experiment=pegasus_conditional", f"paths.data_dir={tmp_path / 'data'}", *RUN], tmp_path / "run"
+    )
+    write_dataset(cfg.dataset, monkeypatch)
+    train(cfg)
+    sheet = tmp_path / "run" / "pegasus.png"
+    assert Image.open(sheet).size == (10 * 34 + 2, 8 * 34 + 2)  # 8 seeds x 10 steps of 32-pixel images
+    checkpoint = torch.load(tmp_path / "run" / "checkpoints" / "last.ckpt", weights_only=True)
+    assert checkpoint["hyper_parameters"]["class_names"] == ["horse", "bird"]
+    tool = compose_tool(
+        "interpolate",
+        [
+            f"ckpt_path={tmp_path / 'run' / 'checkpoints' / 'last.ckpt'}",
+            "classes=[horse,bird]",
+            "seeds=[0,1,2,3,4,5,6,7]",
+            "steps=10",
+            "device=cpu",
+            f"out={tmp_path / 'tool.png'}",
+        ],
+        tmp_path / "tool",
+    )
+    interpolate(tool)
+    assert np.array_equal(np.asarray(Image.open(sheet)), np.asarray(Image.open(tmp_path / "tool.png")))

@@ -30,7 +30,7 @@ def test_device_resident_dataset_moves_only_indices():
     assert batch.dtype == torch.int64 and batch.shape == (5,)  # what crosses to the device
     x = datamodule.on_after_batch_transfer(batch, 0)
     torch.testing.assert_close(x, images[batch].float() / 127.5 - 1)
-    assert datamodule.resident_images(torch.device("cpu")) is datamodule.resident_images(torch.device("cpu"))
+    assert datamodule.resident(torch.device("cpu"))[0] is datamodule.resident(torch.device("cpu"))[0]
 
 
 def test_device_resident_dataset_trains(tiny_cfg):

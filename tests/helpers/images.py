@@ -21,3 +21,14 @@ def write_images(folder: Path, count: int, size=(40, 48), mode="RGB", seed=0, ex
         Image.fromarray(pixels, mode if mode != "CMYK" else None).convert(mode).save(path)
         paths.append(path)
     return paths
+
+
+def write_class_folders(root: Path, counts: dict[str, int], size: int = 32) -> Path:
+    """One subfolder per class under ``root``, each image a flat colour: class i's pixels are all 40 * (i + 1)
+    (classes in ``counts``' order), so a label can be checked against its image."""
+    for index, (name, count) in enumerate(counts.items()):
+        folder = root / name
+        folder.mkdir(parents=True, exist_ok=True)
+        for i in range(count):
+            Image.new("RGB", (size, size), (40 * (index + 1),) * 3).save(folder / f"{name}_{i:03d}.png")
+    return root

@@ -10,15 +10,21 @@ from dcgan_lit.model.module import DCGAN
 
 
 def tiny_model(**kwargs) -> DCGAN:
-    return DCGAN(image_size=32, channels=3, ngf=8, ndf=8, num_fixed_samples=4, **kwargs)
+    return DCGAN(**{"image_size": 32, "channels": 3, "ngf": 8, "ndf": 8, "num_fixed_samples": 4, **kwargs})
 
 
 def fit(model: DCGAN, steps: int, batch_size: int = 8, **trainer_kwargs) -> L.Trainer:
-    """``steps`` training iterations (batches) of ``model`` on 64 random 32x32 images."""
+    """``steps`` training iterations (batches) of ``model`` on 64 random 32x32 images (with random labels of
+    its classes when it is conditional: batches ``(images, labels)``, as the data modules make them)."""
     images = torch.randint(0, 256, (64, 3, 32, 32), dtype=torch.uint8)
-    loader = torch.utils.data.DataLoader(
-        UInt8ImageDataset(images), batch_size=batch_size, collate_fn=lambda b: b.float() / 127.5 - 1
-    )
+    if model.class_names:
+        labels = torch.randint(0, len(model.class_names), (64,))
+        dataset = UInt8ImageDataset(images, labels=labels)
+        collate = lambda b: (b[0].float() / 127.5 - 1, b[1])  # noqa: E731
+    else:
+        dataset = UInt8ImageDataset(images)
+        collate = lambda b: b.float() / 127.5 - 1  # noqa: E731
+    loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, collate_fn=collate)
     trainer = L.Trainer(
         accelerator="cpu",
         max_steps=steps * model.optimizer_steps_per_iteration,

@@ -110,3 +110,22 @@ def test_the_ema_generator_is_scored_when_the_module_has_one():
     assert sampling_generator(module) is module.generator
     module.generator_ema = torch.nn.Linear(1, 1)
     assert sampling_generator(module) is module.generator_ema
+
+
+def test_a_conditional_generator_draws_its_classes_uniformly_or_one_class(monkeypatch):
+    """Overall FID: image i of num_fake has class i mod K, across DDP ranks too; per class: all of one class."""
+
+    def labelled(z, labels):  # "images" that are the labels they were drawn with
+        return labels[:, None].float().expand(-1, 3)
+
+    seen = []
+    for rank in range(2):
+        monkeypatch.setattr(suite_module, "world", lambda rank=rank: (rank, 2))
+        recorder = LatentRecorder(TinyFeatureExtractor())
+        recorder.seen = []
+        score_generator(recorder, labelled, 4, 9, 2, "cpu", seed=0, num_classes=3)
+        seen.append(torch.cat(recorder.seen)[:, 0])
+    assert torch.cat(seen).tolist() == [0, 1, 2, 0, 1, 2, 0, 1, 2]  # rank 0: images 0-4, rank 1: 5-8
+    recorder.seen = []
+    score_generator(recorder, labelled, 4, 4, 3, "cpu", seed=0, num_classes=3, class_index=2)
+    assert torch.cat(recorder.seen)[:, 0].tolist() == [2, 2]  # rank 1's share of 4

@@ -185,3 +185,83 @@ def test_check_options_accepts_every_documented_option():
     check_options("bce", 0.0, "batch", None, None)
     ema = {"decay": 0.0, "start_step": 5, "warmup": True, "recompute_bn": True}
     check_options("bce", 0.0, "batch", [], ema)
+
+
+def test_the_unconditional_step_is_the_pytorch_example_s_loop():
+    """Conditioning left the unconditional step as it was: with the same seed, DCGAN.adversarial_step gives the
+    losses of the PyTorch example's loop (benchmarks.classic) on the same networks."""
+    from benchmarks.classic import ClassicDCGAN
+
+    torch.manual_seed(0)
+    model = DCGAN(image_size=32, channels=3)
+    torch.manual_seed(0)
+    classic = ClassicDCGAN(32, torch.device("cpu"))
+    for ours, theirs in ((model.generator, classic.netG), (model.discriminator, classic.netD)):
+        assert all(
+            torch.equal(a, b)
+            for a, b in zip(ours.state_dict().values(), theirs.state_dict().values(), strict=True)
+        )
+    real = torch.rand(8, 3, 32, 32) * 2 - 1
+    opt_d, opt_g = model.configure_optimizers()
+    torch.manual_seed(1)
+    ours = [model.adversarial_step(real, opt_d, opt_g) for _ in range(3)]
+    torch.manual_seed(1)
+    theirs = [classic.step(real) for _ in range(3)]
+    for step, (loss_d, loss_g) in zip(ours, theirs, strict=True):
+        assert step.loss_d.item() == pytest.approx(loss_d, rel=1e-5)
+        assert step.loss_g.item() == pytest.approx(loss_g, rel=1e-5)
+
+
+def conditional_model(**kwargs) -> DCGAN:
+    return tiny_model(conditional=True, class_names=["horse", "bird", "cat"], **kwargs)
+
+
+def test_a_conditional_model_trains_its_class_embedding_and_projection():
+    torch.manual_seed(0)
+    model = conditional_model()
+    assert model.hparams.class_names == ["horse", "bird", "cat"] and type(model.hparams.class_names) is list
+    assert model.generator.num_classes == model.discriminator.num_classes == 3
+    g0, d0 = snapshot(model.generator), snapshot(model.discriminator)
+    fit(model, steps=2)
+    assert changed(g0, model.generator) and changed(d0, model.discriminator)
+    assert not torch.equal(g0["class_embedding.weight"], model.generator.class_embedding.weight)
+    assert not torch.equal(d0["projection.weight"], model.discriminator.projection.weight)
+
+
+def test_the_step_gives_the_real_labels_to_d_and_to_the_fakes(monkeypatch):
+    torch.manual_seed(0)
+    model = conditional_model()
+    seen = {"generator": [], "discriminator": []}
+    for name in seen:
+        network = getattr(model, name)
+        forward = network.forward
+
+        def spy(x, labels=None, _forward=forward, _name=name):
+            seen[_name].append(labels)
+            return _forward(x, labels)
+
+        monkeypatch.setattr(network, "forward", spy)
+    opt_d, opt_g = model.configure_optimizers()
+    labels = torch.tensor([0, 2, 1, 1])
+    model.adversarial_step(torch.rand(4, 3, 32, 32) * 2 - 1, opt_d, opt_g, labels=labels)
+    assert (
+        len(seen["generator"]) == 1 and len(seen["discriminator"]) == 3
+    )  # D(x), D(G(z)) for D; D(G(z)) for G
+    assert all(used is labels for used in seen["generator"] + seen["discriminator"])
+
+
+def test_the_fixed_grid_has_one_row_per_class():
+    torch.manual_seed(0)
+    model = conditional_model(num_fixed_samples=6)
+    grid = model.sample_fixed(per_class=4)
+    assert grid.shape == (12, 3, 32, 32)
+    with torch.no_grad():
+        expected = model.generator.eval()(model.fixed_noise[:4], torch.full((4,), 2))  # row 2: class "cat"
+    torch.testing.assert_close(grid[8:], expected)
+    assert tiny_model(num_fixed_samples=6).sample_fixed(per_class=4).shape == (6, 3, 32, 32)  # unconditional
+
+
+def test_conditional_needs_class_names():
+    with pytest.raises(ValueError, match="model.conditional=true needs the data's class names"):
+        tiny_model(conditional=True)
+    assert tiny_model(class_names=["a", "b"]).hparams.class_names is None  # ignored unless conditional

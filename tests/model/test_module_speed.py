@@ -79,12 +79,13 @@ def test_compiled_model_trains_and_keeps_checkpoint_names():
     assert changed(g0, model.generator) and finite(model.generator)
 
 
-def test_training_step_does_not_synchronise_with_the_host(monkeypatch):
+@pytest.mark.parametrize("conditional", [False, True])
+def test_training_step_does_not_synchronise_with_the_host(monkeypatch, conditional):
     """No ``.item()``/``float()``/``bool()`` of a tensor inside the step: on a GPU each would stall the
     pipeline. Logged values stay on the device until Lightning's logger reads them. Adam's own reads of its
     step counter are not counted: that counter is a CPU scalar even when training on a GPU."""
     torch.manual_seed(0)
-    model = tiny_model()
+    model = tiny_model(conditional=True, class_names=["a", "b", "c"]) if conditional else tiny_model()
     inside, calls = [], []
     training_step = model.training_step
 

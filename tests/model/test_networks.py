@@ -5,7 +5,15 @@ import torch
 from torch import nn
 from torch.nn.utils import parametrize
 
-from dcgan_lit.model.networks import SUPPORTED_SIZES, Discriminator, Generator, count_parameters, init_weights
+from dcgan_lit.model.networks import (
+    CLASS_EMBEDDING_DIM,
+    SUPPORTED_SIZES,
+    ClassMap,
+    Discriminator,
+    Generator,
+    count_parameters,
+    init_weights,
+)
 from tests.helpers.config import CONF_DIR
 
 
@@ -166,3 +174,116 @@ def test_paper_defaults_are_the_model_configs_and_the_signatures():
     assert discriminator["norm"].default == PAPER["d_norm"]
     for name in ("optimizer_g", "optimizer_d"):  # the paper's Adam, as module.default_adam
         assert base[name].lr == 2e-4 and list(base[name].betas) == [0.5, 0.999]
+
+
+# -- class-conditional networks: G with a class embedding joined to z, the projection D ----------------------
+def conditional_pair(num_classes=3, norm="batch"):
+    torch.manual_seed(0)
+    names = [f"class{i}" for i in range(num_classes)]
+    generator = Generator(image_size=32, channels=3, ngf=8, num_classes=num_classes, class_names=names)
+    discriminator = Discriminator(image_size=32, channels=3, ndf=8, norm=norm, num_classes=num_classes)
+    generator.apply(init_weights)
+    discriminator.apply(init_weights)
+    return generator.eval(), discriminator.eval()
+
+
+def test_unconditional_networks_keep_the_paper_state_dict():
+    generator = Generator(image_size=32, channels=3, ngf=8)
+    discriminator = Discriminator(image_size=32, channels=3, ndf=8)
+    assert not any("class" in key or "projection" in key for key in generator.state_dict())
+    assert not any("projection" in key for key in discriminator.state_dict())
+    assert generator.main[0].in_channels == 100 and generator.num_classes == 0 and generator.class_names == []
+
+
+def test_conditional_generator_joins_a_class_embedding_to_z():
+    generator, _ = conditional_pair()
+    assert generator.main[0].in_channels == 100 + CLASS_EMBEDDING_DIM
+    assert generator.class_embedding.weight.shape == (CLASS_EMBEDDING_DIM, 3)
+    assert generator.class_embedding.weight.std().item() == pytest.approx(1.0, rel=0.2)  # like z ~ N(0, I)
+    z = torch.randn(1, 100).repeat(3, 1)
+    with torch.no_grad():
+        images = generator(z, torch.tensor([0, 1, 2]))
+    assert images.shape == (3, 3, 32, 32)
+    # the same z in three classes: three different images (a fresh G's outputs are tiny: compare relatively)
+    scale = images.abs().max()
+    assert (images[0] - images[1]).abs().max() > 0.1 * scale and (
+        images[1] - images[2]
+    ).abs().max() > 0.1 * scale
+
+
+def test_class_indices_and_one_hot_weights_give_the_same_images():
+    generator, _ = conditional_pair()
+    z = torch.randn(4, 100)
+    labels = torch.tensor([2, 0, 1, 2])
+    with torch.no_grad():
+        by_index = generator(z, labels)
+        by_weights = generator(z, torch.eye(3)[labels])
+        unlabelled = generator(z)  # classes cycle 0, 1, 2, 0
+        cycled = generator(z, torch.tensor([0, 1, 2, 0]))
+    torch.testing.assert_close(by_index, by_weights)
+    torch.testing.assert_close(unlabelled, cycled)
+
+
+def test_mixed_class_weights_interpolate_the_embedding():
+    generator, _ = conditional_pair()
+    z = torch.randn(1, 100).repeat(3, 1)
+    weights = torch.tensor([[1.0, 0.0, 0.0], [0.5, 0.5, 0.0], [0.0, 1.0, 0.0]])
+    embedded = generator.class_embedding(weights)
+    torch.testing.assert_close(embedded[1], (embedded[0] + embedded[2]) / 2)
+    with torch.no_grad():
+        images = generator(z, weights)
+        ends = generator(z[:2], torch.tensor([0, 1]))
+    torch.testing.assert_close(images[[0, 2]], ends)
+
+
+def test_conditional_sample_is_seeded_and_takes_labels():
+    generator, _ = conditional_pair()
+    horses = generator.sample(4, seed=3, labels=torch.full((4,), 1))
+    again = generator.sample(4, seed=3, labels=torch.full((4,), 1))
+    birds = generator.sample(4, seed=3, labels=torch.full((4,), 2))
+    torch.testing.assert_close(horses, again)
+    assert (horses - birds).abs().max() > 0.1 * horses.abs().max()
+    assert generator.class_index("class2") == 2
+    with pytest.raises(ValueError, match="unknown class zebra; the classes are class0, class1, class2"):
+        generator.class_index("zebra")
+
+
+@pytest.mark.parametrize(
+    ("labels", "message"),
+    [
+        (torch.tensor([0, 3]), "class labels must lie in 0..2"),
+        (torch.tensor([-1, 0]), "class labels must lie in 0..2"),
+        (torch.zeros(2, 4), r"class weights must be \(N, 3\), got \[2, 4\]"),
+        (torch.tensor([0, 1, 2]), "one class label"),
+    ],
+)
+def test_bad_labels_are_refused(labels, message):
+    generator, _ = conditional_pair()
+    with pytest.raises(ValueError, match=message):
+        generator.sample(2, seed=0, labels=labels)
+
+
+def test_an_unconditional_generator_refuses_labels():
+    generator = Generator(image_size=32, channels=3, ngf=8)
+    with pytest.raises(ValueError, match="unconditional"):
+        generator.sample(2, seed=0, labels=torch.tensor([0, 1]))
+
+
+@pytest.mark.parametrize("norm", ["batch", "spectral", "none"])
+def test_projection_discriminator_adds_the_class_inner_product(norm):
+    _, discriminator = conditional_pair(norm=norm)
+    images = torch.randn(4, 3, 32, 32)
+    labels = torch.tensor([0, 1, 2, 1])
+    with torch.no_grad():
+        conditional = discriminator(images, labels)
+        unconditional = discriminator(images)
+        features = discriminator.features(images).sum(dim=(2, 3))
+        projected = discriminator.projection(torch.eye(3)[labels])
+    assert conditional.shape == (4,)
+    # Miyato & Koyama 2018, eq. (3): D(x, y) = psi(phi(x)) + y^T V phi(x)
+    torch.testing.assert_close(conditional, unconditional + (projected * features).sum(dim=1))
+    with torch.no_grad():
+        other = discriminator(images, torch.tensor([1, 2, 0, 0]))
+    assert (conditional - other).abs().max() > 1e-6
+    assert parametrize.is_parametrized(discriminator.projection, "weight") == (norm == "spectral")
+    assert not any(isinstance(m, nn.Linear) and not isinstance(m, ClassMap) for m in discriminator.modules())

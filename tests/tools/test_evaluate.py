@@ -8,6 +8,7 @@ from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import open_dict
 
+from dcgan_lit.errors import UserError
 from dcgan_lit.run.fit import train
 from dcgan_lit.tools.evaluate import evaluate
 from tests.helpers.config import CONF_DIR
@@ -114,3 +115,43 @@ def test_unreadable_fake_files_are_skipped_with_one_warning(tmp_path, caplog):
     assert images.shape == (3, 3, 32, 32) and images.dtype == torch.uint8
     [record] = [r for r in caplog.records if "unreadable" in r.getMessage()]
     assert record.getMessage() == f"fake_dir={fakes}: skipped 1 unreadable files"
+
+
+def test_a_conditional_checkpoint_is_scored_overall_and_per_class(tiny_conditional_run, tmp_path, capsys):
+    images = tiny_conditional_run.parent / "images"  # horse/ and bird/ (see the tiny_conditional_run fixture)
+    ckpt = tiny_conditional_run / "checkpoints" / "last.ckpt"
+
+    def config(*overrides):
+        GlobalHydra.instance().clear()
+        with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+            cfg = compose(
+                config_name="tools/evaluate",
+                overrides=[
+                    "dataset=imagefolder",
+                    f"dataset.path={images}",
+                    "metrics=tiny",
+                    "metrics.fid.num_fake=16",
+                    "device=cpu",
+                    f"paths.cache_dir={tmp_path / 'cache'}",
+                    f"ckpt_path={ckpt}",
+                    *overrides,
+                ],
+            )
+        GlobalHydra.instance().clear()
+        return cfg
+
+    capsys.readouterr()
+    row = evaluate(config("dataset.classes=[horse,bird]"))
+    out = capsys.readouterr().out.splitlines()
+    assert row["real"] == 16 and row["fake"] == 16  # overall: the whole set, classes drawn uniformly
+    assert set(row["fid_per_class"]) == {"horse", "bird"} and all(
+        v >= 0 for v in row["fid_per_class"].values()
+    )
+    assert out[3] == "| class | real | fake | fid |" and out[5].startswith("| horse | 8 | 16 | ")
+    assert len(list((tmp_path / "cache" / "fid_stats").glob("*.pt"))) == 3  # the whole set and each class
+    again = evaluate(config("dataset.classes=[horse,bird]"))
+    assert again["fid_per_class"] == row["fid_per_class"]  # seeded fakes, cached references
+    with pytest.raises(
+        UserError, match=r"the checkpoint's classes \['horse', 'bird'\] are not the dataset's"
+    ):
+        evaluate(config())  # sorted folders: bird, horse
