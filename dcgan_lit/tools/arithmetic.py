@@ -2,6 +2,7 @@
 
 python -m dcgan_lit.tools.arithmetic ckpt_path=last.ckpt                      # just the numbered sample sheet
 python -m dcgan_lit.tools.arithmetic ckpt_path=last.ckpt a=[3,9,14] b=[0,5,21] c=[7,8,30]
+python -m dcgan_lit.tools.arithmetic ckpt_path=last.ckpt z_path=projected.pt a=[0,1,2] b=[3,4,5] c=[6,7,8]
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from dcgan_lit.model.networks import Generator
 from dcgan_lit.model.sampling import generate
 from dcgan_lit.tools.app import load_networks, progress, require_indices, tool_main, wrote
 from dcgan_lit.tools.drawing import labelled_grid, save_image
-from dcgan_lit.tools.latent import sample_z, save_z
+from dcgan_lit.tools.latent import load_z, sample_z, save_z
 
 CONCEPTS = ("a", "b", "c")
 
@@ -63,14 +64,20 @@ def figure(
 def run(cfg: DictConfig) -> dict:
     """Writes the numbered sample sheet and, when a, b and c are given, the arithmetic figure and z's."""
     generator, _ = load_networks(cfg.ckpt_path, cfg.device)
-    sheet = sample_z(generator, cfg.sheet_size, cfg.seed)
+    # The sheet: seeded z's, or every row of a z file (e.g. project's projected.pt: real images' z's)
+    sheet = (
+        load_z(cfg.z_path, generator.latent_dim)
+        if cfg.z_path
+        else sample_z(generator, cfg.sheet_size, cfg.seed)
+    )
     out = Path(cfg.out_dir)
     sheet_images = generate(generator, sheet, cfg.batch_size, progress, "Sample sheet")
     columns = int(cfg.sheet_size**0.5 + 0.999)
     sheet_path = save_image(
         labelled_grid(sheet_images, columns, [str(i) for i in range(len(sheet))]), out / "sheet.png"
     )
-    wrote(sheet_path, f"the sample sheet (seed {cfg.seed}); pick indices from it for a, b and c")
+    origin = cfg.z_path or f"seed {cfg.seed}"
+    wrote(sheet_path, f"the sample sheet ({origin}); pick indices from it for a, b and c")
     if not any(cfg.get(name) for name in CONCEPTS):
         return {"sheet": sheet}
     picks = {name: require_indices(name, cfg.get(name), len(sheet), at_least=3) for name in CONCEPTS}
