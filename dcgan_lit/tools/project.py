@@ -175,6 +175,7 @@ def write_projection(
                 row["class_name"] = generator.class_names[row["class"]]
         rows.append(row)
     mean = {k: float(v.mean()) for k, v in errors.items()} | {"distance": float(result.distance.mean())}
+    sem = {k: float(v.std() / len(v) ** 0.5) if len(v) > 1 else 0.0 for k, v in errors.items()}
     report = {
         "ckpt_path": str(cfg.ckpt_path),
         "generator": "untrained" if cfg.untrained else "trained",
@@ -190,10 +191,11 @@ def write_projection(
             "seed": cfg.seed,
         },
         "mean": mean,
+        "sem": sem,  # standard errors of the means
         "images": rows,
     }
     out.mkdir(parents=True, exist_ok=True)
-    captions = [c for row in rows for c in (row["name"][-10:], caption(row))]
+    captions = [c for row in rows for c in (Path(row["name"]).name[-10:], caption(row))]
     grid = save_image(pairs_figure(from_uint8(targets), result.images, captions), out / "projection.png")
     wrote(grid, "target | reconstruction pairs (captions: name, pixel MSE)")
     if result.frames:
@@ -202,7 +204,8 @@ def write_projection(
             titled(pairs_figure(shown, frame), f"step {step}/{cfg.steps}")
             for step, frame in zip(result.frame_steps, result.frames, strict=True)
         ]
-        gif = save_gif(frames, out / "projection.gif", [cfg.gif_frame_ms] * (len(frames) - 1) + [1500])
+        durations = [cfg.gif_frame_ms] * (len(frames) - 1) + [1500]  # the result stays a moment
+        gif = save_gif(frames, out / "projection.gif", durations, colors=cfg.gif_colors)
         wrote(gif, f"the optimisation of the first {len(shown)} images, {len(frames)} frames")
     extra = {"mse": errors["mse"], "start": result.start}
     if result.labels is not None:
@@ -263,6 +266,7 @@ def run(cfg: DictConfig) -> dict:
 def memorization_report(cfg: DictConfig, out: Path, sides: dict[str, dict]) -> dict:
     """Writes memorization.json: both sides' mean errors and the score, train MSE / held-out MSE."""
     means = {name: side["mean"] for name, side in sides.items()}
+    sems = {name: side["sem"] for name, side in sides.items()}
     ratios = {k: means["train"][k] / means["heldout"][k] for k in ("mse", "feature") if k in means["train"]}
     report = {
         "ckpt_path": str(cfg.ckpt_path),
@@ -270,15 +274,16 @@ def memorization_report(cfg: DictConfig, out: Path, sides: dict[str, dict]) -> d
         "num_images": {name: side["num_images"] for name, side in sides.items()},
         "sources": {name: side["source"] for name, side in sides.items()},
         "mean": means,
+        "sem": sems,
         "ratio": ratios,
         "score": ratios["mse"],
     }
     (out / "memorization.json").write_text(json.dumps(report, indent=1))
     wrote(out / "memorization.json", "the memorization score and both sides' mean errors")
+    train, heldout = (f"{means[k]['mse']:.5f} ± {sems[k]['mse']:.5f}" for k in ("train", "heldout"))
     console.print(
-        f"memorization score (train MSE / held-out MSE): {report['score']:.3f} = "
-        f"{means['train']['mse']:.5f} / {means['heldout']['mse']:.5f}; well below 1: G reconstructs its "
-        "training images better than unseen ones (memorised)"
+        f"memorization score (train MSE / held-out MSE): {report['score']:.3f} = {train} / {heldout}; "
+        "about 1: no sign of memorization, well below 1: G reconstructs its training images better"
     )
     return {**report, "sides": sides}
 

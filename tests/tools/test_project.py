@@ -130,6 +130,7 @@ def test_the_gif_grid_and_json_are_written_and_read_back(tiny_run, tmp_path):
         "starts=1",
         "gif_images=3",
         "gif_frames=5",
+        "gif_colors=32",
         "perceptual_weight=0",
         f"out_dir={tmp_path}",
     )
@@ -200,6 +201,7 @@ def test_the_memorization_score_of_a_generator_that_memorised_is_well_below_one(
     assert saved["score"] == pytest.approx(saved["mean"]["train"]["mse"] / saved["mean"]["heldout"]["mse"])
     assert saved["score"] < 0.3 and report["score"] == saved["score"]
     assert saved["num_images"] == {"train": 8, "heldout": 8}
+    assert 0 < saved["sem"]["heldout"]["mse"] < saved["mean"]["heldout"]["mse"]
     for side in ("train", "heldout"):
         assert (tmp_path / "out" / side / "projected.pt").is_file()
         assert json.loads((tmp_path / "out" / side / "projection.json").read_text())["num_images"] == 8
