@@ -86,8 +86,6 @@ def run_training_images(cfg: DictConfig, generator: Generator) -> tuple[torch.Te
 
 def build_distance(cfg: DictConfig) -> tuple[Distance, DiscriminatorFeatures | None]:
     """The objective from the config, and D's features for the reported error (None without a saved D)."""
-    if cfg.pixel_loss not in PIXEL_LOSSES:
-        raise UserError(f"pixel_loss={cfg.pixel_loss!r} is unknown; use one of {sorted(PIXEL_LOSSES)}")
     features = None
     try:
         _, discriminator = load_networks(cfg.ckpt_path, cfg.device, generator=False, discriminator=True)
@@ -146,8 +144,6 @@ def write_projection(
     source: str,
 ) -> dict:
     """Projects ``targets`` (uint8) and writes projection.png, projection.gif, projected.pt and projection.json."""
-    if cfg.steps < 1 or cfg.starts < 1:
-        raise UserError(f"steps={cfg.steps} and starts={cfg.starts} must both be at least 1")
     result: Projection = project(
         generator,
         from_uint8(targets),
@@ -238,20 +234,26 @@ def run(cfg: DictConfig) -> dict:
         raise UserError(
             "mode=memorization needs heldout=<folder of held-out images from the training source>"
         )
+    if cfg.steps < 1 or cfg.starts < 1:
+        raise UserError(f"steps={cfg.steps} and starts={cfg.starts} must both be at least 1")
+    if cfg.pixel_loss not in PIXEL_LOSSES:
+        raise UserError(f"pixel_loss={cfg.pixel_loss!r} is unknown; use one of {sorted(PIXEL_LOSSES)}")
     generator, _ = load_networks(cfg.ckpt_path, cfg.device)
+    checked_classes(cfg, generator)
     if cfg.untrained:
         generator = untrained_generator(generator, cfg.seed)
         note("untrained=true: the paper's random init, BatchNorm statistics measured on random z")
-    distance, features = build_distance(cfg)
     out = Path(cfg.out_dir)
     if cfg.mode == "project":
         if str(cfg.target) == "train":
             targets, names = run_training_images(cfg, generator)
         else:
             targets, names = folder_images(cfg.target, "target", generator, cfg.num_images, cfg.seed)
+        distance, features = build_distance(cfg)
         return write_projection(cfg, out, generator, distance, features, targets, names, str(cfg.target))
     train, train_names = run_training_images(cfg, generator)
     heldout, heldout_names = folder_images(cfg.heldout, "heldout", generator, cfg.num_images, cfg.seed)
+    distance, features = build_distance(cfg)
     sides = {
         "train": write_projection(
             cfg, out / "train", generator, distance, features, train, train_names, cfg.data or "train"

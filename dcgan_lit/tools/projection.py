@@ -219,23 +219,21 @@ def project(
             if classes:
                 labels = torch.tensor(classes).view(1, -1, 1).expand(len(z0), -1, starts).reshape(-1)
                 labels = labels.to(device)
-            watched = frame_images if first == 0 and keep_at else 0
             parts.append(
                 optimise(
                     generator,
+                    distance,
                     chunk_targets,
                     z0.reshape(-1, z0.size(-1)).to(device),
                     labels,
-                    distance,
-                    steps,
-                    lr,
-                    z_reg,
-                    per_image,
-                    starts,
-                    keep_at,
-                    watched,
-                    progress,
-                    f"Projecting {first + len(chunk_targets)}/{len(targets)}",
+                    steps=steps,
+                    lr=lr,
+                    z_reg=z_reg,
+                    starts=starts,
+                    keep_at=keep_at,
+                    watched=frame_images if first == 0 and keep_at else 0,
+                    progress=progress,
+                    description=f"Projecting {first + len(chunk_targets)}/{len(targets)}",
                 )
             )
     head = parts[0]
@@ -253,21 +251,25 @@ def project(
 
 def optimise(
     generator: Generator,
+    distance: Distance,
     targets: torch.Tensor,
     z0: torch.Tensor,
     labels: torch.Tensor | None,
-    distance: Distance,
+    *,
     steps: int,
     lr: float,
     z_reg: float,
-    per_image: int,
     starts: int,
     keep_at: set[int],
     watched: int,
     progress: Progress | None,
     description: str,
 ) -> Projection:
-    """One batch of targets, each with ``per_image`` candidates (classes x starts, in that order) starting at z0."""
+    """One batch of targets, each with len(z0) / len(targets) candidates (classes x starts) starting at z0.
+
+    ``watched``: how many of the first targets have their best image kept at the steps in ``keep_at``.
+    """
+    per_image = len(z0) // len(targets)
     references = repeat_references(distance.references(targets), per_image)
     z = z0.clone().requires_grad_(True)
     optimizer = torch.optim.Adam([z], lr=lr)
