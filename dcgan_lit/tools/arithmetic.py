@@ -2,6 +2,7 @@
 
 python -m dcgan_lit.tools.arithmetic ckpt_path=last.ckpt                      # just the numbered sample sheet
 python -m dcgan_lit.tools.arithmetic ckpt_path=last.ckpt a=[3,9,14] b=[0,5,21] c=[7,8,30]
+python -m dcgan_lit.tools.arithmetic ckpt_path=last.ckpt z_path=projected.pt a=[0,1,2] b=[3,4,5] c=[6,7,8]
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from dcgan_lit.model.networks import Generator
 from dcgan_lit.model.sampling import generate
 from dcgan_lit.tools.app import load_networks, progress, require_indices, tool_main, wrote
 from dcgan_lit.tools.drawing import labelled_grid, save_image
-from dcgan_lit.tools.latent import class_labels, sample_z, save_z
+from dcgan_lit.tools.latent import class_labels, load_z, sample_z, save_z
 
 CONCEPTS = ("a", "b", "c")
 
@@ -72,7 +73,12 @@ def run(cfg: DictConfig) -> dict:
             f"arithmetic on a conditional generator works within one class: pass class=<one of "
             f"{', '.join(generator.class_names)}>"
         )
-    sheet = sample_z(generator, cfg.sheet_size, cfg.seed)
+    # The sheet: seeded z's, or every row of a z file (e.g. project's projected.pt: real images' z's)
+    sheet = (
+        load_z(cfg.z_path, generator.latent_dim)
+        if cfg.z_path
+        else sample_z(generator, cfg.sheet_size, cfg.seed)
+    )
     out = Path(cfg.out_dir)
     labels = class_labels(generator, class_, len(sheet))
     sheet_images = generate(generator, sheet, cfg.batch_size, progress, "Sample sheet", labels=labels)
@@ -80,7 +86,8 @@ def run(cfg: DictConfig) -> dict:
     sheet_path = save_image(
         labelled_grid(sheet_images, columns, [str(i) for i in range(len(sheet))]), out / "sheet.png"
     )
-    wrote(sheet_path, f"the sample sheet (seed {cfg.seed}); pick indices from it for a, b and c")
+    origin = cfg.z_path or f"seed {cfg.seed}"
+    wrote(sheet_path, f"the sample sheet ({origin}); pick indices from it for a, b and c")
     if not any(cfg.get(name) for name in CONCEPTS):
         return {"sheet": sheet}
     picks = {name: require_indices(name, cfg.get(name), len(sheet), at_least=3) for name in CONCEPTS}

@@ -33,7 +33,9 @@ def load_z(path: str | Path, latent_dim: int, indices: Sequence[int] | None = No
     """Latent vectors from a ``save_z`` file (``weights_only``), optionally the rows at ``indices``."""
     path = Path(path).expanduser()
     if not path.is_file():
-        raise UserError(f"z_path={path}: no such file; pass a .pt written by `search` (top_k.pt)")
+        raise UserError(
+            f"z_path={path}: no such file; pass a .pt written by `search` (top_k.pt) or `project` (projected.pt)"
+        )
     try:
         data = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:

@@ -3,6 +3,7 @@
     python -m dcgan_lit.tools.search ckpt_path=last.ckpt num_samples=10000 top_k=16            # D's realism logit
     python -m dcgan_lit.tools.search ckpt_path=last.ckpt criterion=classifier \\
         classifier.target=my_pkg.Classifier classifier.weights=clf.pt classifier.classes=[7,2]
+    python -m dcgan_lit.tools.search ckpt_path=last.ckpt z_path=projected.pt spread=0.5   # around given z's
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from dcgan_lit.model.networks import Generator
 from dcgan_lit.model.sampling import generate, generate_batches
 from dcgan_lit.tools.app import load_networks, progress, tool_main, wrote
 from dcgan_lit.tools.drawing import labelled_grid, save_image
-from dcgan_lit.tools.latent import class_labels, sample_z, save_z
+from dcgan_lit.tools.latent import class_labels, load_z, sample_z, save_z
 
 Scorer = Callable[
     [torch.Tensor, torch.Tensor | None], torch.Tensor
@@ -84,6 +85,21 @@ def classifier_scorer(cfg: DictConfig, device: torch.device) -> Scorer:
     return score
 
 
+def candidates(generator: Generator, cfg: DictConfig) -> torch.Tensor:
+    """The z's to score: ``num_samples`` seeded ones, or (``z_path``) the file's z's, then z's around them.
+
+    Around a file: candidate i is row i % rows plus ``spread`` times seeded N(0, I) noise, except that the
+    first pass over the rows is the rows themselves, so an unchanged z competes too.
+    """
+    noise = sample_z(generator, cfg.num_samples, cfg.seed)
+    if not cfg.z_path:
+        return noise
+    centres = load_z(cfg.z_path, generator.latent_dim, cfg.indices)
+    index = torch.arange(cfg.num_samples)
+    noise[index < len(centres)] = 0
+    return centres[index % len(centres)] + float(cfg.spread) * noise
+
+
 @torch.no_grad()
 def score_samples(
     generator: Generator,
@@ -112,7 +128,7 @@ def run(cfg: DictConfig) -> dict:
     generator, discriminator = load_networks(cfg.ckpt_path, cfg.device, discriminator=realism)
     device = next(generator.parameters()).device
     scorer = realism_scorer(discriminator) if realism else classifier_scorer(cfg.classifier, device)
-    z = sample_z(generator, cfg.num_samples, cfg.seed)
+    z = candidates(generator, cfg)
     labels = class_labels(generator, cfg.get("class"), len(z))
     scores = score_samples(generator, scorer, z, cfg.batch_size, labels)
     best = scores.topk(cfg.top_k).indices

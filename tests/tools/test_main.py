@@ -13,6 +13,7 @@ TOOLS = [
     "walk",
     "arithmetic",
     "search",
+    "project",
     "neighbors",
     "evolution",
     "real_vs_fake",
