@@ -92,7 +92,7 @@ class DivergenceGuard(L.Callback):
         if pl_module.iteration % self.check_every_n_steps == 0:
             self.check(trainer, pl_module)
         if self.collapse_every_n_steps > 0 and pl_module.iteration % self.collapse_every_n_steps == 0:
-            self.check_collapse(trainer, pl_module, batch)
+            self.check_collapse(trainer, pl_module, pl_module.split_batch(batch)[0])
 
     # -- every check_every_n_steps iterations: one host sync -------------------------------------------
     def check(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:

@@ -166,7 +166,7 @@ class DCGAN(L.LightningModule):
     # ----------------------------------------------------------------------------------------------
     def training_step(self, batch: torch.Tensor | tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
         opt_d, opt_g = self.optimizers()
-        real, labels = batch if self.hparams.conditional else (batch, None)
+        real, labels = self.split_batch(batch)
         step = self.adversarial_step(real, opt_d, opt_g, backward=self.manual_backward, labels=labels)
         self.update_generator_ema()
         self.log_dict(
@@ -261,6 +261,12 @@ class DCGAN(L.LightningModule):
             return
         recompute_batch_norm(self.generator_ema, self.hparams.latent_dim)
         self._ema_statistics_current = True
+
+    def split_batch(
+        self, batch: torch.Tensor | tuple[torch.Tensor, torch.Tensor]
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(real images, class labels or None): a conditional model's batches are (images, labels)."""
+        return batch if self.hparams.conditional else (batch, None)
 
     def sample_noise(self, n: int) -> torch.Tensor:
         """z ~ N(0, I), shaped (n, latent_dim, 1, 1) on this module's device."""

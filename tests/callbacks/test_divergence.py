@@ -94,9 +94,12 @@ def test_feature_diversity_is_zero_for_identical_images_and_positive_for_distinc
     assert model.discriminator.training  # its mode is restored
 
 
-def test_mode_collapse_is_measured_and_warned_about(tiny_cfg, tmp_path, caplog):
+@pytest.mark.parametrize("conditional", [False, True])
+def test_mode_collapse_is_measured_and_warned_about(conditional, tiny_cfg, tmp_path, caplog):
+    """Also for a conditional model, whose batches are (images, labels): the check measures the images."""
     run = tmp_path / "collapse"
     cfg = tiny_cfg(
+        f"model.conditional={str(conditional).lower()}",
         "trainer.max_steps=6",
         "model.optimizer_g.lr=1e-12",  # G stays collapsed
         "callbacks.divergence.collapse_every_n_steps=2",
