@@ -7,10 +7,11 @@ from pathlib import Path
 
 import pytest
 from hydra.core.global_hydra import GlobalHydra
-from omegaconf import DictConfig, open_dict
+from omegaconf import DictConfig
 
 from tests.helpers.config import TINY, compose_config, real_data_dir
 from tests.helpers.images import write_images
+from tests.helpers.runs import train_run_folder
 
 
 @pytest.fixture(autouse=True)
@@ -75,60 +76,28 @@ def tiny_run(tmp_path_factory) -> Path:
     It holds what ``python train.py`` leaves: checkpoints/last.ckpt, samples/, csv/metrics.csv and
     .hydra/config.yaml.
     """
-    from omegaconf import OmegaConf
-
-    from dcgan_lit.run.fit import train
-
     root = tmp_path_factory.mktemp("tiny_run")
     write_images(root / "images", 16, size=(32, 32), seed=3)
-    overrides = [
-        "dataset=imagefolder",
-        f"dataset.path={root / 'images'}",
-        f"paths.cache_dir={root / 'cache'}",
-        *TINY,
-        "trainer.max_steps=4",
-        "callbacks.samples.every_n_steps=1",
-    ]
-    run = root / "run"
-    cfg = compose_config(overrides, run)
-    train(cfg)
-    GlobalHydra.instance().clear()
-    with open_dict(cfg):
-        del cfg["hydra"]
-    (run / ".hydra").mkdir(parents=True, exist_ok=True)
-    OmegaConf.save(cfg, run / ".hydra" / "config.yaml")
-    return run
+    return train_run_folder(
+        root,
+        ["dataset=imagefolder", f"dataset.path={root / 'images'}"],
+        ["trainer.max_steps=4", "callbacks.samples.every_n_steps=1"],
+    )
 
 
 @pytest.fixture(scope="session")
 def tiny_conditional_run(tmp_path_factory) -> Path:
     """A conditional run folder, trained once per session: 4 iterations of a tiny class-conditional dcgan32 on
     16 flat-colour images in the class folders horse/ (pixels 40) and bird/ (pixels 80); like ``tiny_run``."""
-    from omegaconf import OmegaConf
-
-    from dcgan_lit.run.fit import train
     from tests.helpers.images import write_class_folders
 
     root = tmp_path_factory.mktemp("tiny_conditional_run")
     write_class_folders(root / "images", {"horse": 8, "bird": 8})
-    overrides = [
-        "dataset=imagefolder",
-        f"dataset.path={root / 'images'}",
-        "dataset.classes=[horse,bird]",
-        f"paths.cache_dir={root / 'cache'}",
-        *TINY,
-        "model.conditional=true",
-        "trainer.max_steps=4",
-    ]
-    run = root / "run"
-    cfg = compose_config(overrides, run)
-    train(cfg)
-    GlobalHydra.instance().clear()
-    with open_dict(cfg):
-        del cfg["hydra"]
-    (run / ".hydra").mkdir(parents=True, exist_ok=True)
-    OmegaConf.save(cfg, run / ".hydra" / "config.yaml")
-    return run
+    return train_run_folder(
+        root,
+        ["dataset=imagefolder", f"dataset.path={root / 'images'}", "dataset.classes=[horse,bird]"],
+        ["model.conditional=true", "trainer.max_steps=4"],
+    )
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, open_dict, read_write
 
-from tests.helpers.config import ROOT, TINY, compose_tool
+from tests.helpers.config import ROOT, TINY, compose_config, compose_tool
 
 QUIET = ["trainer.max_steps=2", "callbacks.samples.every_n_steps=0", "callbacks.generator_export=null"]
 
@@ -58,3 +58,22 @@ def as_multirun_job(cfg: DictConfig, sweep_dir: Path, num: int) -> DictConfig:
         cfg.hydra.job.num = num
     HydraConfig().set_config(cfg)
     return cfg
+
+
+def train_run_folder(root: Path, data: list[str], extra: list[str]) -> Path:
+    """``root/run``: what ``python train.py`` leaves (checkpoints/, samples/, csv/, .hydra/config.yaml) after a
+    tiny in-process training: the ``data`` overrides, :data:`TINY`, then ``extra`` (the cache under ``root``)."""
+    from hydra.core.global_hydra import GlobalHydra
+    from omegaconf import OmegaConf
+
+    from dcgan_lit.run.fit import train
+
+    run = root / "run"
+    cfg = compose_config([*data, f"paths.cache_dir={root / 'cache'}", *TINY, *extra], run)
+    train(cfg)
+    GlobalHydra.instance().clear()
+    with open_dict(cfg):
+        del cfg["hydra"]
+    (run / ".hydra").mkdir(parents=True, exist_ok=True)
+    OmegaConf.save(cfg, run / ".hydra" / "config.yaml")
+    return run
