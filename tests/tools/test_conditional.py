@@ -182,7 +182,8 @@ def test_torchscript_and_state_dict_exports_take_the_class(
     standalone = torch.load(out, weights_only=True)
     assert standalone["bird"] == BIRD and standalone["names"] == ["horse", "bird"]
     expected = conditional_generator.sample(3, seed=7, labels=torch.full((3,), BIRD))
-    assert torch.equal(standalone["birds"], expected)
+    # another process, maybe another thread count: float round-off only
+    torch.testing.assert_close(standalone["birds"], expected, rtol=1e-5, atol=1e-6)
 
 
 def test_onnx_takes_class_weights(tiny_conditional_run, conditional_generator, tmp_path):
