@@ -15,6 +15,7 @@ from dcgan_lit.metrics.features import describe
 from dcgan_lit.metrics.frechet import FeatureStats, fid_from_stats
 from dcgan_lit.metrics.optional import build_inception_score, build_kid, build_mifid, enabled
 from dcgan_lit.metrics.reference import load_stats, real_subset, reference_key, save_stats, stats_path
+from dcgan_lit.model.networks import cycled_labels
 from dcgan_lit.model.sampling import generate_batches
 from dcgan_lit.pixels import to_rgb, to_uint8
 from dcgan_lit.progress import watch
@@ -214,7 +215,7 @@ def score_generator(
     if num_classes and class_index is not None:
         labels = torch.full((count,), class_index)
     elif num_classes:
-        labels = torch.arange(offset, offset + count) % num_classes
+        labels = cycled_labels(count, num_classes, torch.device("cpu"), offset)
     chunks = generate_batches(generator, z, batch_size, device=device, labels=labels)
     # log lines, never a bar: this runs inside training too, under Lightning's own progress bar
     for images in watch(chunks, "FID fakes", -(-count // batch_size), batch_size, "images", terminal=False):

@@ -77,9 +77,10 @@ def check_labels(labels: torch.Tensor, num_classes: int) -> None:
         raise ValueError(f"class labels must lie in 0..{num_classes - 1}")
 
 
-def cycled_labels(n: int, num_classes: int, device: torch.device) -> torch.Tensor:
-    """Classes 0, 1, ..., K-1, 0, 1, ... for n samples: what a conditional G draws when no class is given."""
-    return torch.arange(n, device=device) % num_classes
+def cycled_labels(n: int, num_classes: int, device: torch.device, offset: int = 0) -> torch.Tensor:
+    """Classes 0, 1, ..., K-1, 0, 1, ... for n samples (sample i, counted from ``offset``, has class i mod K):
+    what a conditional G draws when no class is given, and "the classes in turn" everywhere else."""
+    return torch.arange(offset, offset + n, device=device) % num_classes
 
 
 class ClassMap(nn.Linear):

@@ -25,7 +25,7 @@ from omegaconf import DictConfig
 from dcgan_lit.api import load_generator
 from dcgan_lit.checkpoint.load import save_generator
 from dcgan_lit.errors import UserError
-from dcgan_lit.model.networks import Generator
+from dcgan_lit.model.networks import Generator, cycled_labels
 from dcgan_lit.tools.app import tool_main
 
 log = logging.getLogger(__name__)
@@ -114,7 +114,9 @@ def max_abs_difference(generator: Generator, exported: Sampler, batch: int) -> f
     z = generator.sample_latent(batch, seed=0)
     inputs: tuple[torch.Tensor, ...] = (z,)
     if generator.num_classes:
-        weights = torch.eye(generator.num_classes)[torch.arange(batch) % generator.num_classes]
+        weights = torch.eye(generator.num_classes)[
+            cycled_labels(batch, generator.num_classes, torch.device("cpu"))
+        ]
         weights[-1] = 0.0
         weights[-1, [0, -1]] = 0.5
         inputs += (weights,)

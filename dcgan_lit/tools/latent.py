@@ -8,7 +8,7 @@ from pathlib import Path
 import torch
 
 from dcgan_lit.errors import UserError
-from dcgan_lit.model.networks import Generator
+from dcgan_lit.model.networks import Generator, cycled_labels
 
 
 def sample_z(generator: Generator, n: int, seed: int) -> torch.Tensor:
@@ -114,4 +114,4 @@ def class_labels(generator: Generator, value: int | str | None, n: int) -> torch
         return torch.full((n,), resolve_class(generator, value), dtype=torch.long)
     if not generator.num_classes:
         return None
-    return torch.arange(n) % generator.num_classes
+    return cycled_labels(n, generator.num_classes, torch.device("cpu"))
