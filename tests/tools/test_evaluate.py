@@ -55,14 +55,16 @@ def test_evaluator_reports_a_bad_weights_file_in_one_line(image_folder, tmp_path
 
 @pytest.fixture
 def evaluate_cfg(image_folder, tmp_path):
-    def make(*overrides):
+    """Factory: the evaluate tool's config on ``folder`` (default: the generated image folder) + overrides."""
+
+    def make(*overrides, folder=None):
         GlobalHydra.instance().clear()
         with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
             cfg = compose(
                 config_name="tools/evaluate",
                 overrides=[
                     "dataset=imagefolder",
-                    f"dataset.path={image_folder}",
+                    f"dataset.path={folder or image_folder}",
                     "metrics=tiny",
                     "device=cpu",
                     f"paths.cache_dir={tmp_path / 'cache'}",
@@ -117,28 +119,14 @@ def test_unreadable_fake_files_are_skipped_with_one_warning(tmp_path, caplog):
     assert record.getMessage() == f"fake_dir={fakes}: skipped 1 unreadable files"
 
 
-def test_a_conditional_checkpoint_is_scored_overall_and_per_class(tiny_conditional_run, tmp_path, capsys):
+def test_a_conditional_checkpoint_is_scored_overall_and_per_class(
+    tiny_conditional_run, evaluate_cfg, tmp_path, capsys
+):
     images = tiny_conditional_run.parent / "images"  # horse/ and bird/ (see the tiny_conditional_run fixture)
     ckpt = tiny_conditional_run / "checkpoints" / "last.ckpt"
 
     def config(*overrides):
-        GlobalHydra.instance().clear()
-        with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-            cfg = compose(
-                config_name="tools/evaluate",
-                overrides=[
-                    "dataset=imagefolder",
-                    f"dataset.path={images}",
-                    "metrics=tiny",
-                    "metrics.fid.num_fake=16",
-                    "device=cpu",
-                    f"paths.cache_dir={tmp_path / 'cache'}",
-                    f"ckpt_path={ckpt}",
-                    *overrides,
-                ],
-            )
-        GlobalHydra.instance().clear()
-        return cfg
+        return evaluate_cfg("metrics.fid.num_fake=16", f"ckpt_path={ckpt}", *overrides, folder=images)
 
     capsys.readouterr()
     row = evaluate(config("dataset.classes=[horse,bird]"))
