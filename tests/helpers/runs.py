@@ -60,6 +60,14 @@ def as_multirun_job(cfg: DictConfig, sweep_dir: Path, num: int) -> DictConfig:
     return cfg
 
 
+def run_isolated(script: str, *args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    """``python -I -c <script> <args>``: a fresh interpreter that ignores the environment and the current folder
+    (so nothing of dcgan_lit is importable unless the script allows it), output captured."""
+    return subprocess.run(
+        [sys.executable, "-I", "-c", script, *args], cwd=cwd, capture_output=True, text=True, timeout=120
+    )
+
+
 def train_run_folder(root: Path, data: list[str], extra: list[str]) -> Path:
     """``root/run``: what ``python train.py`` leaves (checkpoints/, samples/, csv/, .hydra/config.yaml) after a
     tiny in-process training: the ``data`` overrides, :data:`TINY`, then ``extra`` (the cache under ``root``)."""

@@ -1,9 +1,6 @@
 """The tools on a class-conditional generator: a class by name or index, class interpolation at fixed z, walks
 within a class, exports that take the class, and one line for a class an unconditional G cannot take."""
 
-import subprocess
-import sys
-
 import numpy as np
 import pytest
 import torch
@@ -14,7 +11,7 @@ from dcgan_lit.errors import UserError
 from dcgan_lit.pixels import to_uint8
 from dcgan_lit.tools.export import export
 from dcgan_lit.tools.latent import sample_z, z_for_seeds
-from tests.helpers.runs import run_tool
+from tests.helpers.runs import run_isolated, run_tool
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 
@@ -172,12 +169,7 @@ def test_torchscript_and_state_dict_exports_take_the_class(
     scripted, difference = export(checkpoint, "torchscript", tmp_path / "g.torchscript.pt")
     assert difference == 0.0
     out = tmp_path / "standalone.pt"
-    result = subprocess.run(
-        [sys.executable, "-I", "-c", STANDALONE, str(scripted), str(out)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    result = run_isolated(STANDALONE, str(scripted), str(out))
     assert result.returncode == 0, result.stderr[-2000:]
     standalone = torch.load(out, weights_only=True)
     assert standalone["bird"] == BIRD and standalone["names"] == ["horse", "bird"]

@@ -15,6 +15,7 @@ from dcgan_lit.run.fit import train
 from dcgan_lit.tools.export import export
 from tests.helpers.config import ROOT, TINY, compose_config
 from tests.helpers.images import write_images
+from tests.helpers.runs import run_isolated
 from tests.helpers.wandb_records import read_artifacts
 
 # Loads the TorchScript file with dcgan_lit made unimportable, and saves what it samples.
@@ -71,13 +72,7 @@ def test_same_samples_from_checkpoint_state_dict_and_torchscript(trained, tmp_pa
     assert difference == 0.0
 
     out = tmp_path / "standalone.pt"
-    result = subprocess.run(
-        [sys.executable, "-I", "-c", STANDALONE, str(torchscript_file), str(out)],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    result = run_isolated(STANDALONE, str(torchscript_file), str(out), cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-2000:]
     standalone = torch.load(out, weights_only=True)
     assert standalone["loaded"] == []
