@@ -154,8 +154,8 @@ def require_writable(key: str, folder: str | Path) -> None:
 
 
 def plain(value: object) -> object:
-    """A config node as plain Python containers (anything else as it is)."""
-    return OmegaConf.to_container(value) if OmegaConf.is_config(value) else value
+    """A config node as plain, resolved Python containers (anything else as it is)."""
+    return OmegaConf.to_container(value, resolve=True) if OmegaConf.is_config(value) else value
 
 
 def validate_small_data_options(model: DictConfig) -> None:

@@ -9,14 +9,14 @@ from pathlib import Path
 import lightning as L
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from dcgan_lit.callbacks import attach_fid, build_fid_callback, check_fid_objective
 from dcgan_lit.callbacks.wandb_run import WandbRunId, saved_run_id, wandb_logger
 from dcgan_lit.checkpoint.io import load_weights
 from dcgan_lit.checkpoint.resume import AtomicCheckpointIO, keep_earlier_metrics, resolve_ckpt_path
 from dcgan_lit.model.module import DCGAN
-from dcgan_lit.run.config import validate
+from dcgan_lit.run.config import plain, validate
 from dcgan_lit.run.console import quiet_first_screen
 from dcgan_lit.run.distributed import check_distributed
 from dcgan_lit.run.instantiate import build, instantiate_callbacks, instantiate_loggers
@@ -64,11 +64,7 @@ def log_hyperparameters(trainer: L.Trainer, cfg: DictConfig, model: DCGAN) -> No
     """Sends the full resolved config and the parameter counts to every logger."""
     if not trainer.loggers:
         return
-    config = {
-        k: OmegaConf.to_container(v, resolve=True) if OmegaConf.is_config(v) else v
-        for k, v in cfg.items()
-        if k != "hydra"
-    }
+    config = {k: plain(v) for k, v in cfg.items() if k != "hydra"}
     config.update(model.parameter_counts())
     for logger in trainer.loggers:
         logger.log_hyperparams(config)
