@@ -73,20 +73,18 @@ class FIDCallback(L.Callback):
         self.num_fake, self.num_real = resolve_counts(self.num_fake, self.num_real, device)
         images = trainer.datamodule.train_set.images
         dataset_key = trainer.datamodule.cache_key()  # may fingerprint every file: once
-        self.measure_cost(images, device, trainer.is_global_zero, dataset_key)
+        self.measure_cost(images, device, trainer.is_global_zero)
         self.log_protocol(trainer)
         self.suite.prepare_reference(images, dataset_key, self.cache_dir, self.num_real, self.batch_size)
 
-    def measure_cost(
-        self, images: torch.Tensor, device: torch.device, report: bool, dataset_key: str
-    ) -> None:
+    def measure_cost(self, images: torch.Tensor, device: torch.device, report: bool) -> None:
         """Times the extractor on a few training images and says what evaluations and the reference cost."""
         sample = to_rgb(images[: min(len(images), self.batch_size if self.suite_compiled else 16)])
         self.seconds_per_image = seconds_per_image(self.suite.extractor, sample.to(device))
         if not report:
             return
         num_real = len(real_subset(len(images), self.num_real))
-        cached = self.suite.reference_is_cached(len(images), dataset_key, self.cache_dir, self.num_real)
+        cached = self.suite.reference_is_cached(images, self.cache_dir, self.num_real)
         if self.every_n_epochs == "auto":
             schedule = (
                 f"every N epochs, N set after the first epoch to keep FID under {self.budget:.0%} of training"

@@ -36,6 +36,14 @@ def fingerprint_files(paths: Iterable[Path], root: Path) -> str:
     return digest.hexdigest()
 
 
+def fingerprint_pixels(images: torch.Tensor) -> str:
+    """Hash of a tensor's shape, dtype and bytes: the same pixels give the same digest wherever they came from
+    (a re-copied or re-downloaded dataset with new file times keeps its digest; other pixels never share it)."""
+    digest = hashlib.sha1(f"{tuple(images.shape)}\0{images.dtype}\n".encode())
+    digest.update(images.detach().cpu().contiguous().numpy().data)
+    return digest.hexdigest()
+
+
 def load_or_build(cache_dir: str | os.PathLike | None, key: str, build: Callable[[], Cached]) -> Cached:
     """Returns the cached tensor (or dict of tensors) for ``key`` (memory-mapped), or builds, caches and returns it."""
     if cache_dir is None:

@@ -17,12 +17,14 @@ log = logging.getLogger(__name__)
 STATS_VERSION = 1  # bump when the feature pipeline changes in a way that alters cached statistics
 
 
-def reference_key(dataset_key: str, num_real: int, extractor_name: str, resize: str) -> str:
-    """``fid-<extractor>-<n>-<hash>``; the hash covers the dataset key (source, size, channels, files), the
-    number of real images, the extractor and its resize protocol."""
+def reference_key(pixels: str, num_real: int, extractor_name: str, resize: str) -> str:
+    """``fid-<extractor>-<n>-<hash>``; the hash covers the real images' pixels (their digest,
+    :func:`~dcgan_lit.data.cache.fingerprint_pixels` of exactly the images scored), their number, the extractor
+    and its resize protocol. Keyed by content, not by file names or times: a re-copied dataset keeps its
+    statistics, and a different subset of the same files never borrows another's."""
     parts = {
         "stats_version": STATS_VERSION,
-        "dataset": dataset_key,
+        "pixels": pixels,
         "num_real": num_real,
         "extractor": extractor_name,
         "resize": resize,

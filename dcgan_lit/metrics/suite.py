@@ -11,6 +11,7 @@ import torch.distributed as dist
 from torch import nn
 from torchmetrics.image.fid import FrechetInceptionDistance
 
+from dcgan_lit.data.cache import fingerprint_pixels
 from dcgan_lit.metrics.features import describe
 from dcgan_lit.metrics.frechet import FeatureStats, fid_from_stats
 from dcgan_lit.metrics.optional import build_inception_score, build_kid, build_mifid, enabled
@@ -68,13 +69,16 @@ class MetricSuite(nn.Module):
         return describe(self.extractor)
 
     def reference_is_cached(
-        self, num_images: int, dataset_key: str, cache_dir: str | None, num_real: int | None
+        self, real_images: torch.Tensor, cache_dir: str | None, num_real: int | None
     ) -> bool:
         """Whether :meth:`prepare_reference` would find its statistics on disk (nothing is loaded)."""
-        key = reference_key(
-            dataset_key, len(real_subset(num_images, num_real)), self.extractor.name, self.extractor.resize
-        )
+        key = self._reference_key(real_images, real_subset(real_images.size(0), num_real))
         return cache_dir is not None and stats_path(cache_dir, key).is_file()
+
+    def _reference_key(self, real_images: torch.Tensor, indices: torch.Tensor) -> str:
+        whole = len(indices) == real_images.size(0)  # all of them: hash in place, no copy of a large set
+        pixels = fingerprint_pixels(real_images if whole else real_images[indices])
+        return reference_key(pixels, len(indices), self.extractor.name, self.extractor.resize)
 
     def prepare_reference(
         self,
@@ -86,10 +90,11 @@ class MetricSuite(nn.Module):
     ) -> bool:
         """Loads the cached reference statistics or computes (and caches) them; True when they were cached.
 
-        ``real_images``: the dataset's (N, C, H, W) uint8 tensor, exactly the decoded training pixels.
+        ``real_images``: the dataset's (N, C, H, W) uint8 tensor, exactly the decoded training pixels; the cache
+        key is their digest, ``dataset_key`` a readable label stored with the statistics.
         """
         indices = real_subset(real_images.size(0), num_real)
-        key = reference_key(dataset_key, len(indices), self.extractor.name, self.extractor.resize)
+        key = self._reference_key(real_images, indices)  # the pixels; dataset_key only labels the file
         self.reference_key = key
         cached = load_stats(cache_dir, key)
         if not self._on_every_rank(

@@ -32,15 +32,33 @@ def test_second_evaluation_uses_cached_reference_statistics(tmp_path, caplog):
     assert second.extractor.images_seen == 0  # no real features recomputed
     assert f"using cached reference statistics ({first.reference_key})" in caplog.text
     assert torch.equal(second.reference.cov, first.reference.cov)
-    # a different dataset, count or extractor is another key
+    # the key is the pixels: the same images under another dataset label (a re-copied folder, new file times)
+    # reuse the statistics; other pixels, another count or another extractor are another key
+    relabelled = MetricSuite(CountingExtractor())
+    assert relabelled.prepare_reference(images.clone(), "dataset-a-copied", str(cache), num_real=100) is True
+    assert relabelled.extractor.images_seen == 0 and relabelled.reference_key == first.reference_key
     third = MetricSuite(CountingExtractor())
-    third.prepare_reference(images, "dataset-b", str(cache), num_real=100)
+    assert third.prepare_reference(real_images(seed=1), "dataset-a", str(cache), num_real=100) is False
     fourth = MetricSuite(CountingExtractor())
     fourth.prepare_reference(images, "dataset-a", str(cache), num_real=50)
     fifth = MetricSuite(TinyFeatureExtractor(num_features=8, seed=1))
     fifth.prepare_reference(images, "dataset-a", str(cache), num_real=100)
     assert len({first.reference_key, third.reference_key, fourth.reference_key, fifth.reference_key}) == 4
     assert third.extractor.images_seen == 100 and fourth.extractor.images_seen == 50
+
+
+def test_one_changed_pixel_or_another_subset_is_another_reference(tmp_path):
+    images = real_images()
+    suite = MetricSuite(CountingExtractor())
+    assert suite.reference_is_cached(images, str(tmp_path), num_real=None) is False
+    suite.prepare_reference(images, "set", str(tmp_path))
+    assert suite.reference_is_cached(images, str(tmp_path), num_real=None) is True
+    edited = images.clone()
+    edited[7, 1, 3, 3] ^= 1
+    assert suite.reference_is_cached(edited, str(tmp_path), num_real=None) is False
+    # a training subset (e.g. dataset.subset with another subset_seed) holds other pixels: not the full set's file
+    assert suite.reference_is_cached(images[:60], str(tmp_path), num_real=None) is False
+    assert suite.reference_is_cached(images[60:], str(tmp_path), num_real=None) is False
 
 
 def test_fid_is_near_zero_for_the_same_images_and_grows_with_a_shift(tmp_path):
