@@ -102,6 +102,10 @@ class ClassicRun:
     def generator(self) -> torch.nn.Module:
         return self.example.netG
 
+    @property
+    def batch_size(self) -> int:
+        return int(self.cfg.batch_size)
+
 
 class RecipeRun:
     """dcgan-lit's training path for one recipe: conf/train.yaml with the recipe's overrides, Trainer.fit
@@ -151,6 +155,10 @@ class RecipeRun:
     @property
     def generator(self) -> torch.nn.Module:
         return sampling_generator(self.model)  # the EMA generator when the recipe keeps one
+
+    @property
+    def batch_size(self) -> int:
+        return int(self.run_cfg.dataset.batch_size)  # the benchmark's, unless the recipe sets its own
 
 
 def recipe_config(cfg: DictConfig, recipe: list[str], seed: int, folder: Path, device: torch.device):
@@ -321,14 +329,16 @@ def write_text(path: Path, text: str) -> None:
     partial.replace(path)
 
 
-def summary(points: list[dict]) -> list[dict]:
-    """Per row and evaluated iteration: mean FID over seeds, its spread (min-max), wall time."""
+def summary(points: list[dict], batch_size: int) -> list[dict]:
+    """Per row and evaluated iteration: mean FID over seeds, its spread (min-max), wall time, the batch (a
+    recipe may set its own; points that do not say trained at the benchmark's ``batch_size``)."""
     rows: dict[tuple[str, int], list[dict]] = {}
     for p in points:
         rows.setdefault((p["row"], p["iteration"]), []).append(p)
     result = []
     for (row, iteration), group in rows.items():
         entry = {"row": row, "iteration": iteration, "seeds": sorted(p["seed"] for p in group)}
+        entry["batch_size"] = group[0].get("batch_size", batch_size)
         for key in [k for k in group[0] if k.startswith(("fid", "is_mean"))]:
             values = [p[key] for p in group if key in p]
             entry[key] = statistics.fmean(values)
@@ -345,12 +355,16 @@ def markdown_table(points: list[dict], protocol: dict) -> str:
         f"real training images, {protocol['features']}; device {protocol['device']}. "
         "Mean over seeds, (min-max) in brackets; train minutes exclude scoring."
     )
-    entries = summary(points)
+    entries = summary(points, protocol["batch_size"])
     extra = [k for k in ("is_mean", "fid_subset") if any(k in e for e in entries)]
-    columns = ["row", "iterations", "seeds", "FID", *extra, "train min"]
+    batches = any(e["batch_size"] != protocol["batch_size"] for e in entries)
+    if batches:  # a recipe with its own batch sees more images per iteration: said in the table
+        header += f" A batch column: the rows that do not train at batch {protocol['batch_size']}."
+    columns = ["row", *(["batch"] if batches else []), "iterations", "seeds", "FID", *extra, "train min"]
     lines = [header, "", "| " + " | ".join(columns) + " |", "|" + "|".join(" --- " for _ in columns) + "|"]
     for e in sorted(entries, key=lambda e: (e["iteration"], e["row"])):
-        cells = [e["row"], str(e["iteration"]), ",".join(map(str, e["seeds"])), spread(e, "fid")]
+        cells = [e["row"], *([str(e["batch_size"])] if batches else []), str(e["iteration"])]
+        cells += [",".join(map(str, e["seeds"])), spread(e, "fid")]
         cells += [spread(e, k) if k in e else "" for k in extra]
         cells.append(f"{e['train_minutes']:.1f}")
         lines.append("| " + " | ".join(cells) + " |")
@@ -466,6 +480,7 @@ def benchmark(cfg: DictConfig) -> list[dict]:
                     "row": row,
                     "seed": seed,
                     "iteration": iteration,
+                    "batch_size": run.batch_size,
                     "train_seconds": round(trained[row], 1),
                 }
                 point.update(scorer.score(run.generator))

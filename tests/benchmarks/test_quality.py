@@ -146,10 +146,31 @@ def test_summary_gives_the_mean_and_spread_over_seeds():
         {"row": "paper", "seed": 0, "iteration": 10, "fid": 50.0, "train_seconds": 60},
         {"row": "paper", "seed": 1, "iteration": 10, "fid": 54.0, "train_seconds": 120},
     ]
-    (entry,) = quality.summary(points)
+    (entry,) = quality.summary(points, batch_size=64)
     assert entry["fid"] == 52.0 and (entry["fid_min"], entry["fid_max"]) == (50.0, 54.0)
     assert entry["train_minutes"] == 1.5 and entry["seeds"] == [0, 1]
+    assert entry["batch_size"] == 64  # points that do not say trained at the benchmark's batch
     assert quality.spread(entry, "fid") == "52.0 (50.0-54.0)"
+
+
+def test_a_recipe_with_its_own_batch_is_recorded_and_shown_in_the_table(quality_cfg):
+    cfg = quality_cfg()
+    own = quality.RecipeRun(cfg, ["dataset.batch_size=8"], 0, Path(cfg.out_dir), torch.device("cpu"))
+    same = quality.RecipeRun(cfg, [], 0, Path(cfg.out_dir), torch.device("cpu"))
+    assert (own.batch_size, same.batch_size) == (8, cfg.batch_size) == (8, 4)
+    protocol = {
+        "data": "d", "train_images": "all", "image_size": 32, "batch_size": 4, "num_fake": 16,
+        "num_real": 16, "features": "f", "device": "cpu x1",
+    }  # fmt: skip
+    points = [
+        {"row": "paper", "seed": 0, "iteration": 10, "fid": 50.0, "train_seconds": 6},
+        {"row": "big", "seed": 0, "iteration": 10, "batch_size": 8, "fid": 40.0, "train_seconds": 9},
+    ]
+    table = quality.markdown_table(points, protocol)
+    assert "| row | batch | iterations |" in table and "not train at batch 4" in table
+    assert "| big | 8 | 10 | 0 | 40.0 |" in table and "| paper | 4 | 10 | 0 | 50.0 |" in table
+    # one batch for every row: no column
+    assert "batch |" not in quality.markdown_table(points[:1], protocol)
 
 
 def test_the_best_recipe_row_is_the_experiment_on_the_benchmarks_data(quality_cfg, folder):
