@@ -15,10 +15,8 @@ table's header) and fid.png (FID against iterations, one line per row and seed) 
 
 from __future__ import annotations
 
-import fcntl
 import json
 import logging
-import statistics
 import time
 import warnings
 from pathlib import Path
@@ -31,6 +29,13 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from benchmarks import classic
+from benchmarks.quality_results import (
+    check_resumable,
+    load_results,
+    markdown_table,
+    write_results,
+    write_text,
+)
 from dcgan_lit.api import pick_device, save_grid
 from dcgan_lit.checkpoint.io import atomic_torch_save, read_weights_only
 from dcgan_lit.checkpoint.resume import AtomicCheckpointIO
@@ -269,156 +274,6 @@ def command_line() -> str:
     return " ".join(["python -m benchmarks.quality", *overrides])
 
 
-# what must match for a rerun to add to earlier results rather than mix two protocols in one table
-SAME_PROTOCOL = ("image_size", "batch_size", "train_images", "num_fake", "num_real", "features")
-
-
-def check_resumable(path: Path, protocol: dict) -> None:
-    """Refuses (one line) to resume results of another protocol in the same ``out_dir``."""
-    if not path.is_file():
-        return
-    earlier = json.loads(path.read_text())["protocol"]
-    differ = [k for k in SAME_PROTOCOL if earlier.get(k) != protocol[k]]
-    if differ:
-        details = ", ".join(f"{k} {earlier.get(k)} -> {protocol[k]}" for k in differ)
-        raise UserError(
-            f"quality: {path} holds results of another protocol ({details}); pass name=<new folder> "
-            "or the same settings"
-        )
-    for row, recipe in protocol["recipes"].items():
-        if row in earlier["recipes"] and earlier["recipes"][row] != recipe:
-            raise UserError(
-                f"quality: row {row} was {earlier['recipes'][row]} in {path}, now {recipe}; "
-                "give the new recipe another row name or pass name=<new folder>"
-            )
-
-
-def load_results(path: Path) -> list[dict]:
-    return json.loads(path.read_text())["points"] if path.is_file() else []
-
-
-def write_results(cfg: DictConfig, points: list[dict], protocol: dict) -> None:
-    """quality.json (every point), quality.md (the table), fid.png (the curves); each written atomically.
-
-    Under a lock, the points and recipes already in quality.json are kept beside this process's: several
-    processes of one protocol (e.g. ``seeds=[0]`` and ``seeds=[1]``, one per core or GPU) share a folder.
-    """
-    out = Path(cfg.out_dir)
-    with open(out / "quality.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        path = out / "quality.json"
-        earlier = json.loads(path.read_text()) if path.is_file() else {"protocol": protocol, "points": []}
-        mine = {point_key(p) for p in points}
-        merged = [p for p in earlier["points"] if point_key(p) not in mine] + points
-        merged.sort(key=lambda p: (p["seed"], p["iteration"], p["row"]))
-        protocol = {**protocol, "recipes": {**earlier["protocol"]["recipes"], **protocol["recipes"]}}
-        commands = [c for c in earlier["protocol"].get("commands", []) if c != protocol["command"]]
-        protocol["commands"] = [*commands, protocol["command"]]
-        write_text(path, json.dumps({"protocol": protocol, "points": merged}, indent=2))
-        write_text(out / "quality.md", markdown_table(merged, protocol))
-        plot(merged, out / "fid.png", protocol)
-
-
-def point_key(point: dict) -> tuple[str, int, int]:
-    return point["row"], point["seed"], point["iteration"]
-
-
-def write_text(path: Path, text: str) -> None:
-    partial = path.with_suffix(path.suffix + ".partial")
-    partial.write_text(text)
-    partial.replace(path)
-
-
-def summary(points: list[dict], batch_size: int) -> list[dict]:
-    """Per row and evaluated iteration: mean FID over seeds, its spread (min-max), wall time, the batch (a
-    recipe may set its own; points that do not say trained at the benchmark's ``batch_size``)."""
-    rows: dict[tuple[str, int], list[dict]] = {}
-    for p in points:
-        rows.setdefault((p["row"], p["iteration"]), []).append(p)
-    result = []
-    for (row, iteration), group in rows.items():
-        entry = {"row": row, "iteration": iteration, "seeds": sorted(p["seed"] for p in group)}
-        entry["batch_size"] = group[0].get("batch_size", batch_size)
-        for key in [k for k in group[0] if k.startswith(("fid", "is_mean"))]:
-            values = [p[key] for p in group if key in p]
-            entry[key] = statistics.fmean(values)
-            entry[f"{key}_min"], entry[f"{key}_max"] = min(values), max(values)
-        entry["train_minutes"] = statistics.fmean(p["train_seconds"] for p in group) / 60
-        result.append(entry)
-    return result
-
-
-def markdown_table(points: list[dict], protocol: dict) -> str:
-    header = (
-        f"{protocol['data']} ({protocol['train_images']} images) at {protocol['image_size']}x{protocol['image_size']}, "
-        f"batch {protocol['batch_size']}; FID of {protocol['num_fake']} fakes against {protocol['num_real']} "
-        f"real training images, {protocol['features']}; device {protocol['device']}. "
-        "Mean over seeds, (min-max) in brackets; train minutes exclude scoring."
-    )
-    entries = summary(points, protocol["batch_size"])
-    extra = [k for k in ("is_mean", "fid_subset") if any(k in e for e in entries)]
-    batches = any(e["batch_size"] != protocol["batch_size"] for e in entries)
-    if batches:  # a recipe with its own batch sees more images per iteration: said in the table
-        header += f" A batch column: the rows that do not train at batch {protocol['batch_size']}."
-    columns = ["row", *(["batch"] if batches else []), "iterations", "seeds", "FID", *extra, "train min"]
-    lines = [header, "", "| " + " | ".join(columns) + " |", "|" + "|".join(" --- " for _ in columns) + "|"]
-    for e in sorted(entries, key=lambda e: (e["iteration"], e["row"])):
-        cells = [e["row"], *([str(e["batch_size"])] if batches else []), str(e["iteration"])]
-        cells += [",".join(map(str, e["seeds"])), spread(e, "fid")]
-        cells += [spread(e, k) if k in e else "" for k in extra]
-        cells.append(f"{e['train_minutes']:.1f}")
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
-
-
-def spread(entry: dict, key: str) -> str:
-    if len(entry["seeds"]) == 1:
-        return f"{entry[key]:.1f}"
-    return f"{entry[key]:.1f} ({entry[key + '_min']:.1f}-{entry[key + '_max']:.1f})"
-
-
-def plot(points: list[dict], path: Path, protocol: dict) -> Path | None:
-    """FID against iterations, one line per row and seed (skipped, with a warning, without matplotlib)."""
-    if not points:
-        return None
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        log.warning("quality: matplotlib is not installed, so no fid.png (pip install matplotlib)")
-        return None
-    figure, axes = plt.subplots(figsize=(7, 4.5))
-    runs: dict[tuple[str, int], list[dict]] = {}
-    for p in points:
-        runs.setdefault((p["row"], p["seed"]), []).append(p)
-    colours = {row: f"C{i}" for i, row in enumerate(dict.fromkeys(r for r, _ in runs))}
-    for (row, seed), run in sorted(runs.items()):
-        run.sort(key=lambda p: p["iteration"])
-        axes.plot(
-            [p["iteration"] for p in run],
-            [p["fid"] for p in run],
-            marker="o",
-            color=colours[row],
-            linestyle="-" if seed == min(s for r, s in runs if r == row) else "--",
-            label=f"{row} (seed {seed})",
-        )
-    axes.set_xlabel("iterations")
-    axes.set_ylabel(f"FID ({protocol['num_fake']} fakes vs {protocol['num_real']} real)")
-    axes.set_title(
-        f"{protocol['data']}: {protocol['image_size']}px, batch {protocol['batch_size']}", fontsize=9
-    )
-    axes.grid(alpha=0.3)
-    axes.legend(fontsize=8)
-    figure.tight_layout()
-    partial = path.with_name(path.stem + ".partial.png")
-    figure.savefig(partial, dpi=120)
-    plt.close(figure)
-    partial.replace(path)
-    return path
-
-
 def benchmark(cfg: DictConfig) -> list[dict]:
     """Trains and scores every (row, seed) up to ``iterations``, resuming from ``out_dir``; returns the points."""
     check(cfg)
@@ -467,7 +322,7 @@ def benchmark(cfg: DictConfig) -> list[dict]:
                         seed,
                         iteration,
                     )
-                    write_results(cfg, points, protocol)
+                    write_results(cfg.out_dir, points, protocol)
                     return points
                 if iteration > run.iteration:  # == : trained before a stop, not scored yet
                     start = time.perf_counter()
@@ -488,9 +343,9 @@ def benchmark(cfg: DictConfig) -> list[dict]:
                 write_grid(run.generator, run.folder / f"samples_{iteration:06d}.png", cfg.grid, device)
                 points.append(point)
                 done.add((row, seed, iteration))
-                write_results(cfg, points, protocol)
+                write_results(cfg.out_dir, points, protocol)
                 log.info("quality: %s", point)
-    write_results(cfg, points, protocol)
+    write_results(cfg.out_dir, points, protocol)
     print(markdown_table(points, protocol))
     print(f"wrote {out / 'quality.json'}, {out / 'quality.md'} and {out / 'fid.png'}")
     return points

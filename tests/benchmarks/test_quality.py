@@ -11,6 +11,7 @@ from hydra.core.global_hydra import GlobalHydra
 from hydra.utils import instantiate
 
 import benchmarks.quality as quality
+import benchmarks.quality_results as results
 from dcgan_lit.checkpoint.io import read_weights_only
 from dcgan_lit.data.images import decode_images
 from dcgan_lit.errors import UserError
@@ -146,11 +147,11 @@ def test_summary_gives_the_mean_and_spread_over_seeds():
         {"row": "paper", "seed": 0, "iteration": 10, "fid": 50.0, "train_seconds": 60},
         {"row": "paper", "seed": 1, "iteration": 10, "fid": 54.0, "train_seconds": 120},
     ]
-    (entry,) = quality.summary(points, batch_size=64)
+    (entry,) = results.summary(points, batch_size=64)
     assert entry["fid"] == 52.0 and (entry["fid_min"], entry["fid_max"]) == (50.0, 54.0)
     assert entry["train_minutes"] == 1.5 and entry["seeds"] == [0, 1]
     assert entry["batch_size"] == 64  # points that do not say trained at the benchmark's batch
-    assert quality.spread(entry, "fid") == "52.0 (50.0-54.0)"
+    assert results.spread(entry, "fid") == "52.0 (50.0-54.0)"
 
 
 def test_a_recipe_with_its_own_batch_is_recorded_and_shown_in_the_table(quality_cfg):
@@ -166,11 +167,11 @@ def test_a_recipe_with_its_own_batch_is_recorded_and_shown_in_the_table(quality_
         {"row": "paper", "seed": 0, "iteration": 10, "fid": 50.0, "train_seconds": 6},
         {"row": "big", "seed": 0, "iteration": 10, "batch_size": 8, "fid": 40.0, "train_seconds": 9},
     ]
-    table = quality.markdown_table(points, protocol)
+    table = results.markdown_table(points, protocol)
     assert "| row | batch | iterations |" in table and "not train at batch 4" in table
     assert "| big | 8 | 10 | 0 | 40.0 |" in table and "| paper | 4 | 10 | 0 | 50.0 |" in table
     # one batch for every row: no column
-    assert "batch |" not in quality.markdown_table(points[:1], protocol)
+    assert "batch |" not in results.markdown_table(points[:1], protocol)
 
 
 def test_the_best_recipe_row_is_the_experiment_on_the_benchmarks_data(quality_cfg, folder):
@@ -225,7 +226,9 @@ def test_two_processes_sharing_a_folder_keep_each_others_points(quality_cfg):
     cfg1 = quality_cfg("rows=[paper]", "iterations=2", "seeds=[1]")
     mine = [{**seed0[0], "seed": 1, "fid": 123.0}]  # as if written by a process that never saw seed 0's
     protocol = json.loads((Path(cfg1.out_dir) / "quality.json").read_text())["protocol"]
-    quality.write_results(cfg1, mine, {**protocol, "recipes": {"classic": "classic"}, "command": "second"})
+    results.write_results(
+        cfg1.out_dir, mine, {**protocol, "recipes": {"classic": "classic"}, "command": "second"}
+    )
     saved = json.loads((Path(cfg1.out_dir) / "quality.json").read_text())
     assert [(p["seed"], p["fid"]) for p in saved["points"]] == [(0, seed0[0]["fid"]), (1, 123.0)]
     assert saved["protocol"]["recipes"] == {"paper": [], "classic": "classic"}
