@@ -181,8 +181,10 @@ def test_the_best_recipe_row_is_the_experiment_on_the_benchmarks_data(quality_cf
     assert run_cfg.dataset._target_.endswith("ImageFolderDataModule") and run_cfg.dataset.path == str(folder)
     assert run_cfg.dataset.batch_size == 4 and run_cfg.seed == 3
     assert run_cfg.model.ema.decay is not None  # the recipe's own settings are there
-    # the experiment is exactly the measured `ema99` row: the same training, whatever the tags say
-    measured = quality.recipe_config(cfg, list(cfg.recipes.ema99), 3, Path(cfg.out_dir), torch.device("cpu"))
+    # the experiment is exactly the measured `fast_ema999w_bn` row: the same training, whatever the tags say
+    measured = quality.recipe_config(
+        cfg, list(cfg.recipes.fast_ema999w_bn), 3, Path(cfg.out_dir), torch.device("cpu")
+    )
     for section in ("model", "dataset", "gan", "augment"):
         assert run_cfg[section] == measured[section], section
     length = ("max_steps", "max_epochs")  # the benchmark sets the run's length itself

@@ -151,8 +151,14 @@ def test_small_data_experiments_compose_and_train_two_steps(experiment, tiny_cfg
     cfg = tiny_cfg(
         f"experiment={experiment}", "model=dcgan32", "trainer.max_steps=2", "model.ema.start_step=0"
     )
-    assert cfg.model.d_norm == "batch" and cfg.gan.loss == "bce" and cfg.model.ema.decay == 0.99
-    assert list(cfg.augment.policy) == ["color", "translation", "cutout"]
+    # the benchmark's `small_data` row (docs/quality.md): cifar10_best's training and the dataset's flips
+    assert cfg.model.d_norm == "batch" and cfg.gan.loss == "bce" and cfg.model.ema.decay == 0.999
+    assert cfg.model.ema.warmup and cfg.model.ema.recompute_bn and cfg.dataset.hflip
+    assert cfg.model.optimizer_g.lr == cfg.model.optimizer_d.lr == 0.0004
+    assert list(cfg.augment.policy) == []
+    best = tiny_cfg("experiment=cifar10_best", "model=dcgan32")
+    assert cfg.model.ema == best.model.ema and cfg.model.optimizer_g == best.model.optimizer_g
+    assert cfg.model.optimizer_d == best.model.optimizer_d
     metrics = train(cfg)
     assert all(torch.isfinite(torch.tensor(v)) for v in metrics.values())
     state = torch.load(Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt", weights_only=True)[
