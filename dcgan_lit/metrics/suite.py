@@ -63,6 +63,8 @@ class MetricSuite(nn.Module):
         )
         self.reference: FeatureStats | None = None
         self.reference_key: str | None = None
+        # (the images, how many scored, their pixel digest): the set is hashed once, not per question asked
+        self._digest: tuple[torch.Tensor, int, str] | None = None
 
     @property
     def extractor_description(self) -> str:
@@ -76,9 +78,13 @@ class MetricSuite(nn.Module):
         return cache_dir is not None and stats_path(cache_dir, key).is_file()
 
     def _reference_key(self, real_images: torch.Tensor, indices: torch.Tensor) -> str:
-        whole = len(indices) == real_images.size(0)  # all of them: hash in place, no copy of a large set
-        pixels = fingerprint_pixels(real_images if whole else real_images[indices])
-        return reference_key(pixels, len(indices), self.extractor.name, self.extractor.resize)
+        # the FID callback asks reference_is_cached, then prepare_reference, of the same tensor at start-up.
+        # Held by identity (a reference keeps it alive, so no other tensor can take its place in memory).
+        if self._digest is None or self._digest[0] is not real_images or self._digest[1] != len(indices):
+            whole = len(indices) == real_images.size(0)  # all of them: hash in place, no copy of a large set
+            pixels = fingerprint_pixels(real_images if whole else real_images[indices])
+            self._digest = real_images, len(indices), pixels
+        return reference_key(self._digest[2], len(indices), self.extractor.name, self.extractor.resize)
 
     def prepare_reference(
         self,

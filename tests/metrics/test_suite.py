@@ -61,6 +61,20 @@ def test_one_changed_pixel_or_another_subset_is_another_reference(tmp_path):
     assert suite.reference_is_cached(images[60:], str(tmp_path), num_real=None) is False
 
 
+def test_the_images_are_hashed_once_for_both_questions_at_start_up(tmp_path, monkeypatch):
+    images, hashed = real_images(), []
+    monkeypatch.setattr(
+        suite_module, "fingerprint_pixels", lambda pixels: hashed.append(pixels.shape) or "digest"
+    )
+    suite = MetricSuite(CountingExtractor())
+    suite.reference_is_cached(images, str(tmp_path), num_real=100)
+    suite.prepare_reference(images, "set", str(tmp_path), num_real=100)
+    assert hashed == [(100, 3, 16, 16)]
+    suite.reference_is_cached(images, str(tmp_path), num_real=50)  # another count: other pixels
+    suite.reference_is_cached(images.clone(), str(tmp_path), num_real=50)  # another tensor: hashed again
+    assert len(hashed) == 3
+
+
 def test_fid_is_near_zero_for_the_same_images_and_grows_with_a_shift(tmp_path):
     images = real_images(400)
     suite = MetricSuite(TinyFeatureExtractor(num_features=8))
