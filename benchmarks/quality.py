@@ -338,9 +338,10 @@ def benchmark(cfg: DictConfig) -> list[dict]:
                     "batch_size": run.batch_size,
                     "train_seconds": round(trained[row], 1),
                 }
-                point.update(scorer.score(run.generator))
+                generator = run.generator.to(device)  # Lightning's teardown leaves a fitted model on the CPU
+                point.update(scorer.score(generator))
                 point["score_seconds"] = round(time.perf_counter() - start, 1)
-                write_grid(run.generator, run.folder / f"samples_{iteration:06d}.png", cfg.grid, device)
+                write_grid(generator, run.folder / f"samples_{iteration:06d}.png", cfg.grid, device)
                 points.append(point)
                 done.add((row, seed, iteration))
                 write_results(cfg.out_dir, points, protocol)

@@ -80,6 +80,7 @@ def test_gpu_check_leaves_its_eight_result_files(bundle):
         "PYTHON": sys.executable,
         "DCGAN_CACHE_DIR": str(tmp / "cache"),
         "GPU_CHECK_MINUTES": "30",
+        "GPU_CHECK_SPEED": "fp32-b4 bf16-b4 bf16-b8-on_device",  # a rerun's subset (bf16-b4-on_device left out)
     }
     result = subprocess.run(["bash", str(ROOT / "benchmarks" / "gpu_check.sh")], env=env, capture_output=True)
     assert result.returncode == 0, result.stdout.decode()[-2000:]
@@ -96,7 +97,7 @@ def test_gpu_check_leaves_its_eight_result_files(bundle):
         ]
     )
     speed = json.loads((out / "speed.json").read_text())
-    assert {r["setting"] for r in speed} == {"fp32-b4", "bf16-b4", "bf16-b4-on_device", "bf16-b8-on_device"}
+    assert {r["setting"] for r in speed} == {"fp32-b4", "bf16-b4", "bf16-b8-on_device"}
     assert {r["peak_dtype"] for r in speed} == {"float32", "bfloat16"}
     points = json.loads((out / "quality.json").read_text())
     assert {(p["row"], p["iteration"]) for p in points["points"]} == {
