@@ -22,6 +22,7 @@ GROUPS = [
     "experiment",
     "hparams_search",
     "augment",
+    "recipe",
 ]
 
 
@@ -72,7 +73,11 @@ def test_groups_have_the_documented_options():
         "monet256",
         "celeba64",
         "paper_lsun",
+        "cifar10_best",
+        "pokemon_plus",
+        "monet_plus",
     } <= set(options("experiment"))
+    assert options("recipe") == ["fast_ema", "paper"]
 
 
 def test_default_is_dcgan32_on_mnist(tmp_path):
@@ -120,6 +125,24 @@ def test_defaults_are_the_papers_and_options_reach_the_model(tmp_path):
     assert model.hparams.loss == "lsgan" and model.hparams.label_smoothing == 0.1
     assert model.augment.policy == ["color", "translation", "cutout"] and model.discriminator.norm == "none"
     assert model.ema_decay == 0.99 and model.ema_start_step == 7 and hasattr(model, "generator_ema")
+
+
+def test_the_fast_ema_recipe_goes_on_any_dataset_and_the_command_line_wins(tmp_path):
+    paper = compose_config(["dataset=catfaces", "model=dcgan64"], tmp_path)
+    fast = compose_config(["dataset=catfaces", "model=dcgan64", "recipe=fast_ema"], tmp_path)
+    assert paper.model.optimizer_g.lr == paper.model.optimizer_d.lr == 2e-4 and paper.model.ema.decay is None
+    assert fast.model.optimizer_g.lr == fast.model.optimizer_d.lr == 4e-4
+    assert fast.model.ema.decay == 0.999 and fast.model.ema.warmup and fast.model.ema.recompute_bn
+    # only the training changes: the data, the networks and the loss stay the paper's
+    assert fast.dataset == paper.dataset and fast.gan == paper.gan and fast.model.d_norm == "batch"
+    assert list(fast.model.optimizer_g.betas) == [0.5, 0.999]
+    # the small-data experiments bring it, and recipe=paper on the command line takes it back out
+    plus = compose_config(["experiment=pokemon_plus"], tmp_path)
+    assert plus.model.ema == fast.model.ema and plus.model.optimizer_d == fast.model.optimizer_d
+    back = compose_config(["experiment=pokemon_plus", "recipe=paper"], tmp_path)
+    assert back.model.ema.decay is None and back.model.optimizer_g.lr == 2e-4 and back.dataset.hflip
+    one_key = compose_config(["recipe=fast_ema", "model.optimizer_g.lr=0.001"], tmp_path)
+    assert one_key.model.optimizer_g.lr == 0.001 and one_key.model.optimizer_d.lr == 4e-4
 
 
 def test_ttur_learning_rates_and_d_steps_reach_the_model(tmp_path):
