@@ -138,7 +138,9 @@ def plot(points: list[dict], path: Path, protocol: dict) -> Path | None:
     runs: dict[tuple[str, int], list[dict]] = {}
     for p in points:
         runs.setdefault((p["row"], p["seed"]), []).append(p)
-    colours = {row: f"C{i}" for i, row in enumerate(dict.fromkeys(r for r, _ in runs))}
+    rows = list(dict.fromkeys(r for r, _ in runs))
+    palette = plt.get_cmap("tab10" if len(rows) <= 10 else "tab20")  # a colour of its own for every row
+    colours = {row: palette(i % palette.N) for i, row in enumerate(rows)}
     for (row, seed), run in sorted(runs.items()):
         run.sort(key=lambda p: p["iteration"])
         axes.plot(
@@ -155,7 +157,11 @@ def plot(points: list[dict], path: Path, protocol: dict) -> Path | None:
         f"{protocol['data']}: {protocol['image_size']}px, batch {protocol['batch_size']}", fontsize=9
     )
     axes.grid(alpha=0.3)
-    axes.legend(fontsize=8)
+    if len(runs) > 8:  # beside the plot, not over its lines
+        figure.set_size_inches(9.5, 4.5)
+        axes.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    else:
+        axes.legend(fontsize=8)
     figure.tight_layout()
     partial = path.with_name(path.stem + ".partial.png")
     figure.savefig(partial, dpi=120)

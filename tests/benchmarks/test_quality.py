@@ -258,3 +258,18 @@ def test_the_conditional_row_trains_on_the_class_folders_and_scores_against_the_
     assert state["hyper_parameters"]["class_names"] == ["cat", "dog"]
     assert "generator.class_embedding.weight" in state["state_dict"]
     assert len(list((tmp_path / "cache" / "fid_stats").glob("*.pt"))) == 1  # one reference: the whole set
+
+
+def test_a_plot_of_many_rows_moves_its_legend_beside_the_lines(tmp_path):
+    from PIL import Image
+
+    protocol = {"data": "d", "image_size": 32, "batch_size": 4, "num_fake": 16, "num_real": 16}
+    few = [
+        {"row": f"r{i}", "seed": 0, "iteration": it, "fid": 100.0 - i - it} for i in range(3) for it in (1, 2)
+    ]
+    many = [{**p, "row": f"r{i}"} for i in range(12) for p in few[:2]]
+    assert results.plot(few, tmp_path / "few.png", protocol) == tmp_path / "few.png"
+    results.plot(many, tmp_path / "many.png", protocol)
+    # 7 and 9.5 inches at 120 dpi: the legend of 12 rows gets its own column beside the axes
+    assert Image.open(tmp_path / "few.png").width == 840 and Image.open(tmp_path / "many.png").width == 1140
+    assert not list(tmp_path.glob("*.partial.png"))
