@@ -25,6 +25,7 @@ import hydra
 import lightning as L
 import torch
 from hydra import compose
+from hydra.errors import HydraException
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
@@ -249,7 +250,13 @@ def make_run(cfg: DictConfig, row: str, seed: int, device: torch.device):
     folder.mkdir(parents=True, exist_ok=True)
     if row == CLASSIC:
         return ClassicRun(cfg, seed, folder, device)
-    return RecipeRun(cfg, list(cfg.recipes[row]), seed, folder, device)
+    try:
+        return RecipeRun(cfg, list(cfg.recipes[row]), seed, folder, device)
+    except HydraException as error:  # a mistyped override: one line before any row trains
+        reason = " ".join(line.strip() for line in str(error).splitlines()[:2] if line.strip())
+        raise UserError(
+            f"quality: recipes.{row} does not compose ({reason}); fix it in the benchmark's config"
+        ) from None
 
 
 def check(cfg: DictConfig) -> None:

@@ -9,12 +9,14 @@ import torch
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from hydra.utils import instantiate
+from omegaconf import OmegaConf
 
 import benchmarks.quality as quality
 import benchmarks.quality_results as results
 from dcgan_lit.checkpoint.io import read_weights_only
 from dcgan_lit.data.images import decode_images
 from dcgan_lit.errors import UserError
+from dcgan_lit.run.config import validate
 from tests.helpers.config import CONF_DIR
 from tests.helpers.images import write_images
 
@@ -132,6 +134,27 @@ def test_bad_settings_are_one_line_before_training(quality_cfg, tmp_path):
         quality.benchmark(quality_cfg("iterations=5"))
     with pytest.raises(UserError, match="no images at data_path"):
         quality.benchmark(quality_cfg(f"data_path={tmp_path / 'nothing'}"))
+
+
+def test_a_recipe_that_does_not_compose_is_one_line_before_any_row_trains(quality_cfg, monkeypatch):
+    trained = []
+    monkeypatch.setattr(quality.RecipeRun, "train_until", lambda run, it: trained.append(it))
+    cfg = quality_cfg("rows=[paper,typo]", "+recipes.typo=['model.fancy=1']")
+    with pytest.raises(UserError, match=r"recipes.typo does not compose \(Could not override 'model.fancy'"):
+        quality.benchmark(cfg)
+    assert trained == []
+
+
+def test_every_shipped_recipe_row_composes_into_a_valid_training(quality_cfg):
+    """The rows of conf/benchmarks/quality.yaml stay in step with the configs they override."""
+    cfg = quality_cfg()
+    for row, recipe in cfg.recipes.items():
+        run_cfg = quality.recipe_config(cfg, list(recipe), 0, Path(cfg.out_dir), torch.device("cpu"))
+        validate(run_cfg)
+        for override in recipe:  # each override took effect (a group choice shows in its own keys)
+            key, value = override.split("=", 1)
+            if "." in key:
+                assert str(OmegaConf.select(run_cfg, key)).lower() == value.lower(), (row, override)
 
 
 def test_results_of_another_protocol_are_not_mixed(quality_cfg):
