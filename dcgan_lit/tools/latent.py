@@ -7,6 +7,7 @@ from pathlib import Path
 
 import torch
 
+from dcgan_lit.checkpoint.io import atomic_torch_save, torch_load_weights_only
 from dcgan_lit.errors import UserError
 from dcgan_lit.model.networks import Generator, cycled_labels
 
@@ -24,8 +25,7 @@ def z_for_seeds(generator: Generator, seeds: Sequence[int]) -> torch.Tensor:
 def save_z(path: str | Path, z: torch.Tensor, **extra: torch.Tensor) -> Path:
     """Writes latent vectors (and e.g. their scores) as a tensors-only file that ``load_z`` reads back."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save({"z": z.detach().cpu().reshape(z.size(0), -1), **extra}, path)
+    atomic_torch_save({"z": z.detach().cpu().reshape(z.size(0), -1), **extra}, path)  # never a partial file
     return path
 
 
@@ -36,12 +36,7 @@ def load_z(path: str | Path, latent_dim: int, indices: Sequence[int] | None = No
         raise UserError(
             f"z_path={path}: no such file; pass a .pt written by `search` (top_k.pt) or `project` (projected.pt)"
         )
-    try:
-        data = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:
-        raise UserError(
-            f"z_path={path} could not be read as a tensors-only file ({type(error).__name__})"
-        ) from None
+    data = torch_load_weights_only(path, "z file", "file", "; pass a .pt written by `search` or `project`")
     z = data.get("z") if isinstance(data, dict) else data
     if not isinstance(z, torch.Tensor) or z.dim() != 2 or z.size(1) != latent_dim:
         raise UserError(f"z_path={path} does not hold an (N, {latent_dim}) tensor 'z' for this checkpoint")

@@ -5,7 +5,7 @@ import torch
 
 from dcgan_lit.checkpoint.load import generator_from_checkpoint, submodule_state
 from dcgan_lit.errors import UserError
-from dcgan_lit.tools.latent import lerp, sample_z, slerp, z_for_seeds
+from dcgan_lit.tools.latent import lerp, load_z, sample_z, save_z, slerp, z_for_seeds
 from tests.helpers.latent import g
 from tests.helpers.runs import run_tool
 
@@ -62,3 +62,15 @@ def test_tools_use_the_ema_generator_when_the_checkpoint_has_one(tiny_run, tmp_p
     z = z_for_seeds(generator, [0])
     assert torch.allclose(out["images"][0, 1], g(ema_generator, z)[0], atol=1e-5)
     assert not torch.allclose(out["images"][0, 1], g(generator, z)[0], atol=1e-3)
+
+
+def test_a_z_file_round_trips_and_a_damaged_one_is_one_line(tmp_path):
+    z = torch.randn(3, 100)
+    path = save_z(tmp_path / "top_k.pt", z, scores=torch.arange(3.0))
+    assert torch.equal(load_z(path, 100), z) and torch.equal(load_z(path, 100, [2, 0]), z[[2, 0]])
+    assert [p.name for p in tmp_path.iterdir()] == ["top_k.pt"]  # written atomically: no temporary left
+    path.write_bytes(path.read_bytes()[:40])  # a copy cut short
+    with pytest.raises(UserError, match=r"^z file .*top_k.pt is corrupt or not a PyTorch file \(\w+\)$"):
+        load_z(path, 100)
+    with pytest.raises(UserError, match=r"does not hold an \(N, 64\) tensor 'z'"):
+        load_z(save_z(tmp_path / "small.pt", z), 64)
