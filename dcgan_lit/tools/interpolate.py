@@ -18,7 +18,7 @@ from dcgan_lit.model.networks import Generator
 from dcgan_lit.model.sampling import generate
 from dcgan_lit.tools.app import load_networks, progress, tool_main, wrote
 from dcgan_lit.tools.drawing import save_gif
-from dcgan_lit.tools.latent import INTERPOLATIONS, class_labels, latent_points, resolve_class
+from dcgan_lit.tools.latent import INTERPOLATIONS, latent_points, point_classes, resolve_class
 
 
 def interpolation_rows(points: torch.Tensor, steps: int, modes: list[str]) -> torch.Tensor:
@@ -46,7 +46,9 @@ def run(cfg: DictConfig) -> dict:
     if len(points) < 2:
         raise UserError(f"interpolation needs at least 2 latent points, got {len(points)}; e.g. seeds=[0,1]")
     rows = interpolation_rows(points, cfg.steps, modes)
-    pair_classes = class_labels(generator, cfg.get("class"), len(points) - 1)  # a conditional G: one per pair
+    # a conditional G: one class per pair, its start point's
+    classes = point_classes(generator, cfg.get("class"), len(points), cfg.z_path, cfg.indices)
+    pair_classes = classes[:-1] if classes is not None else None
     labels = pair_classes.repeat_interleave(len(modes) * cfg.steps) if pair_classes is not None else None
     images = generate(generator, rows.flatten(0, 1), cfg.batch_size, progress, labels=labels)
     images = images.unflatten(0, rows.shape[:2])

@@ -31,6 +31,14 @@ def save_z(path: str | Path, z: torch.Tensor, **extra: torch.Tensor) -> Path:
 
 def load_z(path: str | Path, latent_dim: int, indices: Sequence[int] | None = None) -> torch.Tensor:
     """Latent vectors from a ``save_z`` file (``weights_only``), optionally the rows at ``indices``."""
+    return load_z_file(path, latent_dim, indices)[0]
+
+
+def load_z_file(
+    path: str | Path, latent_dim: int, indices: Sequence[int] | None = None
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """The z's of a ``save_z`` file and the class of each when it recorded them (``labels``: a conditional G's
+    search or projection), both at ``indices`` when given."""
     path = Path(path).expanduser()
     if not path.is_file():
         raise UserError(
@@ -40,12 +48,15 @@ def load_z(path: str | Path, latent_dim: int, indices: Sequence[int] | None = No
     z = data.get("z") if isinstance(data, dict) else data
     if not isinstance(z, torch.Tensor) or z.dim() != 2 or z.size(1) != latent_dim:
         raise UserError(f"z_path={path} does not hold an (N, {latent_dim}) tensor 'z' for this checkpoint")
-    if indices is None:
-        return z.float()
-    bad = [i for i in indices if not 0 <= i < z.size(0)]
-    if bad:
-        raise UserError(f"indices {bad} are out of range for the {z.size(0)} vectors in {path}")
-    return z[list(indices)].float()
+    labels = data.get("labels") if isinstance(data, dict) else None
+    if labels is not None and (not isinstance(labels, torch.Tensor) or labels.shape != (z.size(0),)):
+        raise UserError(f"z_path={path} holds 'labels' that are not one class index per z")
+    if indices is not None:
+        bad = [i for i in indices if not 0 <= i < z.size(0)]
+        if bad:
+            raise UserError(f"indices {bad} are out of range for the {z.size(0)} vectors in {path}")
+        z, labels = z[list(indices)], labels[list(indices)] if labels is not None else None
+    return z.float(), labels.long() if labels is not None else None
 
 
 def latent_points(
@@ -100,6 +111,27 @@ def resolve_class(generator: Generator, value: int | str) -> int:
             f"class={value} is out of range; this generator's classes are 0-{len(names) - 1}: {names}"
         )
     raise UserError(f"class={value!r} is not one of this generator's classes: {', '.join(names)}")
+
+
+def point_classes(
+    generator: Generator,
+    value: int | str | None,
+    n: int,
+    z_path: str | None = None,
+    indices: Sequence[int] | None = None,
+) -> torch.Tensor | None:
+    """The class of each of a tool's n latent points: ``class=`` when given, else the classes their z file
+    recorded (a conditional G's `search` or `project` found each z with its class), else the classes in turn."""
+    if value is None and z_path and generator.num_classes:
+        saved = load_z_file(z_path, generator.latent_dim, indices)[1]
+        if saved is not None:
+            if saved.numel() and not 0 <= int(saved.min()) <= int(saved.max()) < generator.num_classes:
+                raise UserError(
+                    f"z_path={z_path} records classes up to {int(saved.max())}, but this generator has "
+                    f"{generator.num_classes}; use the checkpoint that wrote it, or pass class="
+                )
+            return saved
+    return class_labels(generator, value, n)
 
 
 def class_labels(generator: Generator, value: int | str | None, n: int) -> torch.Tensor | None:

@@ -134,10 +134,11 @@ def run(cfg: DictConfig) -> dict:
     best = scores.topk(cfg.top_k).indices
     images = generate(generator, z[best], cfg.batch_size, labels=labels[best] if labels is not None else None)
     out = Path(cfg.out_dir)
-    labels = [f"{i}:{s:.2f}" for i, s in zip(best.tolist(), scores[best].tolist(), strict=True)]
-    grid = save_image(labelled_grid(images, min(cfg.top_k, 8), labels), out / "top_k.png")
+    captions = [f"{i}:{s:.2f}" for i, s in zip(best.tolist(), scores[best].tolist(), strict=True)]
+    grid = save_image(labelled_grid(images, min(cfg.top_k, 8), captions), out / "top_k.png")
     wrote(grid, f"the top {cfg.top_k} of {cfg.num_samples} samples by {cfg.criterion} (sample:score)")
-    z_path = save_z(out / "top_k.pt", z[best], scores=scores[best], sample_index=best)
+    classes = {"labels": labels[best]} if labels is not None else {}  # a conditional G: each z's class
+    z_path = save_z(out / "top_k.pt", z[best], scores=scores[best], sample_index=best, **classes)
     wrote(z_path, "their z's, best first (interpolate/walk z_path=...)")
     return {"z": z[best], "scores": scores[best], "indices": best, "all_scores": scores}
 

@@ -18,7 +18,7 @@ from dcgan_lit.errors import UserError
 from dcgan_lit.model.sampling import generate
 from dcgan_lit.tools.app import load_networks, progress, tool_main, wrote
 from dcgan_lit.tools.drawing import save_gif
-from dcgan_lit.tools.latent import class_labels, latent_points
+from dcgan_lit.tools.latent import latent_points, point_classes
 
 
 def walked_dims(dim: int | str | list[int] | ListConfig, latent_dim: int) -> list[int]:
@@ -53,10 +53,8 @@ def run(cfg: DictConfig) -> dict:
     dims = walked_dims(cfg.dim, generator.latent_dim)
     points = latent_points(generator, cfg.seeds, cfg.z_path, cfg.indices)
     rows = walk_rows(points, dims, float(cfg.delta), cfg.steps)
-    point_classes = class_labels(generator, cfg.get("class"), len(points))  # a conditional G: per start point
-    labels = (
-        point_classes.repeat(len(dims)).repeat_interleave(cfg.steps) if point_classes is not None else None
-    )
+    classes = point_classes(generator, cfg.get("class"), len(points), cfg.z_path, cfg.indices)  # per start
+    labels = classes.repeat(len(dims)).repeat_interleave(cfg.steps) if classes is not None else None
     images = generate(generator, rows.flatten(0, 1), cfg.batch_size, progress, "Walking", labels=labels)
     images = images.unflatten(0, rows.shape[:2])
     out = save_grid(images.flatten(0, 1), cfg.out, nrow=cfg.steps)

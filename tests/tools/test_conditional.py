@@ -111,6 +111,40 @@ def test_walk_stays_within_the_class(tiny_conditional_run, conditional_generator
         torch.testing.assert_close(out["images"][row], expected)
 
 
+def test_a_search_file_keeps_each_z_s_class_for_interpolate_and_walk(
+    tiny_conditional_run, conditional_generator, tmp_path
+):
+    """search (classes in turn) records the class it scored each z with; the tools that start from the file
+    draw every point in that class, unless class= says otherwise."""
+    found = run_tool(
+        "search", tiny_conditional_run, tmp_path, "num_samples=6", "top_k=6", f"out_dir={tmp_path}"
+    )
+    saved = torch.load(tmp_path / "top_k.pt", weights_only=True)
+    classes = found["indices"] % 2  # sample i was scored as class i mod 2
+    assert torch.equal(saved["labels"], classes) and classes.tolist().count(0) == 3
+    indices = [int(classes.argmax()), int(classes.argmin()), 0]  # a bird, a horse, the best
+    z_file = f"z_path={tmp_path / 'top_k.pt'}"
+    inter = run_tool(
+        "interpolate", tiny_conditional_run, tmp_path, z_file, f"indices={indices}", "steps=3", "mode=lerp"
+    )
+    starts = indices[:2]  # each pair is drawn in its start point's class
+    ends = g(conditional_generator, saved["z"][starts], classes[starts])
+    torch.testing.assert_close(inter["images"][0, 0], ends[0])
+    torch.testing.assert_close(inter["images"][1, 0], ends[1])
+    walk = run_tool(
+        "walk", tiny_conditional_run, tmp_path, z_file, f"indices={indices[:2]}", "dim=[5]", "steps=3"
+    )
+    for row, index in enumerate(indices[:2]):
+        expected = g(conditional_generator, walk["z"][row], classes[index].repeat(3))
+        torch.testing.assert_close(walk["images"][row], expected)
+    forced = run_tool(
+        "walk", tiny_conditional_run, tmp_path, z_file, "indices=[1,2]", "dim=[5]", "class=bird"
+    )
+    torch.testing.assert_close(
+        forced["images"][0, 0], g(conditional_generator, forced["z"][0, :1], torch.tensor([BIRD]))[0]
+    )
+
+
 def test_sampling_tools_take_a_class_and_arithmetic_needs_one(
     tiny_conditional_run, conditional_generator, tmp_path
 ):
