@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import os
+import signal
 import sys
 from collections.abc import Callable, Sequence
 from typing import TypeVar
+
+from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 T = TypeVar("T")
 
@@ -19,7 +22,8 @@ class TrainingDiverged(UserError):
 
 
 def exit_on_user_error(run: Callable[[], T], overrides: Sequence[str] | None = None) -> T:
-    """Runs ``run``; a :class:`UserError` becomes one ``error:`` line on stderr and exit status 1.
+    """Runs ``run``; a :class:`UserError` becomes one ``error:`` line on stderr and exit status 1, a stop by
+    SIGTERM exit status 143.
 
     With the command line's ``overrides``, any other exception becomes one line too, naming the exception and
     the overrides (a value that slipped past the start-up checks is the likely cause); a bug shows its
@@ -27,6 +31,8 @@ def exit_on_user_error(run: Callable[[], T], overrides: Sequence[str] | None = N
     """
     try:
         return run()
+    except SIGTERMException:  # stopped, its state saved (Checkpoint.on_exception), but not finished
+        sys.exit(128 + signal.SIGTERM)  # the shell's status for a SIGTERM, not Lightning's exit 0
     except UserError as error:
         if os.environ.get("HYDRA_FULL_ERROR") == "1":
             raise

@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 import sys
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import timedelta
 from typing import TypeVar
 
@@ -41,11 +41,15 @@ def watch(
     interval_seconds: float = INTERVAL_SECONDS,
     terminal: bool | None = None,
     console: Console | None = None,
+    check: Callable[[], None] | None = None,
 ) -> Iterator[T]:
     """Yields ``items``, showing progress when there is enough work to watch (``total`` >= 4 items).
 
     ``per_item``: how many ``unit`` one item is (e.g. images per batch), for the counts and the rate.
+    ``check``: called before each item; it raises to end the loop (e.g. a stop asked for by SIGTERM).
     """
+    if check is not None:
+        items = checked(items, check)
     if total < 4:
         yield from items
         return
@@ -71,3 +75,9 @@ def watch(
                 unit,
                 duration(left),
             )
+
+
+def checked(items: Iterable[T], check: Callable[[], None]) -> Iterator[T]:
+    for item in items:
+        check()
+        yield item

@@ -5,11 +5,13 @@ from __future__ import annotations
 import logging
 import math
 import time
+from collections.abc import Callable
 from typing import Any
 
 import lightning as L
 import torch
 from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig
 from torchmetrics import MinMetric
 
@@ -25,6 +27,17 @@ log = logging.getLogger(__name__)
 
 
 Count = int | str | None  # a number, "auto" (by device, see dcgan_lit.metrics.cost), or None (num_real: all)
+
+
+def sigterm_check(trainer: L.Trainer) -> Callable[[], None]:
+    """Lightning acts on SIGTERM only between training batches; the FID loops (minutes on a CPU) ask between
+    theirs, so a stopped run ends within a batch of images (and the checkpoint callback saves where it was)."""
+
+    def check() -> None:
+        if trainer.received_sigterm:
+            raise SIGTERMException()
+
+    return check
 
 
 class FIDCallback(L.Callback):
@@ -75,7 +88,9 @@ class FIDCallback(L.Callback):
         dataset_key = trainer.datamodule.cache_key()  # may fingerprint every file: once
         self.measure_cost(images, device, trainer.is_global_zero)
         self.log_protocol(trainer)
-        self.suite.prepare_reference(images, dataset_key, self.cache_dir, self.num_real, self.batch_size)
+        self.suite.prepare_reference(
+            images, dataset_key, self.cache_dir, self.num_real, self.batch_size, check=sigterm_check(trainer)
+        )
 
     def measure_cost(self, images: torch.Tensor, device: torch.device, report: bool) -> None:
         """Times the extractor on a few training images and says what evaluations and the reference cost."""
@@ -212,6 +227,7 @@ class FIDCallback(L.Callback):
                 pl_module.device,
                 self.seed,
                 num_classes=getattr(generator, "num_classes", 0),
+                check=sigterm_check(pl_module.trainer),
             )
 
     def state_dict(self) -> dict[str, Any]:

@@ -7,6 +7,7 @@ import logging
 import lightning as L
 import torch
 from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 log = logging.getLogger(__name__)
 
@@ -40,9 +41,11 @@ class Checkpoint(ModelCheckpoint):
             raise ValueError(f"every_n_steps={every_n_steps} must be >= 0 (0: off)")
         self.every_n_steps = every_n_steps
         self.last_good: tuple[str, int] | None = None  # (path, iteration) of the last checkpoint written
+        self.trained_here = False
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         super().on_train_batch_end(trainer, pl_module, outputs, batch, batch_idx)
+        self.trained_here = True  # an iteration of this process: a stop now has something to save
         if self.every_n_steps < 1 or pl_module.iteration % self.every_n_steps != 0:
             return
         if not self._should_skip_saving_checkpoint(trainer):
@@ -53,6 +56,24 @@ class Checkpoint(ModelCheckpoint):
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         super().on_train_epoch_end(trainer, pl_module)
         self._save_last_if_new(trainer)
+
+    def on_exception(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException
+    ) -> None:
+        """SIGTERM (a scheduler's pre-emption or time limit, ``docker stop``, ``timeout``, ``kill``): Lightning
+        stops between two iterations (the FID loops between two batches of images), and ``last.ckpt`` is written
+        there, so the stop loses nothing and ``ckpt_path=last`` continues exactly. Other exceptions (Ctrl+C can
+        land between D's and G's step) keep the last periodic checkpoint."""
+        if not isinstance(exception, SIGTERMException) or not self.trained_here:
+            return
+        self._save_last_if_new(trainer)
+        if self.last_good is not None and self.last_good[1] == pl_module.iteration:
+            where = f"{self.last_good[0]} holds it"
+        else:
+            where = "its state was not saved (see above): the last checkpoint holds an earlier one"
+        log.warning(
+            "Stopped by SIGTERM at iteration %d: %s; resume with ckpt_path=last", pl_module.iteration, where
+        )
 
     def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         super().on_train_end(trainer, pl_module)

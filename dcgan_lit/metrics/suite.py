@@ -93,11 +93,13 @@ class MetricSuite(nn.Module):
         cache_dir: str | None,
         num_real: int | None = None,
         batch_size: int = 100,
+        check: Callable[[], None] | None = None,
     ) -> bool:
         """Loads the cached reference statistics or computes (and caches) them; True when they were cached.
 
         ``real_images``: the dataset's (N, C, H, W) uint8 tensor, exactly the decoded training pixels; the cache
-        key is their digest, ``dataset_key`` a readable label stored with the statistics.
+        key is their digest, ``dataset_key`` a readable label stored with the statistics. ``check`` runs
+        between batches and may raise to stop (see :func:`dcgan_lit.progress.watch`).
         """
         indices = real_subset(real_images.size(0), num_real)
         key = self._reference_key(real_images, indices)  # the pixels; dataset_key only labels the file
@@ -116,7 +118,13 @@ class MetricSuite(nn.Module):
             offset, count = shard(len(indices))
             chunks = batches(real_images[indices[offset : offset + count]], batch_size)
             for batch in watch(
-                chunks, "FID reference", -(-count // batch_size), batch_size, "images", terminal=False
+                chunks,
+                "FID reference",
+                -(-count // batch_size),
+                batch_size,
+                "images",
+                terminal=False,
+                check=check,
             ):
                 self._update(batch, real=True, fid=cached is None)
             if cached is None:
@@ -212,6 +220,7 @@ def score_generator(
     seed: int = 0,
     num_classes: int = 0,
     class_index: int | None = None,
+    check: Callable[[], None] | None = None,
 ) -> dict[str, float]:
     """Scores ``num_fake`` images of ``generator(z)`` (split over DDP ranks) with fixed latents per ``seed``.
 
@@ -229,6 +238,7 @@ def score_generator(
         labels = cycled_labels(count, num_classes, torch.device("cpu"), offset)
     chunks = generate_batches(generator, z, batch_size, device=device, labels=labels)
     # log lines, never a bar: this runs inside training too, under Lightning's own progress bar
-    for images in watch(chunks, "FID fakes", -(-count // batch_size), batch_size, "images", terminal=False):
+    fakes = -(-count // batch_size)
+    for images in watch(chunks, "FID fakes", fakes, batch_size, "images", terminal=False, check=check):
         suite.update(images)
     return suite.compute()

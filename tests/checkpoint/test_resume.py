@@ -17,7 +17,7 @@ import torch
 from dcgan_lit.checkpoint.io import load_weights
 from dcgan_lit.checkpoint.resume import AtomicCheckpointIO, resolve_ckpt_path
 from dcgan_lit.data import ImageFolderDataModule
-from dcgan_lit.errors import UserError
+from dcgan_lit.errors import UserError, exit_on_user_error
 from dcgan_lit.model.module import DCGAN
 from dcgan_lit.run.fit import train
 from tests.helpers.config import ROOT, TINY, compose_config
@@ -60,6 +60,28 @@ def test_interrupted_then_resumed_run_reproduces_the_uninterrupted_losses(tiny_c
     for adam, adam_resumed in zip(*(end["optimizer_states"] for end in ends), strict=True):
         for key, values in adam["state"].items():
             assert all(torch.equal(v, adam_resumed["state"][key][n]) for n, v in values.items())
+
+
+@pytest.mark.slow
+def test_a_run_stopped_by_sigterm_saves_where_it_was_and_resumes_exactly(tiny_cfg, tmp_path, caplog):
+    """Pre-emption: SIGTERM after 6 of 11 iterations, mid-epoch, with no periodic checkpoint to cover it."""
+    quiet = [*DETERMINISTIC, "callbacks.model_checkpoint.every_n_steps=0"]  # 4 iterations per epoch
+    straight = tmp_path / "straight"
+    train(tiny_cfg(*quiet, "trainer.max_steps=11", output_dir=straight))
+    stopped = tmp_path / "stopped"
+    sigterm = ["+callbacks.stop._target_=tests.helpers.callbacks.SigtermAt", "+callbacks.stop.iteration=6"]
+    cfg = tiny_cfg(*quiet, *sigterm, "trainer.max_steps=11", output_dir=stopped)
+    with caplog.at_level(logging.WARNING), pytest.raises(SystemExit) as stop:
+        exit_on_user_error(lambda: train(cfg))  # as train.py runs it
+    assert stop.value.code == 128 + signal.SIGTERM  # a scheduler sees a stop, not a finished run
+    last = stopped / "checkpoints" / "last.ckpt"
+    assert load_weights(last)["global_step"] == 6 * 2  # 6 iterations done, then the stop
+    assert f"Stopped by SIGTERM at iteration 6: {last} holds it" in caplog.text
+    expected = losses(straight)
+    assert losses(stopped) == {i: expected[i] for i in range(6)}
+    resumed = tmp_path / "resumed"
+    train(tiny_cfg(*quiet, "trainer.max_steps=11", f"ckpt_path={last}", output_dir=resumed))
+    assert losses(resumed) == {i: expected[i] for i in range(6, 11)}  # nothing lost, nothing repeated
 
 
 def test_after_a_ddp_resume_rank_0_continues_its_random_stream_and_the_others_draw_their_own():

@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import copy
+import os
+import signal
 
 import lightning as L
 import torch
@@ -53,3 +55,14 @@ class CrashAt(L.Callback):
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
         if pl_module.iteration == self.iteration:
             raise RuntimeError(f"simulated crash at iteration {self.iteration}")
+
+
+class SigtermAt(L.Callback):
+    """Sends this process SIGTERM at the end of iteration ``iteration`` (a scheduler's pre-emption)."""
+
+    def __init__(self, iteration: int) -> None:
+        self.iteration = iteration
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        if pl_module.iteration == self.iteration:
+            os.kill(os.getpid(), signal.SIGTERM)

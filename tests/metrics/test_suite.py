@@ -1,10 +1,13 @@
 """MetricSuite and score_generator: cached reference statistics, FID/KID/IS/MiFID, DDP shares, EMA."""
 
 import logging
+import types
 
 import pytest
 import torch
+from lightning.pytorch.utilities.exceptions import SIGTERMException
 
+from dcgan_lit.callbacks.fid import sigterm_check
 from dcgan_lit.metrics import MetricSuite, TinyFeatureExtractor, score_generator
 from dcgan_lit.metrics import suite as suite_module
 from dcgan_lit.model.sampling import sampling_generator
@@ -161,3 +164,27 @@ def test_a_conditional_generator_draws_its_classes_uniformly_or_one_class(monkey
     recorder.seen = []
     score_generator(recorder, labelled, 4, 4, 3, "cpu", seed=0, num_classes=3, class_index=2)
     assert torch.cat(recorder.seen)[:, 0].tolist() == [2, 2]  # rank 1's share of 4
+
+
+def test_a_sigterm_stops_the_fid_loops_between_two_batches_and_caches_nothing(tmp_path):
+    """Lightning acts on SIGTERM between training batches; the FID loops ask between theirs (sigterm_check)."""
+    trainer = types.SimpleNamespace(received_sigterm=False)
+    check, calls = sigterm_check(trainer), []
+
+    def sigterm_after_three_batches() -> None:
+        calls.append(len(calls))
+        trainer.received_sigterm = len(calls) > 3
+        check()
+
+    suite, cache = MetricSuite(CountingExtractor()), tmp_path / "cache"
+    with pytest.raises(SIGTERMException):
+        suite.prepare_reference(real_images(), "d", str(cache), 100, 10, check=sigterm_after_three_batches)
+    assert suite.extractor.images_seen == 30 and not (cache / "fid_stats").exists()  # not a partial reference
+    suite.prepare_reference(real_images(), "d", str(cache), 100, 10)  # a resumed run computes it whole
+    assert suite.extractor.images_seen == 30 + 100 and (cache / "fid_stats").is_dir()
+    calls.clear()
+    with pytest.raises(SIGTERMException):
+        score_generator(
+            suite, lambda z: z.expand(-1, 3, 16, 16), 3, 50, 10, "cpu", check=sigterm_after_three_batches
+        )
+    assert suite.extractor.images_seen == 30 + 100 + 30  # 3 of the 5 batches of fakes
