@@ -74,11 +74,11 @@ class DivergenceGuard(L.Callback):
 
     # -- per iteration: device-side bookkeeping only ---------------------------------------------------
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
-        metrics = trainer.callback_metrics
-        if "train/loss_d" not in metrics:
+        if not isinstance(outputs, dict) or "train/loss_d" not in outputs:
             return
+        # the step's own values (training_step returns them every iteration; it logs them less often)
         loss_d, loss_g, d_fake = (
-            metrics[k].detach() for k in ("train/loss_d", "train/loss_g", "train/d_fake")
+            outputs[k].detach() for k in ("train/loss_d", "train/loss_g", "train/d_fake")
         )
         iteration = pl_module.iteration - 1  # the iteration that just ran, as logged
         if self._running is None or self._running.device != loss_d.device:  # float32: MPS has no float64

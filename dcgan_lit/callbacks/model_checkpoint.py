@@ -17,7 +17,8 @@ def state_is_finite(trainer: L.Trainer, pl_module: L.LightningModule) -> bool:
 
     Under DDP the ranks must agree: saving waits at a barrier that a rank skipping the save never reaches.
     """
-    losses = [v for k, v in trainer.callback_metrics.items() if "loss" in k]
+    latest = getattr(pl_module, "last_step_metrics", {})  # the last iteration's, logged or not
+    losses = [v for k, v in {**trainer.callback_metrics, **latest}.items() if "loss" in k]
     flags = [torch.isfinite(p).all() for p in pl_module.parameters()]
     flags += [torch.isfinite(torch.as_tensor(v)).all().to(flags[0].device) for v in losses]  # any device
     return trainer.strategy.reduce_boolean_decision(bool(torch.stack(flags).all()), all=True)

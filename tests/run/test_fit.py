@@ -11,6 +11,7 @@ from PIL import Image
 
 from dcgan_lit.api import load_discriminator, load_generator
 from dcgan_lit.errors import UserError
+from dcgan_lit.model.module import DCGAN
 from dcgan_lit.run.fit import resolve_ckpt_path, train
 from tests.helpers.config import TINY
 from tests.helpers.runs import logged_rows, run_cli
@@ -48,6 +49,36 @@ def test_max_steps_counts_iterations_not_optimizer_steps(tiny_cfg):
     assert checkpoint["loops"]["fit_loop"]["epoch_loop.state_dict"]["_batches_that_stepped"] == 3
     steps = [int(r["step"]) for r in logged_rows(Path(cfg.paths.output_dir)) if r.get("train/loss_g")]
     assert steps == [0, 1, 2]  # the logged x-axis is iterations
+
+
+def test_iterations_between_log_steps_are_not_logged_yet_the_logs_and_final_metrics_are_the_same(
+    tiny_cfg, tmp_path, monkeypatch
+):
+    """training_step logs only what Lightning writes (every log_every_n_steps) and the last iteration."""
+    deterministic = [
+        "trainer.deterministic=true",
+        "seed=3",
+        "trainer.max_steps=7",
+        "callbacks.samples.every_n_steps=0",
+    ]
+    every = train(tiny_cfg(*deterministic, output_dir=tmp_path / "every"))  # TINY logs every iteration
+    logged_at, log_dict = [], DCGAN.log_dict
+
+    def spy(self, *args, **kwargs):
+        logged_at.append(self.iteration - 1)  # after its steps: the iteration that just ran
+        return log_dict(self, *args, **kwargs)
+
+    monkeypatch.setattr(DCGAN, "log_dict", spy)
+    sparse = train(tiny_cfg(*deterministic, "trainer.log_every_n_steps=3", output_dir=tmp_path / "sparse"))
+    assert logged_at == [2, 5, 6]  # Lightning writes 2 and 5; 6 is the last
+    keys = ("train/loss_d", "train/loss_g", "train/d_real", "train/d_fake")
+
+    def rows(run):
+        return {int(r["step"]): [r[k] for k in keys] for r in logged_rows(tmp_path / run) if r.get(keys[0])}
+
+    assert sorted(rows("every")) == list(range(7)) and sorted(rows("sparse")) == [2, 5]
+    assert rows("sparse") == {step: rows("every")[step] for step in (2, 5)}  # the same values, as written
+    assert {k: every[k] for k in keys} == {k: sparse[k] for k in keys}  # train() returns iteration 6's
 
 
 def test_resume_from_last_continues_the_step_count_and_the_fixed_grid(tiny_cfg, tmp_path):
