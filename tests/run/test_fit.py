@@ -182,8 +182,10 @@ def test_small_data_experiments_compose_and_train_two_steps(experiment, tiny_cfg
     cfg = tiny_cfg(
         f"experiment={experiment}", "model=dcgan32", "trainer.max_steps=2", "model.ema.start_step=0"
     )
-    # the benchmark's `small_data` row (docs/quality.md): cifar10_best's training and the dataset's flips
+    # the benchmark's `small_data_smooth` row (docs/quality.md): cifar10_best's training, the dataset's flips
+    # and one-sided label smoothing
     assert cfg.model.d_norm == "batch" and cfg.gan.loss == "bce" and cfg.model.ema.decay == 0.999
+    assert cfg.gan.label_smoothing == 0.1 and cfg.model.label_smoothing == 0.1
     assert cfg.model.ema.warmup and cfg.model.ema.recompute_bn and cfg.dataset.hflip
     assert cfg.model.optimizer_g.lr == cfg.model.optimizer_d.lr == 0.0004
     assert list(cfg.augment.policy) == []
