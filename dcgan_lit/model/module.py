@@ -180,10 +180,10 @@ class DCGAN(L.LightningModule):
         }
         if self.logs_this_iteration():
             self.log_dict(metrics, prog_bar=False)
-        self.last_step_metrics = (
-            metrics  # every iteration's, logged or not: the checkpoint's finiteness check
-        )
-        return metrics  # and the divergence guard's (on_train_batch_end's ``outputs``)
+        # every iteration's values, logged or not: for the checkpoint's finiteness check, and returned for the
+        # divergence guard (on_train_batch_end's ``outputs``)
+        self.last_step_metrics = metrics
+        return metrics
 
     def adversarial_step(
         self,

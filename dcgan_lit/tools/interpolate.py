@@ -40,14 +40,14 @@ def run(cfg: DictConfig) -> dict:
     if cfg.steps < 2:
         raise UserError(f"steps={cfg.steps} must be at least 2 (the two end points)")
     generator, _ = load_networks(cfg.ckpt_path, cfg.device)
-    points = latent_points(generator, cfg.seeds, cfg.z_path, cfg.indices)
+    points, recorded = latent_points(generator, cfg.seeds, cfg.z_path, cfg.indices)
     if cfg.get("classes"):
         return between_classes(cfg, generator, points)
     if len(points) < 2:
         raise UserError(f"interpolation needs at least 2 latent points, got {len(points)}; e.g. seeds=[0,1]")
     rows = interpolation_rows(points, cfg.steps, modes)
     # a conditional G: one class per pair, its start point's
-    classes = point_classes(generator, cfg.get("class"), len(points), cfg.z_path, cfg.indices)
+    classes = point_classes(generator, cfg.get("class"), len(points), recorded)
     pair_classes = classes[:-1] if classes is not None else None
     labels = pair_classes.repeat_interleave(len(modes) * cfg.steps) if pair_classes is not None else None
     images = generate(generator, rows.flatten(0, 1), cfg.batch_size, progress, labels=labels)

@@ -64,13 +64,14 @@ def latent_points(
     seeds: Sequence[int] | None = None,
     z_path: str | None = None,
     indices: Sequence[int] | None = None,
-) -> torch.Tensor:
-    """The latent points a tool starts from: rows of ``z_path`` (at ``indices``) when given, else one z per seed."""
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """The latent points a tool starts from: rows of ``z_path`` (at ``indices``) when given, else one z per seed;
+    and the class the z file recorded for each (None without one: see :func:`point_classes`)."""
     if z_path:
-        return load_z(z_path, generator.latent_dim, indices)
+        return load_z_file(z_path, generator.latent_dim, indices)
     if not seeds:
         raise UserError("no latent points: pass seeds=[...] or z_path=<top_k.pt> (with indices=[...])")
-    return z_for_seeds(generator, list(seeds))
+    return z_for_seeds(generator, list(seeds)), None
 
 
 def lerp(z0: torch.Tensor, z1: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
@@ -114,23 +115,19 @@ def resolve_class(generator: Generator, value: int | str) -> int:
 
 
 def point_classes(
-    generator: Generator,
-    value: int | str | None,
-    n: int,
-    z_path: str | None = None,
-    indices: Sequence[int] | None = None,
+    generator: Generator, value: int | str | None, n: int, recorded: torch.Tensor | None = None
 ) -> torch.Tensor | None:
     """The class of each of a tool's n latent points: ``class=`` when given, else the classes their z file
-    recorded (a conditional G's `search` or `project` found each z with its class), else the classes in turn."""
-    if value is None and z_path and generator.num_classes:
-        saved = load_z_file(z_path, generator.latent_dim, indices)[1]
-        if saved is not None:
-            if saved.numel() and not 0 <= int(saved.min()) <= int(saved.max()) < generator.num_classes:
-                raise UserError(
-                    f"z_path={z_path} records classes up to {int(saved.max())}, but this generator has "
-                    f"{generator.num_classes}; use the checkpoint that wrote it, or pass class="
-                )
-            return saved
+    ``recorded`` (a conditional G's `search` or `project` found each z with its class; from
+    :func:`latent_points`), else the classes in turn."""
+    classes = generator.num_classes
+    if value is None and recorded is not None and classes:
+        if recorded.numel() and not 0 <= int(recorded.min()) <= int(recorded.max()) < classes:
+            raise UserError(
+                f"the z file of z_path records classes up to {int(recorded.max())}, but this generator has "
+                f"{classes}; use the checkpoint that wrote it, or pass class="
+            )
+        return recorded
     return class_labels(generator, value, n)
 
 

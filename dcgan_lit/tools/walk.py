@@ -51,9 +51,9 @@ def run(cfg: DictConfig) -> dict:
         raise UserError(f"steps={cfg.steps} must be at least 2")
     generator, _ = load_networks(cfg.ckpt_path, cfg.device)
     dims = walked_dims(cfg.dim, generator.latent_dim)
-    points = latent_points(generator, cfg.seeds, cfg.z_path, cfg.indices)
+    points, recorded = latent_points(generator, cfg.seeds, cfg.z_path, cfg.indices)
     rows = walk_rows(points, dims, float(cfg.delta), cfg.steps)
-    classes = point_classes(generator, cfg.get("class"), len(points), cfg.z_path, cfg.indices)  # per start
+    classes = point_classes(generator, cfg.get("class"), len(points), recorded)  # per start point
     labels = classes.repeat(len(dims)).repeat_interleave(cfg.steps) if classes is not None else None
     images = generate(generator, rows.flatten(0, 1), cfg.batch_size, progress, "Walking", labels=labels)
     images = images.unflatten(0, rows.shape[:2])
