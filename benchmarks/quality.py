@@ -7,7 +7,8 @@
 Every row trains at the same image size, batch, iterations and seeds, on the same images:
   classic     the PyTorch DCGAN example's loop (benchmarks/classic.py: ImageFolder decoding, D then G);
   <recipe>    dcgan-lit's real training path (conf/train.yaml + the recipe's overrides, Trainer.fit).
-Every ``evaluate_every`` iterations each run is saved (so the benchmark resumes where it stopped), its
+Every ``evaluate_every`` iterations each run is saved (so the benchmark resumes where it stopped; a recipe row
+stopped by SIGTERM is also saved where it stopped, and the process exits 143), its
 generator scored (FID, and IS when the Inception weights have the classifier) against the training set's
 cached statistics, and a sample grid written. Results: quality.json and quality.md (the protocol in the
 table's header) and fid.png (FID against iterations, one line per row and seed) in ``out_dir``.
@@ -38,6 +39,7 @@ from benchmarks.quality_results import (
     write_text,
 )
 from dcgan_lit.api import pick_device, save_grid
+from dcgan_lit.callbacks import Checkpoint
 from dcgan_lit.checkpoint.io import atomic_torch_save, read_weights_only
 from dcgan_lit.checkpoint.resume import AtomicCheckpointIO
 from dcgan_lit.data.datamodule import subset_indices
@@ -50,6 +52,7 @@ from dcgan_lit.model.module import DCGAN
 from dcgan_lit.model.sampling import eval_mode, generate, sampling_generator
 from dcgan_lit.run.config import validate
 from dcgan_lit.run.fit import build_datamodule, build_model, iterations_to_optimizer_steps
+from dcgan_lit.run.instantiate import instantiate_callbacks
 
 log = logging.getLogger(__name__)
 
@@ -85,24 +88,23 @@ class ClassicRun:
             torch.set_rng_state(state["torch_rng"])
 
     def train_until(self, iteration: int) -> None:
-        epoch = 0
-        while self.iteration < iteration:
+        """Trains to ``iteration`` and saves there; ``self.iteration`` is always the saved state's (a stop
+        mid-stage resumes from the stage's start)."""
+        done, epoch = self.iteration, 0
+        while done < iteration:
             # a new shuffled order per epoch (and per resumed stage), seeded by the run's seed and position
-            order_seed = self.seed * 1_000_003 + self.iteration + epoch
+            order_seed = self.seed * 1_000_003 + done + epoch
             for data, _ in classic.loader(self.dataset, self.cfg.batch_size, self.cfg.workers, order_seed):
                 self.example.step(data)
-                self.iteration += 1
-                if self.iteration >= iteration:
+                done += 1
+                if done >= iteration:
                     break
             epoch += 1
         atomic_torch_save(
-            {
-                "example": self.example.state_dict(),
-                "iteration": self.iteration,
-                "torch_rng": torch.get_rng_state(),
-            },
+            {"example": self.example.state_dict(), "iteration": done, "torch_rng": torch.get_rng_state()},
             self.state_file,
         )
+        self.iteration = done
 
     @property
     def generator(self) -> torch.nn.Module:
@@ -138,11 +140,15 @@ class RecipeRun:
         L.seed_everything(self.seed, workers=True, verbose=False)  # a resumed stage restores its own states
         datamodule = build_datamodule(self.run_cfg)  # (images, labels) for a conditional recipe
         self.model = build_model(self.run_cfg, datamodule)
+        # this run's state is a Checkpoint's last.ckpt: written when the stage ends, and where training stopped
+        # on SIGTERM (Checkpoint.on_exception), so the same command goes on from there; the recipe's callbacks
+        # (none, unless its overrides add some) come first
+        state = Checkpoint(dirpath=str(self.folder), save_last=True, save_top_k=0)
         trainer: L.Trainer = instantiate(
             self.run_cfg.trainer,
-            callbacks=[],
+            callbacks=[*instantiate_callbacks(self.run_cfg.get("callbacks")), state],
             logger=False,
-            enable_checkpointing=False,
+            enable_checkpointing=True,
             enable_progress_bar=False,
             enable_model_summary=False,
             plugins=[AtomicCheckpointIO()],
@@ -154,9 +160,11 @@ class RecipeRun:
         warnings.filterwarnings(
             "ignore", message=".*resuming from a checkpoint that ended before the epoch ended"
         )
-        trainer.fit(self.model, datamodule=datamodule, ckpt_path=resume)
-        trainer.save_checkpoint(self.state_file)
-        self.iteration = self.model.iteration
+        try:
+            trainer.fit(self.model, datamodule=datamodule, ckpt_path=resume)
+        finally:  # the iteration last.ckpt now holds: the stage's end, or where SIGTERM stopped it
+            if state.last_good is not None:
+                self.iteration = state.last_good[1]
 
     @property
     def generator(self) -> torch.nn.Module:
@@ -332,11 +340,14 @@ def benchmark(cfg: DictConfig) -> list[dict]:
                     write_results(cfg.out_dir, points, protocol)
                     return points
                 if iteration > run.iteration:  # == : trained before a stop, not scored yet
-                    start = time.perf_counter()
-                    run.train_until(iteration)
-                    trained[row] += time.perf_counter() - start
-                    progress = {"iteration": run.iteration, "train_seconds": trained[row]}
-                    write_text(run.folder / "progress.json", json.dumps(progress))
+                    start, before = time.perf_counter(), run.iteration
+                    try:
+                        run.train_until(iteration)
+                    finally:  # a saved state (the stage's, or where SIGTERM stopped a recipe row) with its time
+                        if run.iteration > before:
+                            trained[row] += time.perf_counter() - start
+                            progress = {"iteration": run.iteration, "train_seconds": trained[row]}
+                            write_text(run.folder / "progress.json", json.dumps(progress))
                 start = time.perf_counter()
                 point = {
                     "row": row,

@@ -2,6 +2,7 @@
 Nothing here asserts a quality; the tiny feature network stands in for the Inception."""
 
 import json
+import signal
 from pathlib import Path
 
 import pytest
@@ -15,7 +16,7 @@ import benchmarks.quality as quality
 import benchmarks.quality_results as results
 from dcgan_lit.checkpoint.io import read_weights_only
 from dcgan_lit.data.images import decode_images
-from dcgan_lit.errors import UserError
+from dcgan_lit.errors import UserError, exit_on_user_error
 from dcgan_lit.run.config import validate
 from tests.helpers.config import CONF_DIR
 from tests.helpers.images import write_images
@@ -242,6 +243,40 @@ def test_a_stage_trained_but_not_scored_before_a_stop_is_scored_on_resume(qualit
     assert points[1]["train_seconds"] >= points[0]["train_seconds"]  # the time before the stop is kept
     progress = json.loads((Path(cfg.out_dir) / "paper-seed0" / "progress.json").read_text())
     assert progress["iteration"] == 4 and progress["train_seconds"] > 0
+
+
+def test_a_recipe_row_stopped_by_sigterm_mid_stage_goes_on_from_where_it_stopped(quality_cfg, monkeypatch):
+    """Pre-emption after iteration 3 of 4 (mid-stage, no stage save to fall back on): the state is saved
+    there, the process exits 143, and the same command ends with the weights and points of an uninterrupted
+    run, training only the 4th iteration again."""
+    straight = quality.benchmark(quality_cfg("rows=[paper]", out="straight"))
+    stop = "'+callbacks.stop._target_=tests.helpers.callbacks.SigtermAt','+callbacks.stop.iteration=3'"
+    cfg = quality_cfg("rows=[paper]", f"train_overrides=['model.ngf=8','model.ndf=8',{stop}]", out="stopped")
+    with pytest.raises(SystemExit) as stopped:
+        exit_on_user_error(lambda: quality.benchmark(cfg))  # as the benchmark's main runs it
+    assert stopped.value.code == 128 + signal.SIGTERM
+    folder = Path(cfg.out_dir) / "paper-seed0"
+    assert read_weights_only(folder / "last.ckpt")["global_step"] == 3 * 2  # not the stage's 2 iterations
+    progress = json.loads((folder / "progress.json").read_text())
+    assert progress["iteration"] == 3 and progress["train_seconds"] > 0
+    assert [p["iteration"] for p in load_points(cfg)] == [2]
+
+    stages = []
+    original = quality.RecipeRun.train_until
+    monkeypatch.setattr(
+        quality.RecipeRun, "train_until", lambda run, i: stages.append((run.iteration, i)) or original(run, i)
+    )
+    resumed = quality.benchmark(cfg)  # the stop is at iteration 3 only: it does not come again
+    assert stages == [(3, 4)]
+    assert [p["fid"] for p in resumed] == pytest.approx([p["fid"] for p in straight])
+    assert resumed[1]["train_seconds"] > progress["train_seconds"]  # the time before the stop is kept
+    a = read_weights_only(folder / "last.ckpt")["state_dict"]
+    b = read_weights_only(Path(cfg.out_dir).parent / "straight" / "paper-seed0" / "last.ckpt")["state_dict"]
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def load_points(cfg) -> list[dict]:
+    return json.loads((Path(cfg.out_dir) / "quality.json").read_text())["points"]
 
 
 def test_two_processes_sharing_a_folder_keep_each_others_points(quality_cfg):
