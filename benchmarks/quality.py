@@ -127,8 +127,8 @@ class RecipeRun:
         self.iteration = 0
 
     @property
-    def state_file(self) -> Path:
-        return self.folder / "last.ckpt"
+    def state_file(self) -> Path:  # the last.ckpt that train_until's Checkpoint writes
+        return self.folder / f"{Checkpoint.CHECKPOINT_NAME_LAST}{Checkpoint.FILE_EXTENSION}"
 
     def resume(self) -> None:
         if self.state_file.is_file():
