@@ -10,7 +10,7 @@ from dcgan_lit.checkpoint.load import generator_from_checkpoint
 from dcgan_lit.errors import UserError
 from dcgan_lit.pixels import to_uint8
 from dcgan_lit.tools.export import export
-from dcgan_lit.tools.latent import sample_z, z_for_seeds
+from dcgan_lit.tools.latent import sample_z, save_z, z_for_seeds
 from tests.helpers.runs import run_isolated, run_tool
 
 pytestmark = pytest.mark.usefixtures("single_thread")
@@ -142,6 +142,22 @@ def test_a_search_file_keeps_each_z_s_class_for_interpolate_and_walk(
     )
     torch.testing.assert_close(
         forced["images"][0, 0], g(conditional_generator, forced["z"][0, :1], torch.tensor([BIRD]))[0]
+    )
+
+
+def test_a_z_file_recording_classes_the_generator_lacks_is_one_line_unless_class_is_given(
+    tiny_conditional_run, conditional_generator, tmp_path
+):
+    z_file = save_z(
+        tmp_path / "other.pt", z_for_seeds(conditional_generator, [0, 1]), labels=torch.tensor([0, 5])
+    )
+    with pytest.raises(
+        UserError, match="records classes up to 5, but this generator has 2; .* or pass class="
+    ):
+        run_tool("walk", tiny_conditional_run, tmp_path, f"z_path={z_file}", "dim=[5]", "steps=3")
+    forced = run_tool("walk", tiny_conditional_run, tmp_path, f"z_path={z_file}", "dim=[5]", "class=bird")
+    torch.testing.assert_close(
+        forced["images"][1, 0], g(conditional_generator, forced["z"][1, :1], torch.tensor([BIRD]))[0]
     )
 
 
