@@ -45,8 +45,9 @@ def load_results(path: Path) -> list[dict]:
 def write_results(out_dir: str | Path, points: list[dict], protocol: dict) -> None:
     """quality.json (every point), quality.md (the table), fid.png (the curves); each written atomically.
 
-    Under a lock, the points and recipes already in quality.json are kept beside this process's: several
-    processes of one protocol (e.g. ``seeds=[0]`` and ``seeds=[1]``, one per core or GPU) share a folder.
+    ``points`` are the ones this process scored or rescored: under a lock, they replace their keys' points in
+    quality.json and every other point and recipe there is kept, so several processes of one protocol (e.g.
+    ``seeds=[0]`` and ``seeds=[1]``, one per core or GPU) share a folder.
     """
     out = Path(out_dir)
     with open(out / "quality.lock", "w") as lock:
@@ -84,7 +85,7 @@ def summary(points: list[dict], batch_size: int) -> list[dict]:
     for (row, iteration), group in rows.items():
         entry = {"row": row, "iteration": iteration, "seeds": sorted(p["seed"] for p in group)}
         entry["batch_size"] = group[0].get("batch_size", batch_size)
-        for key in [k for k in group[0] if k.startswith(("fid", "is_mean"))]:
+        for key in dict.fromkeys(k for p in group for k in p if k.startswith(("fid", "is_mean"))):
             values = [p[key] for p in group if key in p]
             entry[key] = statistics.fmean(values)
             entry[f"{key}_min"], entry[f"{key}_max"] = min(values), max(values)
@@ -101,7 +102,15 @@ def markdown_table(points: list[dict], protocol: dict) -> str:
         "Mean over seeds, (min-max) in brackets; train minutes exclude scoring."
     )
     entries = summary(points, protocol["batch_size"])
-    extra = [k for k in ("is_mean", "fid_subset") if any(k in e for e in entries)]
+    extra = [
+        k for k in ("is_mean", "fid_subset", "fid_final", "fid_subset_final") if any(k in e for e in entries)
+    ]
+    finals = sorted({p["final_fakes"] for p in points if "final_fakes" in p})
+    if finals:  # the last iteration scored again with more fakes: less of FID's small-sample bias
+        counts = " or ".join(str(n) for n in finals)
+        header += (
+            f" fid_final: the last iteration scored again with {counts} fakes against the same real images."
+        )
     batches = any(e["batch_size"] != protocol["batch_size"] for e in entries)
     if batches:  # a recipe with its own batch sees more images per iteration: said in the table
         header += f" A batch column: the rows that do not train at batch {protocol['batch_size']}."

@@ -1,6 +1,7 @@
 """benchmarks/quality.py's mechanics on a tiny folder: rows, points, tables, grids, resuming, refusals.
 Nothing here asserts a quality; the tiny feature network stands in for the Inception."""
 
+import copy
 import json
 import signal
 from pathlib import Path
@@ -217,6 +218,27 @@ def test_the_best_recipe_row_is_the_experiment_on_the_benchmarks_data(quality_cf
     }
 
 
+def test_final_fakes_score_the_last_iteration_again_and_a_rerun_adds_them_without_training(
+    quality_cfg, monkeypatch
+):
+    straight = quality.benchmark(quality_cfg("rows=[classic,paper]", "final_fakes=24", out="straight"))
+    first, last = [p for p in straight if p["row"] == "paper"]
+    assert "fid_final" not in first and last["final_fakes"] == 24
+    assert last["fid_final"] > 0 and last["fid_final"] != pytest.approx(last["fid"])  # 24 fakes, not 16
+    table = (Path(quality_cfg().out_dir).parent / "straight" / "quality.md").read_text()
+    assert "| fid_final |" in table and "scored again with 24 fakes" in table
+
+    cfg = quality_cfg("rows=[classic,paper]", out="later")
+    assert not any("fid_final" in p for p in quality.benchmark(cfg))  # none asked for
+    for run in (quality.RecipeRun, quality.ClassicRun):
+        monkeypatch.setattr(run, "train_until", lambda *a: pytest.fail("trained again"))
+    later = quality.benchmark(quality_cfg("rows=[classic,paper]", "final_fakes=24", out="later"))
+    assert [p.get("fid_final") for p in later] == pytest.approx([p.get("fid_final") for p in straight])
+    assert load_points(cfg) == later
+    with pytest.raises(UserError, match="final_fakes=1 must be a whole number"):
+        quality.benchmark(quality_cfg("rows=[paper]", "final_fakes=1"))
+
+
 def test_a_time_limit_stops_between_stages_and_a_rerun_goes_on(quality_cfg):
     assert quality.benchmark(quality_cfg("rows=[paper]", "time_limit_minutes=0")) == []
     assert len(quality.benchmark(quality_cfg("rows=[paper]"))) == 2
@@ -294,6 +316,20 @@ def test_two_processes_sharing_a_folder_keep_each_others_points(quality_cfg):
     assert saved["protocol"]["recipes"] == {"paper": [], "classic": "classic"}
     assert saved["protocol"]["commands"][-1] == "second" and len(saved["protocol"]["commands"]) == 2
     assert "| paper | 2 | 0,1 |" in (Path(cfg1.out_dir) / "quality.md").read_text()
+
+
+def test_a_process_that_loaded_the_results_earlier_keeps_anothers_rescoring(quality_cfg, monkeypatch):
+    """Seed 1's process loaded quality.json before seed 0's was scored again with final_fakes: writing its
+    own points, it does not put back its stale copy of seed 0's."""
+    cfg = quality_cfg("rows=[paper]")
+    quality.benchmark(cfg)
+    stale = load_points(cfg)
+    quality.benchmark(quality_cfg("rows=[paper]", "final_fakes=24"))
+    monkeypatch.setattr(quality, "load_results", lambda path: copy.deepcopy(stale))
+    quality.benchmark(quality_cfg("rows=[paper]", "seeds=[1]"))
+    saved = load_points(cfg)
+    assert [(p["seed"], p["iteration"]) for p in saved] == [(0, 2), (0, 4), (1, 2), (1, 4)]
+    assert [p["seed"] for p in saved if "fid_final" in p] == [0]
 
 
 def test_the_conditional_row_trains_on_the_class_folders_and_scores_against_the_whole_set(
