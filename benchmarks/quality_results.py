@@ -89,6 +89,7 @@ def summary(points: list[dict], batch_size: int) -> list[dict]:
             values = [p[key] for p in group if key in p]
             entry[key] = statistics.fmean(values)
             entry[f"{key}_min"], entry[f"{key}_max"] = min(values), max(values)
+            entry[f"{key}_seeds"] = len(values)  # fid_final: maybe not every seed's run has it yet
         entry["train_minutes"] = statistics.fmean(p["train_seconds"] for p in group) / 60
         result.append(entry)
     return result
@@ -126,7 +127,7 @@ def markdown_table(points: list[dict], protocol: dict) -> str:
 
 
 def spread(entry: dict, key: str) -> str:
-    if len(entry["seeds"]) == 1:
+    if entry.get(f"{key}_seeds", len(entry["seeds"])) == 1:
         return f"{entry[key]:.1f}"
     return f"{entry[key]:.1f} ({entry[key + '_min']:.1f}-{entry[key + '_max']:.1f})"
 

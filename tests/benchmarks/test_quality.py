@@ -177,6 +177,9 @@ def test_summary_gives_the_mean_and_spread_over_seeds():
     assert entry["train_minutes"] == 1.5 and entry["seeds"] == [0, 1]
     assert entry["batch_size"] == 64  # points that do not say trained at the benchmark's batch
     assert results.spread(entry, "fid") == "52.0 (50.0-54.0)"
+    points[1]["fid_final"] = 45.0  # scored again on one seed only: no spread to show
+    (entry,) = results.summary(points, batch_size=64)
+    assert results.spread(entry, "fid_final") == "45.0" and results.spread(entry, "fid") == "52.0 (50.0-54.0)"
 
 
 def test_a_recipe_with_its_own_batch_is_recorded_and_shown_in_the_table(quality_cfg):
