@@ -338,8 +338,8 @@ def benchmark(cfg: DictConfig) -> list[dict]:
         for iteration in range(cfg.evaluate_every, cfg.iterations + 1, cfg.evaluate_every):
             for row, run in runs.items():
                 scored = done.get((row, seed, iteration))
-                if iteration < run.iteration or (scored and not wants_final(cfg, scored)):
-                    continue  # passed by a longer earlier run, or scored
+                if (scored and not wants_final(cfg, scored)) or (not scored and iteration < run.iteration):
+                    continue  # scored, or passed by a longer earlier run
                 if out_of_time(cfg, started):
                     log.warning(
                         "quality: time_limit_minutes=%s reached before %s seed %d iteration %d; the same "
@@ -356,12 +356,13 @@ def benchmark(cfg: DictConfig) -> list[dict]:
                         score_final(cfg, scorer, run, scored, device)
                         mine[point_key(scored)] = scored
                         write_results(cfg.out_dir, list(mine.values()), protocol)
-                    else:
+                    else:  # its state is gone, or a longer earlier run went past this iteration
                         log.warning(
-                            "quality: %s seed %d has no saved state at iteration %d to score with "
-                            "final_fakes",
+                            "quality: %s seed %d: its saved state is at iteration %d, not %d, so fid_final "
+                            "is not scored",
                             row,
                             seed,
+                            run.iteration,
                             iteration,
                         )
                     continue

@@ -222,7 +222,7 @@ def test_the_best_recipe_row_is_the_experiment_on_the_benchmarks_data(quality_cf
 
 
 def test_final_fakes_score_the_last_iteration_again_and_a_rerun_adds_them_without_training(
-    quality_cfg, monkeypatch
+    quality_cfg, monkeypatch, caplog
 ):
     straight = quality.benchmark(quality_cfg("rows=[classic,paper]", "final_fakes=24", out="straight"))
     first, last = [p for p in straight if p["row"] == "paper"]
@@ -238,6 +238,13 @@ def test_final_fakes_score_the_last_iteration_again_and_a_rerun_adds_them_withou
     later = quality.benchmark(quality_cfg("rows=[classic,paper]", "final_fakes=24", out="later"))
     assert [p.get("fid_final") for p in later] == pytest.approx([p.get("fid_final") for p in straight])
     assert load_points(cfg) == later
+    # iterations=2 on runs saved at 4: their state is not the last point's, so nothing is scored, and it says so
+    with caplog.at_level("WARNING", logger="benchmarks.quality"):
+        shorter = quality.benchmark(
+            quality_cfg("rows=[paper]", "iterations=2", "final_fakes=24", out="later")
+        )
+    assert "fid_final" not in next(p for p in shorter if p["row"] == "paper" and p["iteration"] == 2)
+    assert "paper seed 0: its saved state is at iteration 4, not 2" in caplog.text
     with pytest.raises(UserError, match="final_fakes=1 must be a whole number"):
         quality.benchmark(quality_cfg("rows=[paper]", "final_fakes=1"))
 
