@@ -304,8 +304,7 @@ def benchmark(cfg: DictConfig) -> list[dict]:
     device = pick_device(cfg.device)
     out = Path(cfg.out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    points = load_results(out / "quality.json")
-    done = {point_key(p): p for p in points}
+    done = {point_key(p): p for p in load_results(out / "quality.json")}  # every point, in order
     mine: dict[tuple, dict] = {}  # the points this process scored or rescored: another process sharing the
     # folder may have written its own since this one loaded quality.json, and only these replace what is there
     scorer = Scorer(cfg, device)
@@ -350,7 +349,7 @@ def benchmark(cfg: DictConfig) -> list[dict]:
                         iteration,
                     )
                     write_results(cfg.out_dir, list(mine.values()), protocol)
-                    return points
+                    return list(done.values())
                 if scored:  # the last iteration of a finished run, to be scored again with final_fakes
                     if run.iteration == iteration:
                         score_final(cfg, scorer, run, scored, device)
@@ -389,11 +388,11 @@ def benchmark(cfg: DictConfig) -> list[dict]:
                 write_grid(generator, run.folder / f"samples_{iteration:06d}.png", cfg.grid, device)
                 if wants_final(cfg, point):
                     score_final(cfg, scorer, run, point, device)
-                points.append(point)
                 done[point_key(point)] = mine[point_key(point)] = point
                 write_results(cfg.out_dir, list(mine.values()), protocol)
                 log.info("quality: %s", point)
     write_results(cfg.out_dir, list(mine.values()), protocol)
+    points = list(done.values())
     print(markdown_table(points, protocol))
     print(f"wrote {out / 'quality.json'}, {out / 'quality.md'} and {out / 'fid.png'}")
     return points
