@@ -28,11 +28,14 @@ install: $(VENV)/.installed ## create .venv and install the package with the dev
 train: install ## train; pass Hydra overrides with ARGS="dataset=catfaces model=dcgan64"
 	$(BIN)/python train.py $(ARGS)
 
+# One test process per core (pytest-xdist); PYTEST_WORKERS=0 runs them in this process.
+PYTEST_WORKERS ?= auto
+
 test: install ## the whole test suite (real-data tests skip unless DCGAN_DATA_DIR has the data)
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
 
 test-fast: install ## the tests not marked slow: no subprocess, no Hydra launcher job, no run of more than 6 iterations
-	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) -m "not slow" $(PYTEST_ARGS)
 
 bench: install ## training throughput vs the PyTorch DCGAN example loop; ARGS="sizes=[64] data=synthetic"
 	$(BIN)/python -m benchmarks.speed $(ARGS)
@@ -43,10 +46,12 @@ quality: install ## sample quality on CIFAR-10 in real FID: classic loop vs reci
 gpu-bundle: install ## .gpu/: wheels, float16 FID Inception and 3,000 CIFAR-10 images (<= 60 MB) for gpu-check
 	$(BIN)/python -m benchmarks.gpu_bundle $(ARGS)
 
-# On the GPU machine (Python with PyTorch, Lightning, torchmetrics; no network), from the repository root with
-# .gpu/ beside it: the speed and quality benchmarks in under 10 minutes, results in $$OUT (docs/gpu.md).
-gpu-check:
-	bash benchmarks/gpu_check.sh
+# On the GPU machine (Python with PyTorch, Lightning, torchmetrics; no network needed), from the repository root
+# with .gpu/ beside it, without the .venv: the speed and quality benchmarks in about 9 minutes (docs/gpu.md).
+OUT_DIR ?= outputs/gpu-check
+
+gpu-check: ## speed and quality benchmarks on a GPU machine with .gpu/ (docs/gpu.md); results in OUT_DIR=outputs/gpu-check
+	bash benchmarks/gpu_check.sh "$(OUT_DIR)"
 
 lint: install ## ruff lint + format check
 	$(BIN)/ruff check .

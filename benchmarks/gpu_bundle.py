@@ -1,14 +1,15 @@
-"""Packs what `make gpu-check` needs on a bare, air-gapped GPU machine into one folder of at most ~60 MB.
+"""Packs what `make gpu-check` needs on a bare GPU machine without network into one folder of at most 60 MB.
 
     python -m benchmarks.gpu_bundle                 # make gpu-bundle: writes .gpu/ (git-ignored)
-    python -m benchmarks.gpu_bundle --images 1000 --no-wheels --out /tmp/bundle
+    python -m benchmarks.gpu_bundle --images 1000 --no-wheels --out <folder>
 
 The machine is assumed to have Python with PyTorch, Lightning, torchmetrics, Rich and Pillow, and nothing else
 (no network). The folder holds:
   wheels/               the pure-Python packages dcgan-lit needs beyond those (hydra-core, omegaconf, antlr4
-                        runtime, torch-fidelity), built with `pip wheel` here from the versions installed here
+                        runtime, torch-fidelity), built with `pip wheel` at the versions installed where
+                        this runs
   inception-fp16.pth    the FID Inception's weights as a float16 state_dict (48 MB: the float32 one, 96 MB,
-                        does not fit); its features are within 0.4% of the exact weights' (docs/gpu.md) and
+                        is over the limit); its features are within 0.4% of the exact weights' (docs/gpu.md) and
                         its FIDs are named `...-torch-fidelity-fp16`, never mixed with exact-weight caches
   cifar10/<class>/      a fixed random N of CIFAR-10's training PNGs (all 50,000 are 147 MB)
   manifest.json         what is in it, its size, and where each part came from
@@ -27,7 +28,7 @@ from pathlib import Path
 
 import torch
 
-from dcgan_lit.checkpoint.io import load_state_dict_file
+from dcgan_lit.checkpoint.io import atomic_torch_save, load_state_dict_file
 from dcgan_lit.data.images import find_images
 from dcgan_lit.errors import UserError, exit_on_user_error
 from dcgan_lit.metrics.inception import prepare_weights
@@ -41,8 +42,7 @@ def half_precision_weights(cache_dir: str | None, path: Path) -> Path:
     prepared = prepare_weights(None, cache_dir=cache_dir)
     state = load_state_dict_file(prepared.file, "FID: the Inception weights")
     half = {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save(half, path)
+    atomic_torch_save(half, path)
     return path
 
 
@@ -62,7 +62,7 @@ def copy_images(source: Path, target: Path, count: int, seed: int = 0) -> int:
 
 
 def build_wheels(target: Path) -> list[str]:
-    """Pure-Python wheels of :data:`PACKAGES` at the versions installed here (pip may fetch their sources)."""
+    """Pure-Python wheels of :data:`PACKAGES` at the installed versions (pip may fetch their sources)."""
     pins = [f"{name}=={importlib.metadata.version(name)}" for name in PACKAGES]
     target.mkdir(parents=True, exist_ok=True)
     command = [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(target), *pins]

@@ -1,23 +1,33 @@
 #!/usr/bin/env bash
-# The GPU figures in one call of under 10 minutes, on a bare, air-gapped GPU machine (docs/gpu.md):
-#   make gpu-bundle            # here: .gpu/ (wheels, float16 FID Inception, 3,000 CIFAR-10 PNGs), <= 60 MB
-#   make gpu-check             # there, in the repository root, with .gpu/ beside it; results in $OUT
+# The GPU figures in one run of about 9 minutes on a bare GPU machine without network access (docs/gpu.md):
+#   make gpu-bundle                      # on a machine with CIFAR-10 and a package index: .gpu/ (wheels,
+#                                        # float16 FID Inception, 3,000 CIFAR-10 PNGs), <= 60 MB
+#   make gpu-check OUT_DIR=results/gpu   # on the GPU machine, in the repository root with .gpu/ beside it
+#   bash benchmarks/gpu_check.sh [OUT_DIR]   # the same without make
+# OUT_DIR, the only argument, is the folder the result files go to (default outputs/gpu-check; a relative
+# path is taken from the current directory).
 # 1. the speed benchmark on synthetic data: ours vs the classic loop vs the bare step, fp32 and bf16,
 #    on_device, compile, batch 128 and 512, sizes 32 and 64 (images/s and the fraction of the matmul peak);
-# 2. the quality benchmark on the carried images (classic loop, paper recipe, best recipe), 10,000 fakes,
+# 2. the quality benchmark on the bundled images (classic loop, paper recipe, best recipe), 10,000 fakes,
 #    for as many iterations as the remaining minutes allow.
 # GPU_CHECK_TINY=1 runs the same steps at toy sizes (how the tests check the mechanics on a CPU).
-# GPU_CHECK_SPEED="setting ..." runs only those speed settings, GPU_CHECK_MINUTES the call's length (a rerun).
+# GPU_CHECK_SPEED="setting ..." runs only those speed settings, GPU_CHECK_MINUTES (default 9) sets the run's
+# length: together, how a rerun finishes what a failed run left.
 set -euo pipefail
+if [ $# -gt 1 ]; then
+  echo "usage: bash benchmarks/gpu_check.sh [OUT_DIR]   (default outputs/gpu-check)" >&2
+  exit 2
+fi
+OUT_DIR="${1:-outputs/gpu-check}"
+case "$OUT_DIR" in /*) ;; *) OUT_DIR="$PWD/$OUT_DIR" ;; esac  # relative to where it was called from
 cd "$(dirname "$0")/.."
-OUT="${OUT:-outputs/gpu-check}"
 BUNDLE="${BUNDLE:-.gpu}"
-WORK="${GPU_CHECK_WORK:-/tmp/gpu-check-work}"  # run folders; only the 8 result files go to $OUT
+WORK="${GPU_CHECK_WORK:-/tmp/gpu-check-work}"  # run folders; only the 8 result files go to OUT_DIR
 MINUTES="${GPU_CHECK_MINUTES:-9}"
 PYTHON="${PYTHON:-python3}"
-mkdir -p "$OUT" "$WORK"
+mkdir -p "$OUT_DIR" "$WORK"
 START=$(date +%s)
-exec > >(tee "$OUT/gpu-check.log") 2>&1
+exec > >(tee "$OUT_DIR/gpu-check.log") 2>&1
 
 if compgen -G "$BUNDLE/wheels/*.whl" >/dev/null; then
   "$PYTHON" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
@@ -63,7 +73,7 @@ if [ "${GPU_CHECK_TINY:-0}" != 1 ]; then  # torch.compile's minute of compiling 
 fi
 speed bf16-b${BATCHES[1]}-on_device batch_size=${BATCHES[1]} precision=bf16-mixed \
   "train_overrides=['dataset.on_device=true']"
-"$PYTHON" - "$WORK" "$OUT" <<'EOF'
+"$PYTHON" - "$WORK" "$OUT_DIR" <<'EOF'
 import json, sys
 from pathlib import Path
 work, out = Path(sys.argv[1]), Path(sys.argv[2])
@@ -85,10 +95,10 @@ LEFT=$(( MINUTES * 60 - ($(date +%s) - START) - 45 ))
   "${QUALITY[@]}" time_limit_minutes="$(awk "BEGIN { print ($LEFT > 0 ? $LEFT : 0) / 60 }")" \
   name=gpu out_dir="$WORK/quality" || echo "quality failed"
 for file in quality.json quality.md fid.png; do
-  [ -f "$WORK/quality/$file" ] && cp "$WORK/quality/$file" "$OUT/$file"
+  [ -f "$WORK/quality/$file" ] && cp "$WORK/quality/$file" "$OUT_DIR/$file"
 done
 for row in classic paper best; do
   last=$(ls "$WORK/quality/$row-seed0"/samples_*.png 2>/dev/null | tail -1 || true)
-  if [ -n "$last" ]; then cp "$last" "$OUT/samples_$row.png"; fi
+  if [ -n "$last" ]; then cp "$last" "$OUT_DIR/samples_$row.png"; fi
 done
 echo "gpu-check done in $(( $(date +%s) - START )) s"

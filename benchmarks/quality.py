@@ -21,7 +21,6 @@ from __future__ import annotations
 import json
 import logging
 import time
-import warnings
 from pathlib import Path
 
 import hydra
@@ -44,7 +43,6 @@ from benchmarks.quality_results import (
 from dcgan_lit.api import pick_device, save_grid
 from dcgan_lit.callbacks import Checkpoint
 from dcgan_lit.checkpoint.io import atomic_torch_save, read_weights_only
-from dcgan_lit.checkpoint.resume import AtomicCheckpointIO
 from dcgan_lit.data.datamodule import subset_indices
 from dcgan_lit.data.images import find_images
 from dcgan_lit.errors import UserError, exit_on_user_error
@@ -54,7 +52,7 @@ from dcgan_lit.metrics.features import extractor_from_config
 from dcgan_lit.model.module import DCGAN
 from dcgan_lit.model.sampling import eval_mode, generate, sampling_generator
 from dcgan_lit.run.config import validate
-from dcgan_lit.run.fit import build_datamodule, build_model, iterations_to_optimizer_steps
+from dcgan_lit.run.fit import accelerator_choice, build_datamodule, build_model, build_trainer
 from dcgan_lit.run.instantiate import instantiate_callbacks
 
 log = logging.getLogger(__name__)
@@ -147,22 +145,17 @@ class RecipeRun:
         # on SIGTERM (Checkpoint.on_exception), so the same command goes on from there; the recipe's callbacks
         # (none, unless its overrides add some) come first
         state = Checkpoint(dirpath=str(self.folder), save_last=True, save_top_k=0)
-        trainer: L.Trainer = instantiate(
-            self.run_cfg.trainer,
-            callbacks=[*instantiate_callbacks(self.run_cfg.get("callbacks")), state],
-            logger=False,
+        trainer = build_trainer(
+            self.run_cfg,
+            self.model,
+            [*instantiate_callbacks(self.run_cfg.get("callbacks")), state],
+            max_iterations=iteration,
             enable_checkpointing=True,
             enable_progress_bar=False,
             enable_model_summary=False,
-            plugins=[AtomicCheckpointIO()],
-            max_steps=iterations_to_optimizer_steps(iteration, self.model),
             max_epochs=-1,
         )
         resume = self.state_file if self.state_file.is_file() else None
-        # as in dcgan_lit.run.fit: the datamodule restores the data order, so Lightning's warning does not apply
-        warnings.filterwarnings(
-            "ignore", message=".*resuming from a checkpoint that ended before the epoch ended"
-        )
         try:
             trainer.fit(self.model, datamodule=datamodule, ckpt_path=resume)
         finally:  # the iteration last.ckpt now holds: the stage's end, or where SIGTERM stopped it
@@ -194,7 +187,7 @@ def recipe_config(cfg: DictConfig, recipe: list[str], seed: int, folder: Path, d
         "metrics=none",  # scored here, at the same points for every row
         f"paths.output_dir={folder}",
         f"paths.cache_dir={cfg.paths.cache_dir}",
-        f"accelerator={'gpu' if device.type == 'cuda' else 'cpu'}",
+        f"accelerator={accelerator_choice(device)}",
         *cfg.train_overrides,
         *recipe,
     ]

@@ -35,14 +35,11 @@ from benchmarks import classic
 from benchmarks.memory import cache_times, training_peak_rss
 from dcgan_lit.api import pick_device
 from dcgan_lit.errors import UserError, exit_on_user_error
+from dcgan_lit.metrics.cost import synchronize
 from dcgan_lit.model.module import DCGAN
+from dcgan_lit.run.fit import accelerator_choice, build_trainer
 
 log = logging.getLogger(__name__)
-
-
-def synchronize(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
 
 
 def images_per_second(durations: list[float], batch_size: int) -> float:
@@ -117,7 +114,7 @@ def train_config(cfg: DictConfig, size: int) -> DictConfig:
         "callbacks=none",
         f"paths.output_dir={cfg.paths.output_dir}",
         f"trainer.precision={cfg.precision}",
-        f"accelerator={'gpu' if pick_device(cfg.device).type == 'cuda' else 'cpu'}",
+        f"accelerator={accelerator_choice(pick_device(cfg.device))}",
         *cfg.train_overrides,
     ]
     return compose(config_name="train", overrides=overrides)
@@ -153,14 +150,14 @@ def time_ours(cfg: DictConfig, size: int) -> tuple[IterationTimer, DCGAN]:
         datamodule = SyntheticDataModule(datamodule, cfg.batch_size * (cfg.warmup + cfg.iterations + 2))
     model: DCGAN = instantiate(run_cfg.model)
     timer = IterationTimer()
-    trainer: L.Trainer = instantiate(
-        run_cfg.trainer,
-        callbacks=[timer],
-        logger=False,
+    trainer = build_trainer(
+        run_cfg,
+        model,
+        [timer],
+        max_iterations=cfg.warmup + cfg.iterations + 1,
         enable_checkpointing=False,
         enable_progress_bar=False,
         enable_model_summary=False,
-        max_steps=(cfg.warmup + cfg.iterations + 1) * model.optimizer_steps_per_iteration,
         max_epochs=-1,
     )
     trainer.fit(model, datamodule=datamodule)
@@ -315,7 +312,7 @@ def measure_memory(cfg: DictConfig) -> dict:
         f"model=dcgan{size}",
         f"dataset.batch_size={cfg.batch_size}",
         f"trainer.max_steps={steps}",
-        f"accelerator={'gpu' if pick_device(cfg.device).type == 'cuda' else 'cpu'}",
+        f"accelerator={accelerator_choice(pick_device(cfg.device))}",
         "logger=none",
         f"paths.cache_dir={cfg.paths.cache_dir}",
         f"hydra.run.dir={Path(cfg.paths.output_dir) / 'memory_run'}",

@@ -60,11 +60,17 @@ def to_pil(images: torch.Tensor) -> list[Image.Image]:
     return [Image.fromarray(array, "RGB") for array in arrays]
 
 
+def grid(images: torch.Tensor, nrow: int = 8, padding: int = 2, pad_value: float = -1.0) -> torch.Tensor:
+    """Images in [-1, 1] tiled ``nrow`` to a row as one (3, H, W) image in [-1, 1] on the CPU; ``pad_value`` is
+    the colour between tiles (-1 black, 1 white)."""
+    from torchvision.utils import make_grid  # importing torchvision loads all its models: only when needed
+
+    return make_grid(images.detach().float().cpu(), nrow=nrow, padding=padding, pad_value=pad_value)
+
+
 def save_grid(images: torch.Tensor, path: str | Path, nrow: int = 8) -> Path:
     """Writes images in [-1, 1] as one PNG grid of ``nrow`` images per row and returns the path."""
-    from torchvision.utils import save_image  # importing torchvision loads all its models: only when needed
-
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    save_image(images.detach().float().cpu(), path, nrow=nrow, normalize=True, value_range=(-1, 1), padding=2)
+    to_pil(grid(images, nrow))[0].save(path)
     return path

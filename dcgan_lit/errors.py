@@ -1,4 +1,5 @@
-"""User-facing errors: raised early, printed as one line (what, where, how to fix) without a traceback."""
+"""User-facing errors: raised early, printed as one line (what, where, how to fix) without a traceback; and the
+one check of a whole-number setting."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import os
 import signal
 import sys
 from collections.abc import Callable, Sequence
-from typing import TypeVar
+from typing import Any, TypeVar
 
 T = TypeVar("T")
 
@@ -17,6 +18,42 @@ class UserError(Exception):
 
 class TrainingDiverged(UserError):
     """Training produced a non-finite loss; the run stops and keeps its last good checkpoint."""
+
+
+def is_whole_number(value: Any) -> bool:
+    """An ``int`` that is not a ``bool`` (Python's ``True`` is the integer 1; a setting never means that)."""
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def whole_number(
+    key: str,
+    value: Any,
+    minimum: int | None = None,
+    maximum: int | None = None,
+    also: Sequence[Any] = (),
+    hint: str = "",
+) -> Any:
+    """``value`` when it is an integer (never true/false) in [``minimum``, ``maximum``] or one of ``also``
+    (e.g. ``None``, ``"auto"``, ``-1``); otherwise one :class:`UserError` line naming ``key``."""
+    if not isinstance(value, bool) and any(value is other or value == other for other in also):
+        return value
+    if (
+        is_whole_number(value)
+        and (minimum is None or value >= minimum)
+        and (maximum is None or value <= maximum)
+    ):
+        return value
+    if minimum is not None and maximum is not None:
+        allowed = f"an integer from {minimum} to {maximum}"
+    elif minimum is not None:
+        allowed = f"an integer >= {minimum}"
+    elif maximum is not None:
+        allowed = f"an integer <= {maximum}"
+    else:
+        allowed = "an integer"
+    others = ", ".join("null" if other is None else str(other) for other in also)
+    shown = str(value).lower() if isinstance(value, bool) else value
+    raise UserError(f"{key}={shown} must be {allowed}{f' (or {others})' if others else ''}{hint}")
 
 
 def exit_on_user_error(run: Callable[[], T], overrides: Sequence[str] | None = None) -> T:

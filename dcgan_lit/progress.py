@@ -1,6 +1,7 @@
 """Progress of a long loop, for a person on a terminal or tailing a log: Rich's bar on a terminal, otherwise one
 plain INFO line every ``interval_seconds`` (``"FID reference: 3,400/10,000 images (34%), 4.1 images/s, ETA
-0:26:50"``). The training loop's own form is ``callbacks.progress.LogProgress``."""
+0:26:50"``). The training loop's own form is ``callbacks.progress_bar.LogProgress``; both pace themselves
+with :class:`Pace`."""
 
 from __future__ import annotations
 
@@ -32,6 +33,33 @@ def duration(seconds: float) -> str:
     return str(timedelta(seconds=round(seconds)))
 
 
+class Pace:
+    """The rate of a count since it started, the time left to a total, and whether a report is due (at most one
+    every ``interval_seconds``)."""
+
+    def __init__(self, interval_seconds: float = INTERVAL_SECONDS, start_count: int = 0) -> None:
+        self.interval_seconds = interval_seconds
+        self.start_count = start_count
+        self.start = self.last = time.perf_counter()
+
+    def due(self) -> bool:
+        """True at most once every ``interval_seconds`` (and then the interval starts again)."""
+        now = time.perf_counter()
+        if now - self.last < self.interval_seconds:
+            return False
+        self.last = now
+        return True
+
+    def rate(self, count: float) -> float:
+        """Units per second since the start."""
+        return (count - self.start_count) / max(time.perf_counter() - self.start, 1e-9)
+
+    def eta(self, count: float, total: float) -> str:
+        """The time left to ``total`` at the rate so far (``?`` before any progress)."""
+        rate = self.rate(count)
+        return duration((total - count) / rate if rate > 0 else float("inf"))
+
+
 def watch(
     items: Iterable[T],
     description: str,
@@ -56,14 +84,10 @@ def watch(
     if on_terminal() if terminal is None else terminal:
         yield from track(items, description=description, total=total, transient=True, console=console)
         return
-    start = last = time.perf_counter()
+    pace = Pace(interval_seconds)
     for done, item in enumerate(items, 1):
         yield item
-        now = time.perf_counter()
-        if now - last >= interval_seconds and done < total:
-            last = now
-            rate = done * per_item / (now - start)
-            left = (total - done) * per_item / rate if rate > 0 else float("inf")
+        if done < total and pace.due():
             log.info(
                 "%s: %s/%s %s (%.0f%%), %.1f %s/s, ETA %s",
                 description,
@@ -71,9 +95,9 @@ def watch(
                 f"{total * per_item:,}",
                 unit,
                 100 * done / total,
-                rate,
+                pace.rate(done * per_item),
                 unit,
-                duration(left),
+                pace.eta(done * per_item, total * per_item),
             )
 
 

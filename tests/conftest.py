@@ -14,6 +14,12 @@ from tests.helpers.images import write_images
 from tests.helpers.runs import train_run_folder
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The slow tests (processes, long runs) first: with ``-n 2`` the workers share them out before the many short
+    ones, instead of one worker finishing a long test alone at the end."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
 @pytest.fixture(autouse=True)
 def _isolated_env(tmp_path_factory, monkeypatch):
     """Every test: offline W&B, a private dataset cache, nothing read from the user's home."""

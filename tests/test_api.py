@@ -182,11 +182,14 @@ def test_import_dcgan_lit_does_not_import_lightning():
     )
 
 
-def test_pick_device_names_auto_and_devices():
+def test_pick_device_names_auto_and_devices(monkeypatch):
     from dcgan_lit.api import pick_device
 
     assert pick_device("cpu") == torch.device("cpu")
-    assert pick_device("auto") == torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    for cuda, expected in ((True, "cuda"), (False, "cpu")):  # auto: CUDA when there is one
+        monkeypatch.setattr(torch.cuda, "is_available", lambda cuda=cuda: cuda)
+        assert pick_device("auto") == torch.device(expected)
+    monkeypatch.undo()
     device = torch.device("cpu")
     assert pick_device(device) is device
     with pytest.raises(UserError) as error:

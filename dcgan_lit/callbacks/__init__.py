@@ -2,7 +2,12 @@
 
 from dcgan_lit.callbacks.class_interpolation import ClassInterpolationSheet
 from dcgan_lit.callbacks.divergence import DivergenceGuard
-from dcgan_lit.callbacks.fid import FIDCallback, attach_fid, build_fid_callback, check_fid_objective
+from dcgan_lit.callbacks.fid import (
+    FIDCallback,
+    build_fid_callback,
+    check_fid_objective,
+    without_unfed_checkpoints,
+)
 from dcgan_lit.callbacks.generator_export import ExportGenerator
 from dcgan_lit.callbacks.model_checkpoint import Checkpoint
 from dcgan_lit.callbacks.samples import SampleGrids, save_grid
@@ -14,8 +19,8 @@ __all__ = [
     "ExportGenerator",
     "FIDCallback",
     "SampleGrids",
-    "attach_fid",
     "build_fid_callback",
     "check_fid_objective",
     "save_grid",
+    "without_unfed_checkpoints",
 ]

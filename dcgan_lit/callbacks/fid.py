@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import math
 import time
 from collections.abc import Callable
 from typing import Any
@@ -15,9 +14,10 @@ from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig
 from torchmetrics import MinMetric
 
+from dcgan_lit.callbacks.fid_schedule import FIDSchedule
 from dcgan_lit.errors import UserError
 from dcgan_lit.metrics import MetricSuite, WeightsUnavailable, score_generator
-from dcgan_lit.metrics.cost import evaluations_every, minutes, resolve_counts, seconds_per_image
+from dcgan_lit.metrics.cost import check_fid_settings, cost_report, resolve_counts, seconds_per_image
 from dcgan_lit.metrics.features import extractor_from_config
 from dcgan_lit.metrics.reference import real_subset
 from dcgan_lit.model.sampling import eval_mode, sampling_generator
@@ -67,16 +67,14 @@ class FIDCallback(L.Callback):
     ) -> None:
         self.suite = suite
         self.cache_dir = cache_dir
-        self.every_n_epochs = every_n_epochs
+        self.schedule = FIDSchedule(every_n_epochs, budget)
         self.num_fake = num_fake
         self.num_real = num_real
         self.batch_size = batch_size
         self.seed = seed
-        self.budget = budget
         self.best = MinMetric()
         self.history: list[tuple[int, float]] = []  # (epoch, FID) of this process's evaluations
         self.seconds_per_image: float | None = None
-        self._epoch_clock: tuple[float, int] | None = None  # (start time, batches) of this epoch
 
     # -- start-up: counts, cost, reference ---------------------------------------------------------
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
@@ -96,30 +94,15 @@ class FIDCallback(L.Callback):
         """Times the extractor on a few training images and says what evaluations and the reference cost."""
         sample = to_rgb(images[: min(len(images), self.batch_size if self.suite_compiled else 16)])
         self.seconds_per_image = seconds_per_image(self.suite.extractor, sample.to(device))
-        if not report:
-            return
-        num_real = len(real_subset(len(images), self.num_real))
-        cached = self.suite.reference_is_cached(images, self.cache_dir, self.num_real)
-        if self.every_n_epochs == "auto":
-            schedule = (
-                f"every N epochs, N set after the first epoch to keep FID under {self.budget:.0%} of training"
+        if report:
+            num_real = len(real_subset(len(images), self.num_real))
+            cached = self.suite.reference_is_cached(images, self.cache_dir, self.num_real)
+            log.info(
+                "FID cost on %s: %s; evaluations %s, and after the last epoch",
+                device,
+                cost_report(self.seconds_per_image, self.num_fake, num_real, cached),
+                self.schedule.describe(),
             )
-        elif self.every_n_epochs:
-            schedule = f"every {self.every_n_epochs} epoch(s)"
-        else:
-            schedule = "never during training"
-        log.info(
-            "FID cost on %s: %.3f s per image, so ~%s per evaluation (%d fakes) and %s for the reference (%d "
-            "real images%s); evaluations %s, and after the last epoch",
-            device,
-            self.seconds_per_image,
-            minutes(self.seconds_per_image * self.num_fake),
-            self.num_fake,
-            "nothing" if cached else "~" + minutes(self.seconds_per_image * num_real),
-            num_real,
-            ", cached" if cached else ", once: then cached",
-            schedule,
-        )
 
     @property
     def suite_compiled(self) -> bool:
@@ -136,63 +119,20 @@ class FIDCallback(L.Callback):
             "fid/num_fake": self.num_fake,
             "fid/num_real": self.num_real if self.num_real is not None else "all",
             "fid/features": self.suite.extractor_description,
-            "fid/every_n_epochs": self.every_n_epochs,
+            "fid/every_n_epochs": self.schedule.every_n_epochs,
         }
         for logger in trainer.loggers:
             logger.log_hyperparams(protocol)
 
-    # -- the schedule ---------------------------------------------------------------------------------
+    # -- the schedule (FIDSchedule): every N epochs and after the last ------------------------------
     def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        self._epoch_clock = (time.perf_counter(), 0)
+        self.schedule.epoch_started()
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
-        if self._epoch_clock is not None:
-            self._epoch_clock = (self._epoch_clock[0], self._epoch_clock[1] + 1)
-
-    def choose_schedule(self, trainer: L.Trainer) -> None:
-        """``every_n_epochs=auto``: N from the measured cost and this epoch's pace (rank 0's, on every rank)."""
-        start, batches = self._epoch_clock or (time.perf_counter(), 0)
-        seconds_per_batch = (time.perf_counter() - start) / max(batches, 1)
-        epoch_seconds = seconds_per_batch * max(trainer.num_training_batches, batches, 1)
-        eval_seconds = (self.seconds_per_image or 0.0) * int(self.num_fake)
-        every = evaluations_every(eval_seconds, epoch_seconds, self.budget, self.planned_epochs(trainer))
-        every = trainer.strategy.broadcast(every, src=0)
-        self.every_n_epochs = int(every)
-        if trainer.is_global_zero:
-            log.info(
-                "FID every %d epoch(s) and after the last: an evaluation takes ~%s, an epoch ~%s (budget %.0f%%; "
-                "set metrics.fid.every_n_epochs= to choose)",
-                self.every_n_epochs,
-                minutes(eval_seconds),
-                minutes(epoch_seconds),
-                100 * self.budget,
-            )
-
-    @staticmethod
-    def planned_epochs(trainer: L.Trainer) -> int | None:
-        """How many epochs the run will train (``max_epochs``, or ``max_steps`` in whole epochs); None: unbounded."""
-        epochs = []
-        if trainer.max_epochs is not None and trainer.max_epochs > 0:
-            epochs.append(trainer.max_epochs)
-        batches = trainer.num_training_batches
-        if trainer.max_steps is not None and trainer.max_steps > 0 and batches and batches != float("inf"):
-            steps_per_epoch = batches * getattr(trainer.lightning_module, "optimizer_steps_per_iteration", 1)
-            epochs.append(math.ceil(trainer.max_steps / steps_per_epoch))
-        return min(epochs) if epochs else None
-
-    def is_last_epoch(self, trainer: L.Trainer) -> bool:
-        max_steps, max_epochs = trainer.max_steps, trainer.max_epochs
-        return bool(
-            trainer.should_stop
-            or (max_steps is not None and max_steps > 0 and trainer.global_step >= max_steps)
-            or (max_epochs is not None and max_epochs > 0 and trainer.current_epoch + 1 >= max_epochs)
-        )
+        self.schedule.batch_ended()
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if self.every_n_epochs == "auto":
-            self.choose_schedule(trainer)
-        due = self.every_n_epochs and (trainer.current_epoch + 1) % self.every_n_epochs == 0
-        if not (due or (self.every_n_epochs != 0 and self.is_last_epoch(trainer))):
+        if not self.schedule.due(trainer, (self.seconds_per_image or 0.0) * int(self.num_fake)):
             return
         start = time.perf_counter()
         results = self.score(pl_module)
@@ -231,16 +171,13 @@ class FIDCallback(L.Callback):
             )
 
     def state_dict(self) -> dict[str, Any]:
-        every = (
-            self.every_n_epochs if isinstance(self.every_n_epochs, int) else None
-        )  # a chosen schedule stays
-        return {"best_fid": float(self.best.compute()) if self.best.update_called else None, "every": every}
+        best = float(self.best.compute()) if self.best.update_called else None
+        return {"best_fid": best, "every": self.schedule.state()}  # a chosen schedule stays
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         if state_dict.get("best_fid") is not None:
             self.best.update(torch.tensor(state_dict["best_fid"]))
-        if state_dict.get("every") is not None and self.every_n_epochs == "auto":
-            self.every_n_epochs = int(state_dict["every"])
+        self.schedule.restore(state_dict.get("every"))
 
 
 def build_fid_callback(metrics: DictConfig | None, cache_dir: str | None) -> FIDCallback | None:
@@ -251,7 +188,7 @@ def build_fid_callback(metrics: DictConfig | None, cache_dir: str | None) -> FID
     fid = (metrics or {}).get("fid")
     if not fid or not fid.get("enabled", True):
         return None
-    check_settings(fid)
+    check_fid_settings(fid)
     try:
         extractor = extractor_from_config(fid, cache_dir)
     except WeightsUnavailable as error:
@@ -279,7 +216,7 @@ def build_fid_callback(metrics: DictConfig | None, cache_dir: str | None) -> FID
         "FID features %s; %s, every %s epoch(s)%s",
         callback.suite.extractor_description,
         counts,
-        callback.every_n_epochs,
+        callback.schedule.every_n_epochs,
         " (auto: settled when training starts, see below)"
         if "auto" in f"{counts} {fid.get('every_n_epochs')}"
         else "",
@@ -287,42 +224,18 @@ def build_fid_callback(metrics: DictConfig | None, cache_dir: str | None) -> FID
     return callback
 
 
-def check_settings(fid: DictConfig) -> None:
-    """Counts that would only fail at the first evaluation, an epoch into training, fail now."""
-    minimums = {"num_fake": 2, "batch_size": 1, "every_n_epochs": 0}
-    for key, minimum in minimums.items():
-        value = fid.get(key)
-        auto = key != "batch_size" and value == "auto"
-        if (
-            key in fid
-            and not auto
-            and (not isinstance(value, int) or isinstance(value, bool) or value < minimum)
-        ):
-            allowed = " (or auto)" if key != "batch_size" else ""
-            raise UserError(f"metrics.fid.{key}={value} must be an integer >= {minimum}{allowed}")
-    num_real = fid.get("num_real")
-    if num_real not in (None, "auto") and (not isinstance(num_real, int) or num_real < 2):
-        raise UserError(
-            f"metrics.fid.num_real={num_real} must be an integer >= 2, or null for all images (or auto)"
-        )
-    budget = fid.get("budget", 0.1)
-    if not (isinstance(budget, (int, float)) and 0 < budget <= 1):
-        raise UserError(
-            f"metrics.fid.budget={budget} must be a fraction of training time in (0, 1], e.g. 0.1"
-        )
-
-
-def check_fid_objective(optimized_metric: str | None, fid_callback: FIDCallback | None) -> None:
+def check_fid_objective(optimized_metric: str | None, callbacks: list[L.Callback]) -> None:
     """A run whose objective is a ``val/`` metric (a sweep's ``val/fid_best``) stops at start-up when FID is off."""
-    if fid_callback is None and optimized_metric and optimized_metric.startswith("val/"):
+    has_fid = any(isinstance(c, FIDCallback) for c in callbacks)
+    if not has_fid and optimized_metric and optimized_metric.startswith("val/"):
         raise UserError(
             f"optimized_metric={optimized_metric} needs FID, which is off in this run (metrics=none, or the "
             "weights are missing: see above); make FID available or set optimized_metric=train/loss_g"
         )
 
 
-def attach_fid(callbacks: list[L.Callback], fid_callback: FIDCallback | None) -> list[L.Callback]:
-    """Adds the FID callback; without one, drops checkpoints that monitor ``val/fid`` (nothing would feed them)."""
-    if fid_callback is not None:
-        return [*callbacks, fid_callback]
+def without_unfed_checkpoints(callbacks: list[L.Callback]) -> list[L.Callback]:
+    """Without an FID callback, checkpoints that monitor ``val/fid`` are dropped (nothing would feed them)."""
+    if any(isinstance(c, FIDCallback) for c in callbacks):
+        return callbacks
     return [c for c in callbacks if not (isinstance(c, ModelCheckpoint) and c.monitor == "val/fid")]

@@ -9,7 +9,7 @@ import lightning as L
 from lightning.pytorch.loggers import WandbLogger
 from lightning.pytorch.utilities import rank_zero_only
 
-from dcgan_lit.checkpoint.load import generator_from_state, generator_hyperparameters, save_generator
+from dcgan_lit.checkpoint.load import generator_hyperparameters, save_generator
 from dcgan_lit.model.sampling import sampling_generator
 
 log = logging.getLogger(__name__)
@@ -27,8 +27,7 @@ class ExportGenerator(L.Callback):
 
     @rank_zero_only
     def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        sampling_generator(pl_module)  # brings the EMA's BatchNorm statistics up to date (ema.recompute_bn)
-        generator = generator_from_state(pl_module.state_dict(), dict(pl_module.hparams))
+        generator = sampling_generator(pl_module)  # the EMA's BatchNorm statistics brought up to date first
         save_generator(generator, self.path)
         log.info("Final generator written to %s (load it with dcgan_lit.load_generator)", self.path)
         if not self.artifact:

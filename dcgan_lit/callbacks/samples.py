@@ -8,21 +8,21 @@ from pathlib import Path
 import lightning as L
 import torch
 from lightning.pytorch.utilities import rank_zero_only
-from torchvision.utils import make_grid
 
-from dcgan_lit.api import save_grid
+from dcgan_lit.api import grid, save_grid, to_pil
+from dcgan_lit.pixels import to_uint8
 
 log = logging.getLogger(__name__)
 
 
 def log_image(trainer: L.Trainer, key: str, images: torch.Tensor, step: int, nrow: int = 8) -> None:
     """Sends a grid to every logger that takes images (W&B, TensorBoard); CSV gets nothing."""
-    grid = make_grid(images.detach().float().cpu(), nrow=nrow, normalize=True, value_range=(-1, 1))
+    tiled = grid(images, nrow)
     for logger in trainer.loggers:
         if hasattr(logger, "log_image"):  # WandbLogger
-            logger.log_image(key=key, images=[grid], step=step)
+            logger.log_image(key=key, images=to_pil(tiled), step=step)
         elif hasattr(getattr(logger, "experiment", None), "add_image"):  # TensorBoardLogger
-            logger.experiment.add_image(key, grid, global_step=step)
+            logger.experiment.add_image(key, to_uint8(tiled), global_step=step)
 
 
 class SampleGrids(L.Callback):

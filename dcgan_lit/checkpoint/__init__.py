@@ -1,2 +1,2 @@
-"""Checkpoints: atomic writes and safe loading (io), networks rebuilt from them and the standalone generator
-file (load), what ``ckpt_path=`` resumes from (resume), and the random states an exact resume restores (rng)."""
+"""Checkpoints: atomic writes, safe loading and the one cache-or-build of tensor files (io), networks rebuilt from
+checkpoints and the standalone generator file (load), and what ``ckpt_path=`` resumes from (resume)."""

@@ -8,16 +8,22 @@ pickled objects is one clear line, never unpickled.
 
 from __future__ import annotations
 
+import logging
 import os
 import pickle
 import tempfile
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 
 from dcgan_lit.errors import UserError
+
+log = logging.getLogger(__name__)
+
+Cached = TypeVar("Cached")
 
 
 def atomic_torch_save(obj, path: Path) -> None:
@@ -33,6 +39,40 @@ def atomic_torch_save(obj, path: Path) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def read_cached(path: Path, what: str, mmap: bool = False) -> Any | None:
+    """A cache file's tensors (``weights_only``; memory-mapped with ``mmap``), or None when it is missing or
+    unreadable: a damaged cache entry costs a rebuild, never the run."""
+    if not path.is_file():
+        return None
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
+    except Exception as error:  # noqa: BLE001 - whatever is wrong with the file, rebuilding it is the answer
+        log.warning("Cached %s %s is unreadable (%s); rebuilding it", what, path, error)
+        return None
+
+
+def write_cached(obj: Any, path: Path, what: str) -> None:
+    """Writes a cache file atomically; a folder that refuses it only costs a rebuild next time."""
+    try:
+        atomic_torch_save(obj, path)
+        log.info("Cached %s at %s", what, path)
+    except OSError as error:
+        log.warning("Could not write the %s cache %s (%s); continuing without it", what, path, error)
+
+
+def load_or_build(path: Path | None, build: Callable[[], Cached], what: str, mmap: bool = False) -> Cached:
+    """The cached tensors at ``path``, or ``build()``'s, cached there for next time (``path`` None: no cache)."""
+    if path is None:
+        return build()
+    cached = read_cached(path, what, mmap=mmap)
+    if cached is not None:
+        log.info("Using cached %s %s", what, path)
+        return cached
+    built = build()
+    write_cached(built, path, what)
+    return built
 
 
 def fsync_dir(folder: Path) -> None:

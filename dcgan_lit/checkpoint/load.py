@@ -12,7 +12,7 @@ from typing import Any
 
 import torch
 
-from dcgan_lit.checkpoint.io import load_weights, read_weights_only
+from dcgan_lit.checkpoint.io import atomic_torch_save, load_weights, read_weights_only
 from dcgan_lit.errors import UserError
 from dcgan_lit.model.networks import PAPER, Discriminator, Generator
 
@@ -116,14 +116,15 @@ def generator_hyperparameters(generator: Generator) -> dict[str, Any]:
 def save_generator(generator: Generator, path: str | Path) -> Path:
     """Writes a standalone generator file (tensors and plain data only) that every loader here reads back."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    weights = {f"generator.{k}": v.detach().cpu().clone() for k, v in generator.state_dict().items()}
+    weights = {
+        f"generator.{k}": v.detach().cpu().contiguous().clone() for k, v in generator.state_dict().items()
+    }
     export = {
         "format": EXPORT_FORMAT,
         "hyper_parameters": generator_hyperparameters(generator),
         "state_dict": weights,
     }
-    torch.save(export, path)
+    atomic_torch_save(export, path)  # a crash mid-write leaves the previous file whole
     return path
 
 

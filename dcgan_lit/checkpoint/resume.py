@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 from lightning.pytorch.utilities import rank_zero_only
@@ -18,8 +18,22 @@ from dcgan_lit.errors import UserError
 log = logging.getLogger(__name__)
 
 
+class Resume(NamedTuple):
+    """The checkpoint a run continues from: its file and its contents (read once, when it was verified)."""
+
+    path: str
+    checkpoint: dict[str, Any]
+
+
 class AtomicCheckpointIO(TorchCheckpointIO):
-    """Lightning checkpoint IO that writes atomically (temp file, fsync, rename) and reads ``weights_only``."""
+    """Lightning checkpoint IO that writes atomically (temp file, fsync, rename) and reads ``weights_only``.
+
+    With ``resume``, Lightning's read of that file gets the contents already read when it was verified.
+    """
+
+    def __init__(self, resume: Resume | None = None) -> None:
+        super().__init__()
+        self.resume = resume
 
     def save_checkpoint(self, checkpoint: dict[str, Any], path: Any, storage_options: Any = None) -> None:
         path = Path(path)
@@ -36,6 +50,9 @@ class AtomicCheckpointIO(TorchCheckpointIO):
     def load_checkpoint(
         self, path: Any, map_location: Callable | None = None, weights_only: bool | None = None
     ) -> dict[str, Any]:
+        resume, self.resume = self.resume, None  # held until Lightning's one read, then let go
+        if resume is not None and Path(path) == Path(resume.path):
+            return resume.checkpoint
         return load_weights(path)
 
 
@@ -63,15 +80,17 @@ MEANING_SECTIONS = ("dataset", "model", "gan", "augment")
 NOT_MEANING = {"num_workers", "cache_dir", "on_device", "download", "channels_last", "compile"}
 
 
-def verify_checkpoint(path: Path, model: Mapping[str, Any] | None = None) -> None:
+def verify_checkpoint(path: Path, model: Mapping[str, Any] | None = None) -> Resume:
     """Reads ``path`` with ``weights_only=True`` and checks it was trained with ``model``'s architecture."""
-    hparams = load_weights(path).get("hyper_parameters", {})
+    checkpoint = load_weights(path)
+    hparams = checkpoint.get("hyper_parameters", {})
     for key in ARCHITECTURE_KEYS:
         if model is not None and key in hparams and key in model and hparams[key] != model[key]:
             raise UserError(
                 f"checkpoint {path} was trained with model.{key}={hparams[key]}, but the config has "
                 f"model.{key}={model[key]}; resume with the same model settings"
             )
+    return Resume(str(path), checkpoint)
 
 
 def meaning(config: Mapping[str, Any]) -> dict[str, Any]:
@@ -114,8 +133,8 @@ def resolve_ckpt_path(
     model: Mapping[str, Any] | None = None,
     siblings: bool = True,
     config: Mapping[str, Any] | None = None,
-) -> str | None:
-    """``ckpt_path``: null (fresh run), a file, or ``last``; returns a checkpoint that loads, or None.
+) -> Resume | None:
+    """``ckpt_path``: null (fresh run), a file, or ``last``; returns the checkpoint that loads (read once), or None.
 
     A file is verified (:func:`verify_checkpoint`) and refused with one line when damaged, unsafe or made for
     another architecture. ``last`` takes the first good one of this run folder's checkpoints, then (with
@@ -132,8 +151,7 @@ def resolve_ckpt_path(
             raise UserError(
                 f"ckpt_path={ckpt_path}: no such file; pass a .ckpt file, 'last', or leave it null"
             )
-        verify_checkpoint(path, model)
-        return str(path)
+        return verify_checkpoint(path, model)
     output_dir = Path(output_dir)
     refused: list[tuple[Path, list[str]]] = []
     for run in [output_dir, *(sibling_runs(output_dir) if siblings else [])]:
@@ -144,7 +162,7 @@ def resolve_ckpt_path(
             continue
         for candidate in run_checkpoints(run):
             try:
-                verify_checkpoint(candidate, model)
+                resume = verify_checkpoint(candidate, model)
             except UserError as error:
                 log.warning("ckpt_path=last: skipping %s", error)
                 continue
@@ -157,7 +175,7 @@ def resolve_ckpt_path(
                 )
             else:
                 log.info("ckpt_path=last: resuming from %s", candidate)
-            return str(candidate)
+            return resume
     if refused:
         run, differ = refused[0]
         raise UserError(

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import logging
 import os
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -12,9 +11,7 @@ from typing import TypeVar
 
 import torch
 
-from dcgan_lit.checkpoint.io import atomic_torch_save
-
-log = logging.getLogger(__name__)
+from dcgan_lit.checkpoint.io import load_or_build
 
 Cached = TypeVar("Cached", torch.Tensor, dict[str, torch.Tensor])  # images, or images and labels
 
@@ -44,22 +41,7 @@ def fingerprint_pixels(images: torch.Tensor) -> str:
     return digest.hexdigest()
 
 
-def load_or_build(cache_dir: str | os.PathLike | None, key: str, build: Callable[[], Cached]) -> Cached:
-    """Returns the cached tensor (or dict of tensors) for ``key`` (memory-mapped), or builds, caches and returns it."""
-    if cache_dir is None:
-        return build()
-    path = Path(cache_dir) / f"{key}.pt"
-    if path.exists():
-        try:
-            tensor = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
-            log.info("Using cached dataset %s", path)
-            return tensor
-        except Exception as error:  # a damaged cache entry is rebuilt, never fatal
-            log.warning("Cached dataset %s is unreadable (%s); rebuilding it", path, error)
-    tensor = build()
-    try:
-        atomic_torch_save(tensor, path)
-        log.info("Cached dataset at %s", path)
-    except OSError as error:
-        log.warning("Could not write the dataset cache %s (%s); continuing without it", path, error)
-    return tensor
+def cached_dataset(cache_dir: str | os.PathLike | None, key: str, build: Callable[[], Cached]) -> Cached:
+    """The cached tensor (or dict of tensors) for ``key``, memory-mapped, or ``build()``'s, cached for next time."""
+    path = None if cache_dir is None else Path(cache_dir) / f"{key}.pt"
+    return load_or_build(path, build, "dataset", mmap=True)

@@ -11,7 +11,7 @@ import lightning as L
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from dcgan_lit.data.cache import load_or_build, make_key
+from dcgan_lit.data.cache import cached_dataset, make_key
 from dcgan_lit.data.sampler import ResumableShuffleSampler
 from dcgan_lit.data.transforms import apply_symmetries, normalize_per_image, resolve_symmetries
 from dcgan_lit.errors import UserError
@@ -177,7 +177,7 @@ class ImageDataModule(L.LightningDataModule):
             return
         self.check_source()
         start = time.perf_counter()
-        data = load_or_build(self.cache_dir, self.cache_key(), self.build_dataset)
+        data = cached_dataset(self.cache_dir, self.cache_key(), self.build_dataset)
         images, labels = (data["images"], data["labels"]) if self.conditional else (data, None)
         if images.size(0) == 0:
             raise UserError(

@@ -7,7 +7,10 @@ import math
 import time
 
 import torch
+from omegaconf import DictConfig
 from torch import nn
+
+from dcgan_lit.errors import UserError, whole_number
 
 # ``auto`` image counts per device kind: the published protocol (50,000 fakes against the training set) on an
 # accelerator; on a CPU, where the TF Inception costs ~0.1 s per image, counts a run can afford. FIDs from
@@ -72,3 +75,29 @@ def minutes(seconds: float) -> str:
     """``0.4 min``, ``12 min``: a rough duration for a log line."""
     value = seconds / 60
     return f"{value:.1f} min" if value < 10 else f"{value:.0f} min"
+
+
+def cost_report(seconds_per_image: float, num_fake: int, num_real: int, cached: bool) -> str:
+    """``0.071 s per image, so ~2.4 min per evaluation (2000 fakes) and ~5.9 min for the reference (...)``."""
+    reference = "nothing" if cached else "~" + minutes(seconds_per_image * num_real)
+    return (
+        f"{seconds_per_image:.3f} s per image, so ~{minutes(seconds_per_image * num_fake)} per evaluation "
+        f"({num_fake} fakes) and {reference} for the reference ({num_real} real images"
+        f"{', cached' if cached else ', once: then cached'})"
+    )
+
+
+def check_fid_settings(fid: DictConfig) -> None:
+    """``metrics.fid`` counts and budget that would only fail at the first evaluation fail at start-up."""
+    whole_number("metrics.fid.num_fake", fid.get("num_fake", "auto"), 2, also=("auto",))
+    whole_number("metrics.fid.batch_size", fid.get("batch_size", 100), 1)
+    whole_number("metrics.fid.every_n_epochs", fid.get("every_n_epochs", "auto"), 0, also=("auto",))
+    whole_number(
+        "metrics.fid.num_real", fid.get("num_real", "auto"), 2, also=(None, "auto"), hint="; null: all images"
+    )
+    whole_number("metrics.fid.seed", fid.get("seed", 0), 0)
+    budget = fid.get("budget", 0.1)
+    if not (isinstance(budget, (int, float)) and not isinstance(budget, bool) and 0 < budget <= 1):
+        raise UserError(
+            f"metrics.fid.budget={budget} must be a fraction of training time in (0, 1], e.g. 0.1"
+        )

@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import logging
 import re
 from pathlib import Path
 
 import torch
 
-from dcgan_lit.checkpoint.io import atomic_torch_save
+from dcgan_lit.checkpoint.io import read_cached, write_cached
 from dcgan_lit.data.cache import make_key
 from dcgan_lit.metrics.frechet import FeatureStats
-
-log = logging.getLogger(__name__)
 
 STATS_VERSION = 1  # bump when the feature pipeline changes in a way that alters cached statistics
 
@@ -44,30 +41,20 @@ def stats_path(cache_dir: str | Path, key: str) -> Path:
 
 def load_stats(cache_dir: str | Path | None, key: str) -> FeatureStats | None:
     """The cached statistics for ``key``, or None (missing or unreadable: they are then recomputed)."""
-    if cache_dir is None:
-        return None
-    path = stats_path(cache_dir, key)
-    if not path.is_file():
-        return None
-    try:
-        return FeatureStats.from_dict(torch.load(path, map_location="cpu", weights_only=True))
-    except Exception as error:
-        log.warning("Reference statistics %s are unreadable (%s); recomputing them", path, error)
-        return None
+    cached = None if cache_dir is None else read_cached(stats_path(cache_dir, key), "reference statistics")
+    return None if cached is None else FeatureStats.from_dict(cached)
 
 
 def save_stats(
     cache_dir: str | Path | None, key: str, stats: FeatureStats, parts: dict | None = None
 ) -> None:
     """Writes the statistics atomically; a failed write only costs a recomputation next time."""
-    if cache_dir is None:
-        return
-    path = stats_path(cache_dir, key)
-    try:
-        atomic_torch_save({**stats.to_dict(), "key": key, **(parts or {})}, path)
-        log.info("Cached reference statistics at %s", path)
-    except OSError as error:
-        log.warning("Could not write reference statistics %s (%s); continuing without the cache", path, error)
+    if cache_dir is not None:
+        write_cached(
+            {**stats.to_dict(), "key": key, **(parts or {})},
+            stats_path(cache_dir, key),
+            "reference statistics",
+        )
 
 
 def real_subset(count: int, num_real: int | None, seed: int = 0) -> torch.Tensor:

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping, Sequence
 from typing import NamedTuple
 
 import lightning as L
 import torch
 
-from dcgan_lit.checkpoint.rng import rng_states, set_rng_states
 from dcgan_lit.model.diffaugment import DiffAugment, parse_policy
 from dcgan_lit.model.ema import copy_into, decay_at, make_ema, recompute_batch_norm, update_ema
 from dcgan_lit.model.losses import check_loss, discriminator_loss, generator_loss, is_number
@@ -21,7 +19,8 @@ from dcgan_lit.model.networks import (
     count_parameters,
     init_weights,
 )
-from dcgan_lit.model.sampling import eval_mode, sampling_generator
+from dcgan_lit.model.rng import rng_states, set_rng_states
+from dcgan_lit.model.sampling import eval_mode, frozen, sampling_generator
 
 OptimizerFactory = Callable[..., torch.optim.Optimizer]
 
@@ -33,18 +32,6 @@ class StepResult(NamedTuple):
     loss_g: torch.Tensor
     logits_real: torch.Tensor
     logits_fake: torch.Tensor
-
-
-@contextmanager
-def frozen(network: torch.nn.Module) -> Iterator[None]:
-    """``network``'s parameters gather no gradients inside the block (G's step must not train D)."""
-    flags = [p.requires_grad for p in network.parameters()]
-    network.requires_grad_(False)
-    try:
-        yield
-    finally:
-        for parameter, flag in zip(network.parameters(), flags, strict=True):
-            parameter.requires_grad_(flag)
 
 
 def default_adam(

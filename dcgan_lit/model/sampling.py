@@ -1,4 +1,5 @@
-"""Sampling from a generator: which generator samples (EMA or G), eval mode for a while, G(z) in batches."""
+"""Sampling from a generator: which generator samples (EMA or G), eval mode or frozen parameters for a while,
+G(z) in batches."""
 
 from __future__ import annotations
 
@@ -30,6 +31,19 @@ def eval_mode(network: nn.Module) -> Iterator[nn.Module]:
         yield network
     finally:
         network.train(was_training)
+
+
+@contextmanager
+def frozen(network: nn.Module) -> Iterator[nn.Module]:
+    """``network``'s parameters gather no gradients inside the block (G's step must not train D), then as they
+    were."""
+    flags = [p.requires_grad for p in network.parameters()]
+    network.requires_grad_(False)
+    try:
+        yield network
+    finally:
+        for parameter, flag in zip(network.parameters(), flags, strict=True):
+            parameter.requires_grad_(flag)
 
 
 Progress = Callable[[Iterable, str, int], Iterable]

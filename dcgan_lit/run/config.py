@@ -8,7 +8,7 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
-from dcgan_lit.errors import UserError
+from dcgan_lit.errors import UserError, whole_number
 from dcgan_lit.model.module import check_options
 from dcgan_lit.model.networks import SUPPORTED_SIZES
 
@@ -21,35 +21,63 @@ OUTPUT_KEYS = ("paths.output_dir", "callbacks.model_checkpoint.dirpath", "callba
 SECTIONS = ("dataset", "model", "trainer", "paths", "gan", "augment")
 OPTIONAL_SECTIONS = ("callbacks", "logger", "metrics", "metrics.fid")
 
-MODEL_LIMITS = {
-    "latent_dim": (4096, 100),
-    "ngf": (1024, 64),
-    "ndf": (1024, 64),
-    "d_steps": (100, 1),
-    "num_fixed_samples": (4096, 64),
+# Every whole-number setting: key -> (least, most, other values allowed, hint). A key absent from the config is
+# not checked. One check for all (errors.whole_number): true/false is never taken for 1/0. The ceilings stop a
+# typo such as ngf=640000 from allocating the machine's memory many times over before failing, or
+# d_steps=600000000 from spending days inside one iteration, where no max_steps is checked.
+NO_LIMIT = "; -1: no limit"
+INTEGER_SETTINGS: dict[str, tuple[int | None, int | None, tuple, str]] = {
+    "seed": (0, 2**32 - 1, (None,), "; null: no seeding"),
+    "model.image_size": (1, None, (), ""),
+    "dataset.channels": (1, None, (), ""),  # before model.channels, which follows it
+    "model.channels": (1, None, (), ""),
+    "model.latent_dim": (1, 4096, (), "; the paper uses 100"),
+    "model.ngf": (1, 1024, (), "; the paper uses 64"),
+    "model.ndf": (1, 1024, (), "; the paper uses 64"),
+    "model.d_steps": (1, 100, (), "; the paper uses 1"),
+    "model.num_fixed_samples": (1, 4096, (), "; the default is 64"),
+    "model.ema.start_step": (0, None, (None,), " iterations"),
+    "dataset.image_size": (1, None, (), ""),  # after model.image_size, which it follows
+    "dataset.batch_size": (1, None, (), ""),
+    "dataset.subset": (1, None, (None,), " images; null: all of them"),
+    "dataset.subset_seed": (0, None, (), ""),
+    "trainer.max_steps": (1, None, (-1, None), NO_LIMIT),
+    "trainer.max_epochs": (1, None, (-1, None), NO_LIMIT),
+    "trainer.log_every_n_steps": (1, None, (), ""),
+    "trainer.num_sanity_val_steps": (0, None, (), ""),
+    "callbacks.model_checkpoint.every_n_steps": (0, None, (), "; 0: off"),
+    "callbacks.model_checkpoint.every_n_epochs": (0, None, (), "; 0: off"),
+    "callbacks.model_checkpoint.save_top_k": (-1, None, (), "; -1: all"),
+    "callbacks.best_checkpoint.every_n_epochs": (0, None, (), "; 0: off"),
+    "callbacks.best_checkpoint.save_top_k": (-1, None, (), "; -1: all"),
+    "callbacks.samples.every_n_steps": (0, None, (), "; 0: off"),
+    "callbacks.samples.nrow": (1, None, (), ""),
+    "callbacks.divergence.check_every_n_steps": (1, None, (), ""),
+    "callbacks.divergence.d_wins_window": (1, None, (), ""),
+    "callbacks.divergence.collapse_every_n_steps": (0, None, (), "; 0: off"),
+    "callbacks.divergence.collapse_patience": (1, None, (), ""),
 }
+
+
+def validate_integers(cfg: DictConfig) -> None:
+    """Every setting of :data:`INTEGER_SETTINGS` present in ``cfg`` is a whole number in its range."""
+    absent = object()
+    for key, (least, most, also, hint) in INTEGER_SETTINGS.items():
+        value = OmegaConf.select(cfg, key, default=absent)
+        if value is not absent:
+            whole_number(key, value, least, most, also, hint)
 
 
 def validate(cfg: DictConfig) -> None:
     """Raises :class:`UserError` naming the key, the value and what is allowed."""
     validate_top_level(cfg)
+    validate_integers(cfg)
     validate_model_and_data(cfg)
     validate_training(cfg)
     for key in OUTPUT_KEYS:
         folder = OmegaConf.select(cfg, key, default=None)
         if folder:
             require_writable(key, folder)
-
-
-def positive_int(key: str, value) -> int:
-    """``value`` as an int >= 1, or one line naming ``key``."""
-    try:
-        number = int(value)
-    except (TypeError, ValueError):
-        number = 0
-    if number < 1 or number != value:
-        raise UserError(f"{key}={value} must be a positive integer")
-    return number
 
 
 def validate_model_and_data(cfg: DictConfig) -> None:
@@ -78,22 +106,12 @@ def validate_model_and_data(cfg: DictConfig) -> None:
             f"dataset.image_size={data.image_size} does not match model.image_size={model.image_size}; "
             "leave dataset.image_size as ${model.image_size}"
         )
-    # Positive integers, each with a ceiling: a typo such as ngf=640000 would try to allocate the machine's
-    # memory many times over before failing, and d_steps=600000000 would spend days inside one iteration,
-    # where no max_steps is checked. (key: (most, the paper's value))
-    for key, (most, paper) in MODEL_LIMITS.items():
-        if key in model and positive_int(f"model.{key}", model[key]) > most:
-            raise UserError(f"model.{key}={model[key]} is larger than {most}; the paper uses {paper}")
     if not isinstance(model.get("conditional", False), bool):
         raise UserError(f"model.conditional={model.conditional} must be true or false")
-    positive_int("dataset.batch_size", data.batch_size)
-    workers, most = data.get("num_workers", 0), max(4 * (os.cpu_count() or 1), 8)
-    if not (isinstance(workers, int) and not isinstance(workers, bool) and 0 <= workers <= most):
-        # each worker is a process holding a copy of the loader: thousands of them exhaust the memory
-        raise UserError(
-            f"dataset.num_workers={workers} must be an integer from 0 (load in the main process) to {most} "
-            f"(4 per CPU core here)"
-        )
+    # each worker is a process holding a copy of the loader: thousands of them exhaust the memory
+    most = max(4 * (os.cpu_count() or 1), 8)
+    hint = "; 0 loads in the main process, the most is 4 per CPU core"
+    whole_number("dataset.num_workers", data.get("num_workers", 0), 0, most, hint=hint)
     for name in ("optimizer_g", "optimizer_d"):
         opt = model.get(name) or {}
         lr = opt.get("lr", 1.0)
@@ -115,25 +133,12 @@ def validate_top_level(cfg: DictConfig) -> None:
                 f"{key}={value} is not a group of settings; set its keys ({key}.<name>=...) or pick an option "
                 f"of its config group"
             )
-    seed = cfg.get("seed")
-    if seed is not None and not (isinstance(seed, int) and not isinstance(seed, bool) and 0 <= seed < 2**32):
-        raise UserError(f"seed={seed} must be an integer in [0, 2^32) or null (no seeding)")
     ckpt_path = cfg.get("ckpt_path")
     if ckpt_path is not None and not isinstance(ckpt_path, str):
         raise UserError(f"ckpt_path={ckpt_path} must be a .ckpt file, 'last', or null")
 
 
 def validate_training(cfg: DictConfig) -> None:
-    max_steps = cfg.trainer.get("max_steps", -1)
-    if max_steps is not None and max_steps != -1 and not (isinstance(max_steps, int) and max_steps >= 1):
-        raise UserError(
-            f"trainer.max_steps={max_steps} must be -1 (no limit) or a positive number of iterations"
-        )
-    every = OmegaConf.select(cfg, "callbacks.model_checkpoint.every_n_steps", default=0)
-    if not (isinstance(every, int) and every >= 0):
-        raise UserError(
-            f"callbacks.model_checkpoint.every_n_steps={every} must be 0 (off) or a positive number of iterations"
-        )
     action = OmegaConf.select(cfg, "callbacks.divergence.action", default="warn")
     if action not in ("warn", "stop"):
         raise UserError(f"callbacks.divergence.action={action} is not allowed; use warn or stop")

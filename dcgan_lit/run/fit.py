@@ -7,21 +7,21 @@ import warnings
 from pathlib import Path
 
 import lightning as L
+import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
-from dcgan_lit.callbacks import attach_fid, build_fid_callback, check_fid_objective
+from dcgan_lit.callbacks import check_fid_objective
 from dcgan_lit.callbacks.wandb_run import WandbRunId, saved_run_id, wandb_logger
-from dcgan_lit.checkpoint.io import load_weights
-from dcgan_lit.checkpoint.resume import AtomicCheckpointIO, keep_earlier_metrics, resolve_ckpt_path
+from dcgan_lit.checkpoint.resume import AtomicCheckpointIO, Resume, keep_earlier_metrics, resolve_ckpt_path
 from dcgan_lit.model.module import DCGAN
 from dcgan_lit.run.config import plain, validate
 from dcgan_lit.run.console import quiet_first_screen
 from dcgan_lit.run.distributed import check_distributed
 from dcgan_lit.run.instantiate import build, instantiate_callbacks, instantiate_loggers
 
-__all__ = ["resolve_ckpt_path", "train"]
+__all__ = ["build_trainer", "resolve_ckpt_path", "train"]
 
 log = logging.getLogger(__name__)
 
@@ -70,29 +70,62 @@ def log_hyperparameters(trainer: L.Trainer, cfg: DictConfig, model: DCGAN) -> No
         logger.log_hyperparams(config)
 
 
+def accelerator_choice(device: torch.device) -> str:
+    """The ``accelerator`` config group's option for a torch device (a benchmark's ``device=`` setting)."""
+    return "gpu" if torch.device(device).type == "cuda" else "cpu"
+
+
+def build_trainer(
+    cfg: DictConfig,
+    model: DCGAN,
+    callbacks: list[L.Callback],
+    loggers: list | None = None,
+    resume: Resume | None = None,
+    max_iterations: int | None = None,
+    **overrides,
+) -> L.Trainer:
+    """The config's Trainer: ``max_steps`` counted in iterations (``max_iterations`` overrides it), checkpoints
+    written atomically, and the checkpoint resumed from read once (``resume``); ``overrides`` go to the Trainer."""
+    # Lightning warns on any mid-epoch resume unless the DataLoader itself is stateful; the data module
+    # restores the data order (its sampler's position is in the checkpoint), so the warning does not apply.
+    warnings.filterwarnings(
+        "ignore", message=".*resuming from a checkpoint that ended before the epoch ended"
+    )
+    iterations = cfg.trainer.get("max_steps", -1) if max_iterations is None else max_iterations
+    return build(
+        "trainer",
+        cfg.trainer,
+        callbacks=callbacks,
+        logger=loggers or False,
+        plugins=[AtomicCheckpointIO(resume)],
+        max_steps=iterations_to_optimizer_steps(iterations, model),
+        **overrides,
+    )
+
+
 def train(cfg: DictConfig) -> dict[str, float]:
     """Trains a DCGAN as the config says and returns the final logged metrics."""
     validate(cfg)
     quiet_first_screen()
     if cfg.get("seed") is not None:
         L.seed_everything(cfg.seed, workers=True)
-    # built first: missing FID weights are one line now (fatal with metrics.fid.required=true), not hours later
-    fid_callback = build_fid_callback(cfg.get("metrics"), cfg.paths.get("cache_dir"))
-    check_fid_objective(cfg.get("optimized_metric"), fid_callback)
+    # built first (FID among them): missing FID weights are one line now, not hours later
+    callbacks = instantiate_callbacks(cfg.get("callbacks"))
+    check_fid_objective(cfg.get("optimized_metric"), callbacks)
 
     log.info("Instantiating datamodule <%s>", cfg.dataset._target_)
     datamodule = build_datamodule(cfg)
     datamodule.check_source()  # a missing dataset is one line now, not a traceback after model set-up
     if cfg.model.get("conditional", False):
         datamodule.class_names()  # a source without labels is one line now, before a checkpoint is looked for
-    ckpt_path = resolve_ckpt_path(
+    resume = resolve_ckpt_path(
         cfg.get("ckpt_path"),
         cfg.paths.output_dir,
         cfg.model,
         siblings=in_experiment_folder(cfg),
         config=cfg,
     )
-    if ckpt_path and keep_earlier_metrics(cfg.get("logger")):
+    if resume and keep_earlier_metrics(cfg.get("logger")):
         # the CSV logger's "previous log files will be deleted": its metrics.csv has just been kept aside
         warnings.filterwarnings("ignore", message=".*Previous log files in this directory will be deleted")
 
@@ -103,29 +136,13 @@ def train(cfg: DictConfig) -> dict[str, float]:
         *(f"{n:,}" for n in model.parameter_counts().values()),
     )
 
-    callbacks = attach_fid(instantiate_callbacks(cfg.get("callbacks")), fid_callback)
-    loggers = instantiate_loggers(
-        cfg.get("logger"), saved_run_id(load_weights(ckpt_path) if ckpt_path else None)
-    )
+    loggers = instantiate_loggers(cfg.get("logger"), saved_run_id(resume.checkpoint if resume else None))
     if wandb_logger(loggers) is not None:
         callbacks.append(WandbRunId())
-    trainer: L.Trainer = build(
-        "trainer",
-        cfg.trainer,
-        callbacks=callbacks,
-        logger=loggers or False,
-        plugins=[AtomicCheckpointIO()],
-        max_steps=iterations_to_optimizer_steps(cfg.trainer.get("max_steps", -1), model),
-    )
+    trainer = build_trainer(cfg, model, callbacks, loggers, resume)
     check_distributed(trainer)
     log_hyperparameters(trainer, cfg, model)
-
-    # Lightning warns on any mid-epoch resume unless the DataLoader itself is stateful; the data module
-    # restores the data order (its sampler's position is in the checkpoint), so the warning does not apply.
-    warnings.filterwarnings(
-        "ignore", message=".*resuming from a checkpoint that ended before the epoch ended"
-    )
-    trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path)
+    trainer.fit(model, datamodule=datamodule, ckpt_path=resume.path if resume else None)
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
     log.info("Finished after %d iterations; outputs in %s", model.iteration, cfg.paths.output_dir)
     return metrics

@@ -13,6 +13,7 @@ from lightning.pytorch import Callback
 from lightning.pytorch.loggers import Logger
 from omegaconf import DictConfig
 
+from dcgan_lit.callbacks import without_unfed_checkpoints
 from dcgan_lit.errors import UserError
 from dcgan_lit.run.sweep import wandb_sweep_options
 
@@ -47,14 +48,14 @@ def build(key: str, node: DictConfig, **kwargs):
 
 
 def instantiate_callbacks(cfg: DictConfig | None) -> list[Callback]:
-    """Every entry of the ``callbacks`` group that has a ``_target_`` (null entries are switched off)."""
-    if not cfg:
-        return []
-    return [
+    """Every entry of the ``callbacks`` group that has a ``_target_`` (null entries, and factories that return
+    None, such as FID's with ``metrics=none``, are switched off)."""
+    built = [
         build(f"callbacks.{name}", c)
-        for name, c in cfg.items()
+        for name, c in (cfg or {}).items()
         if isinstance(c, DictConfig) and "_target_" in c
     ]
+    return without_unfed_checkpoints([c for c in built if c is not None])
 
 
 def wandb_has_credentials() -> bool:

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import hydra
+import torch
 from omegaconf import DictConfig
 from rich.console import Console
 
@@ -15,7 +16,14 @@ from dcgan_lit.errors import UserError, exit_on_user_error
 from dcgan_lit.model.networks import Discriminator, Generator
 from dcgan_lit.progress import watch
 
-CONF_DIR = str(Path(__file__).resolve().parents[2] / "conf")
+def conf_dir() -> Path:
+    """The configs: ``dcgan_lit/conf`` in an installed wheel, else the checkout's ``conf/`` beside the package."""
+    package = Path(__file__).resolve().parents[1]
+    installed = package / "conf"
+    return installed if installed.is_dir() else package.parent / "conf"
+
+
+CONF_DIR = str(conf_dir())
 console = Console(stderr=True)
 
 
@@ -30,15 +38,19 @@ def tool_main(config_name: str, run: Callable[[DictConfig], Any]) -> Callable[[]
 
 
 def load_networks(
-    ckpt_path: str | Path, device: str, generator: bool = True, discriminator: bool = False
+    ckpt_path: str | Path,
+    device: str | torch.device,
+    generator: bool = True,
+    discriminator: bool = False,
+    ema: bool = True,
 ) -> tuple[Generator | None, Discriminator | None]:
-    """The eval-mode networks a tool asks for, from a checkpoint (G: its EMA weights when present).
+    """The eval-mode networks a tool asks for, from a checkpoint (G: its EMA weights when present and ``ema``).
 
     Every tool loads through here, on the Python API (training checkpoints and standalone generator exports).
     """
     where = pick_device(device)
     return (
-        load_generator(ckpt_path, where) if generator else None,
+        load_generator(ckpt_path, where, ema=ema) if generator else None,
         load_discriminator(ckpt_path, where) if discriminator else None,
     )
 

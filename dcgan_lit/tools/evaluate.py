@@ -17,16 +17,14 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, open_dict
 
 from dcgan_lit.api import pick_device
-from dcgan_lit.callbacks.fid import check_settings
-from dcgan_lit.checkpoint.load import generator_from_checkpoint
 from dcgan_lit.data.images import decode_images, find_images
 from dcgan_lit.errors import UserError
 from dcgan_lit.metrics import MetricSuite, score_generator
-from dcgan_lit.metrics.cost import resolve_counts
+from dcgan_lit.metrics.cost import check_fid_settings, resolve_counts
 from dcgan_lit.metrics.features import extractor_from_config
 from dcgan_lit.metrics.suite import batches
 from dcgan_lit.progress import watch
-from dcgan_lit.tools.app import tool_main
+from dcgan_lit.tools.app import load_networks, tool_main
 
 log = logging.getLogger(__name__)
 
@@ -67,12 +65,12 @@ def evaluate(cfg: DictConfig) -> dict:
     fid = cfg.metrics.get("fid")
     if not fid:
         raise UserError("evaluate: metrics.fid is off (metrics=none); use metrics=default")
-    check_settings(fid)
+    check_fid_settings(fid)
     device = pick_device(cfg.device)
     num_fake, num_real = resolve_counts(fid.get("num_fake", "auto"), fid.get("num_real", "auto"), device)
     generator = None
     if ckpt_path:
-        generator = generator_from_checkpoint(ckpt_path, device, prefer_ema=cfg.ema)
+        generator, _ = load_networks(ckpt_path, device, ema=cfg.ema)
         with open_dict(cfg):  # the reference set must match what the generator draws
             cfg.dataset.image_size, cfg.dataset.channels = generator.image_size, generator.channels
     with open_dict(cfg):

@@ -22,11 +22,10 @@ from pathlib import Path
 import torch
 from omegaconf import DictConfig
 
-from dcgan_lit.api import load_generator
 from dcgan_lit.checkpoint.load import save_generator
 from dcgan_lit.errors import UserError
 from dcgan_lit.model.networks import Generator, cycled_labels
-from dcgan_lit.tools.app import tool_main
+from dcgan_lit.tools.app import load_networks, tool_main
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +50,7 @@ def importable(name: str) -> bool:
 def export_state_dict(generator: Generator, out: Path) -> Sampler:
     """G's weights and the hyperparameters that rebuild it; read back with ``dcgan_lit.load_generator``."""
     save_generator(generator, out)
-    return load_generator(out)
+    return load_networks(out, "cpu")[0]
 
 
 def export_torchscript(generator: Generator, out: Path) -> Sampler:
@@ -136,7 +135,7 @@ def export(
     """Writes the checkpoint's generator in ``format``; returns the file and its max abs difference to G."""
     if format not in SUFFIXES:
         raise UserError(f"format={format} is not an export format; use one of {sorted(SUFFIXES)}")
-    generator = load_generator(ckpt_path, device="cpu", ema=ema)
+    generator, _ = load_networks(ckpt_path, "cpu", ema=ema)
     ckpt_path = Path(ckpt_path).expanduser()
     out = Path(out).expanduser() if out else ckpt_path.with_name(ckpt_path.stem + SUFFIXES[format])
     if out.resolve() == ckpt_path.resolve():

@@ -15,9 +15,8 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 from omegaconf import DictConfig
-from torchvision.utils import save_image as save_tensor_grid
 
-from dcgan_lit.api import to_pil
+from dcgan_lit.api import save_grid, to_pil
 from dcgan_lit.errors import UserError
 from dcgan_lit.model.networks import Generator
 from dcgan_lit.model.sampling import generate_batches
@@ -110,8 +109,7 @@ def run(cfg: DictConfig) -> Path:
             )
         )
         out = out if out.suffix.lower() == ".png" else out / "grid.png"
-        out.parent.mkdir(parents=True, exist_ok=True)
-        save_tensor_grid(images, out, nrow=columns, normalize=True, value_range=(-1, 1), padding=2)
+        save_grid(images, out, nrow=columns)
         wrote(out, f"a {rows}x{columns} grid")
         return out
     if cfg.num_images < 1:

@@ -3,8 +3,7 @@ here) and the batched Adam search for the z (and class) whose G(z) is nearest to
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -15,7 +14,7 @@ from torch import nn
 from dcgan_lit.checkpoint.io import load_state_dict_file
 from dcgan_lit.errors import UserError
 from dcgan_lit.model.networks import Discriminator, Generator, reinitialised
-from dcgan_lit.model.sampling import Progress, eval_mode
+from dcgan_lit.model.sampling import Progress, eval_mode, frozen
 from dcgan_lit.pixels import from_uint8, to_rgb, to_uint8
 
 PIXEL_LOSSES = {
@@ -125,19 +124,6 @@ def repeat_references(references: dict, times: int) -> dict:
     return {name: repeat(value) for name, value in references.items()}
 
 
-@contextmanager
-def frozen(network: nn.Module) -> Iterator[nn.Module]:
-    """``network`` in eval mode with no parameter gradients inside the block, then as it was."""
-    flags = [p.requires_grad for p in network.parameters()]
-    network.requires_grad_(False)
-    try:
-        with eval_mode(network):
-            yield network
-    finally:
-        for parameter, flag in zip(network.parameters(), flags, strict=True):
-            parameter.requires_grad_(flag)
-
-
 @torch.no_grad()
 def untrained_generator(generator: Generator, seed: int, samples: int = 1024, batch: int = 256) -> Generator:
     """``generator``'s shape with the paper's random init and BatchNorm statistics measured on random z, in eval.
@@ -209,7 +195,7 @@ def project(
     chunk = max(1, batch_size // per_image)
     keep_at = frame_schedule(steps, frames)
     parts: list[Projection] = []
-    with frozen(generator), frozen(distance):
+    with frozen(generator), eval_mode(generator), frozen(distance), eval_mode(distance):
         for first in range(0, len(targets), chunk):
             chunk_targets = targets[first : first + chunk].to(device)
             z0 = all_starts[first : first + chunk]

@@ -10,9 +10,8 @@ from pathlib import Path
 import torch
 from omegaconf import DictConfig
 from PIL import Image
-from torchvision.utils import make_grid
 
-from dcgan_lit.api import to_pil
+from dcgan_lit.api import grid, to_pil
 from dcgan_lit.model.networks import reinitialised
 from dcgan_lit.model.sampling import generate
 from dcgan_lit.pixels import from_uint8
@@ -24,7 +23,7 @@ from dcgan_lit.tools.training_data import training_images
 
 def panel(images: torch.Tensor, title: str, nrow: int) -> Image.Image:
     """A titled grid of images in [-1, 1]."""
-    return titled(to_pil(make_grid(images, nrow=nrow, padding=2, pad_value=1))[0], title)
+    return titled(to_pil(grid(images, nrow, pad_value=1.0))[0], title)
 
 
 def run(cfg: DictConfig) -> Path:

@@ -11,9 +11,8 @@ import math
 
 import torch
 from omegaconf import DictConfig, ListConfig
-from torchvision.utils import make_grid
 
-from dcgan_lit.api import save_grid, to_pil
+from dcgan_lit.api import grid, save_grid, to_pil
 from dcgan_lit.errors import UserError
 from dcgan_lit.model.sampling import generate
 from dcgan_lit.tools.app import load_networks, progress, tool_main, wrote
@@ -65,9 +64,7 @@ def run(cfg: DictConfig) -> dict:
     if cfg.gif:
         # Frame j shows step j of every row, laid out as a square-ish grid; then back again.
         columns = math.ceil(math.sqrt(len(rows)))
-        frames = [
-            make_grid(images[:, step], nrow=columns, padding=2, pad_value=1) for step in range(cfg.steps)
-        ]
+        frames = [grid(images[:, step], nrow=columns, pad_value=1.0) for step in range(cfg.steps)]
         frames += frames[-2:0:-1]
         gif = save_gif([to_pil(frame)[0] for frame in frames], out.with_suffix(".gif"), cfg.gif_frame_ms)
         wrote(gif, f"a {len(frames)}-frame GIF")

@@ -1,5 +1,6 @@
-"""The GPU bundle and benchmarks/gpu_check.sh, run here at toy sizes on the CPU: the bundle's contents and
-size, and the eight result files the script leaves in $OUT. Nothing here asserts a speed or a quality."""
+"""The GPU bundle and benchmarks/gpu_check.sh, run at toy sizes on the CPU: the bundle's contents and size,
+and the eight result files the script leaves in the output folder it is given. No test asserts a speed or a
+quality."""
 
 import json
 import os
@@ -66,6 +67,13 @@ def test_too_few_images_or_a_missing_folder_is_one_line(tmp_path):
         gpu_bundle.copy_images(tmp_path, tmp_path / "out", 10)
 
 
+def test_gpu_check_takes_at_most_one_output_folder(tmp_path):
+    script = str(ROOT / "benchmarks" / "gpu_check.sh")
+    result = subprocess.run(["bash", script, str(tmp_path / "a"), str(tmp_path / "b")], capture_output=True)
+    assert result.returncode == 2 and b"usage: bash benchmarks/gpu_check.sh [OUT_DIR]" in result.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
 @pytest.mark.slow
 @needs_wheel
 def test_gpu_check_leaves_its_eight_result_files(bundle):
@@ -75,15 +83,17 @@ def test_gpu_check_leaves_its_eight_result_files(bundle):
         **os.environ,
         "GPU_CHECK_TINY": "1",
         "BUNDLE": str(tmp / "bundle"),
-        "OUT": str(out),
+        "OUT": str(tmp / "not-read"),  # the output folder is the argument, not this variable
         "GPU_CHECK_WORK": str(work),
         "PYTHON": sys.executable,
         "DCGAN_CACHE_DIR": str(tmp / "cache"),
         "GPU_CHECK_MINUTES": "30",
-        "GPU_CHECK_SPEED": "fp32-b4 bf16-b4 bf16-b8-on_device",  # a rerun's subset (bf16-b4-on_device left out)
+        "GPU_CHECK_SPEED": "fp32-b4 bf16-b8-on_device",  # a rerun's subset (the other settings left out)
     }
-    result = subprocess.run(["bash", str(ROOT / "benchmarks" / "gpu_check.sh")], env=env, capture_output=True)
+    script = str(ROOT / "benchmarks" / "gpu_check.sh")
+    result = subprocess.run(["bash", script, str(out)], env=env, capture_output=True)
     assert result.returncode == 0, result.stdout.decode()[-2000:]
+    assert not (tmp / "not-read").exists()
     assert sorted(p.name for p in out.iterdir()) == sorted(
         [
             "gpu-check.log",
@@ -97,7 +107,7 @@ def test_gpu_check_leaves_its_eight_result_files(bundle):
         ]
     )
     speed = json.loads((out / "speed.json").read_text())
-    assert {r["setting"] for r in speed} == {"fp32-b4", "bf16-b4", "bf16-b8-on_device"}
+    assert {r["setting"] for r in speed} == {"fp32-b4", "bf16-b8-on_device"}
     assert {r["peak_dtype"] for r in speed} == {"float32", "bfloat16"}
     points = json.loads((out / "quality.json").read_text())
     assert {(p["row"], p["iteration"]) for p in points["points"]} == {

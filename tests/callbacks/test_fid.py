@@ -17,7 +17,7 @@ from tests.helpers.metrics import fid_metrics
     [
         ({"num_fake": 1}, "metrics.fid.num_fake=1 must be an integer >= 2"),
         ({"batch_size": 0}, "metrics.fid.batch_size=0 must be an integer >= 1"),
-        ({"num_real": 1}, "metrics.fid.num_real=1 must be an integer >= 2, or null"),
+        ({"num_real": 1}, r"metrics.fid.num_real=1 must be an integer >= 2 \(or null, auto\)"),
         ({"every_n_epochs": -1}, "metrics.fid.every_n_epochs=-1 must be an integer >= 0"),
     ],
 )
@@ -40,7 +40,7 @@ class ScriptedFID(FIDCallback):
 
 @pytest.mark.slow
 def test_best_checkpoint_is_written_when_fid_improves_and_only_then(tiny_cfg, tmp_path, monkeypatch):
-    import dcgan_lit.run.fit as train_module
+    import dcgan_lit.callbacks.fid as fid_module
 
     script = [5.0, 3.0, 4.0, 2.0, 6.0]
     best_epochs = []
@@ -55,7 +55,7 @@ def test_best_checkpoint_is_written_when_fid_improves_and_only_then(tiny_cfg, tm
         callback.__class__ = type("ScriptedRecorder", (ScriptedFID, Recorder), {})
         return callback
 
-    monkeypatch.setattr(train_module, "build_fid_callback", build)
+    monkeypatch.setattr(fid_module, "build_fid_callback", build)  # conf/callbacks/fid.yaml's _target_
     cfg = tiny_cfg("metrics=tiny", "trainer.max_epochs=5", "dataset.batch_size=16")
     metrics = train(cfg)
     best = torch.load(tmp_path / "run" / "checkpoints" / "best.ckpt", weights_only=False)

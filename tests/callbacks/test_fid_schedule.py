@@ -9,8 +9,7 @@ import torch
 from omegaconf import OmegaConf
 
 import dcgan_lit.callbacks.fid as fid_module
-import dcgan_lit.run.fit as fit_module
-from dcgan_lit.callbacks.fid import build_fid_callback, check_settings
+from dcgan_lit.callbacks.fid import build_fid_callback
 from dcgan_lit.errors import UserError
 from dcgan_lit.metrics import cost
 from dcgan_lit.run.fit import train
@@ -56,7 +55,11 @@ def test_seconds_per_image_warms_up_then_times(monkeypatch):
     [
         ({"num_fake": "some"}, "metrics.fid.num_fake=some must be an integer >= 2 (or auto)"),
         ({"every_n_epochs": "often"}, "metrics.fid.every_n_epochs=often must be an integer >= 0 (or auto)"),
-        ({"num_real": "all"}, "metrics.fid.num_real=all must be an integer >= 2, or null for all images"),
+        (
+            {"num_real": "all"},
+            "metrics.fid.num_real=all must be an integer >= 2 (or null, auto); null: all images",
+        ),
+        ({"num_fake": True}, "metrics.fid.num_fake=true must be an integer >= 2 (or auto)"),
         ({"budget": 0}, "metrics.fid.budget=0 must be a fraction of training time in (0, 1]"),
         ({"batch_size": "auto"}, "metrics.fid.batch_size=auto must be an integer >= 1"),
     ],
@@ -64,8 +67,8 @@ def test_seconds_per_image_warms_up_then_times(monkeypatch):
 def test_bad_fid_settings_are_one_line(override, message):
     settings = {"num_fake": "auto", "num_real": "auto", "every_n_epochs": "auto", "budget": 0.1, **override}
     with pytest.raises(UserError, match=message.replace("(", r"\(").replace(")", r"\)").replace("[", r"\[")):
-        check_settings(OmegaConf.create(settings))
-    check_settings(OmegaConf.create({"num_fake": "auto", "num_real": None, "every_n_epochs": 0}))
+        cost.check_fid_settings(OmegaConf.create(settings))
+    cost.check_fid_settings(OmegaConf.create({"num_fake": "auto", "num_real": None, "every_n_epochs": 0}))
 
 
 def train_with_cost(tiny_cfg, monkeypatch, seconds_per_image: float, *overrides: str):
@@ -77,20 +80,22 @@ def train_with_cost(tiny_cfg, monkeypatch, seconds_per_image: float, *overrides:
         built.append(build_fid_callback(metrics, cache_dir))
         return built[-1]
 
-    monkeypatch.setattr(fit_module, "build_fid_callback", build)
+    monkeypatch.setattr(fid_module, "build_fid_callback", build)  # conf/callbacks/fid.yaml's _target_
     cfg = tiny_cfg("metrics=tiny", "metrics.fid.every_n_epochs=auto", "trainer.max_epochs=3", *overrides)
     metrics = train(cfg)
     return built[0], metrics
 
 
 def test_an_expensive_fid_is_only_scored_after_the_last_epoch(tiny_cfg, tmp_path, monkeypatch, caplog):
-    with caplog.at_level(logging.INFO, logger="dcgan_lit.callbacks.fid"):
+    with caplog.at_level(logging.INFO):
         callback, metrics = train_with_cost(tiny_cfg, monkeypatch, 10.0)  # 256 fakes: ~43 min an evaluation
-    assert callback.every_n_epochs == 3  # over any budget in a 3-epoch run: N = the run, only the last scored
+    assert (
+        callback.schedule.every_n_epochs == 3
+    )  # over any budget in a 3-epoch run: N = the run, only the last scored
     assert [epoch for epoch, _ in callback.history] == [2]  # the last epoch is always scored
     assert "val/fid" in metrics and (tmp_path / "run" / "checkpoints" / "best.ckpt").is_file()
     assert "FID cost on cpu: 10.000 s per image, so ~43 min per evaluation (256 fakes)" in caplog.text
-    assert f"FID every {callback.every_n_epochs} epoch(s) and after the last" in caplog.text
+    assert f"FID every {callback.schedule.every_n_epochs} epoch(s) and after the last" in caplog.text
     assert (
         "256 fakes vs <= 1,000 training images, tiny-16d-seed0" in caplog.text
     )  # the protocol, with the value
@@ -98,13 +103,13 @@ def test_an_expensive_fid_is_only_scored_after_the_last_epoch(tiny_cfg, tmp_path
 
 def test_a_cheap_fid_is_scored_every_epoch(tiny_cfg, monkeypatch):
     callback, _ = train_with_cost(tiny_cfg, monkeypatch, 0.0)
-    assert callback.every_n_epochs == 1
+    assert callback.schedule.every_n_epochs == 1
     assert [epoch for epoch, _ in callback.history] == [0, 1, 2]
 
 
 def test_a_fixed_schedule_is_kept_and_the_last_epoch_still_scored(tiny_cfg, monkeypatch):
     callback, _ = train_with_cost(tiny_cfg, monkeypatch, 10.0, "metrics.fid.every_n_epochs=2")
-    assert callback.every_n_epochs == 2
+    assert callback.schedule.every_n_epochs == 2
     assert [epoch for epoch, _ in callback.history] == [1, 2]
 
 

@@ -4,8 +4,6 @@ import csv
 import logging
 import os
 import signal
-import subprocess
-import sys
 import time
 import types
 from pathlib import Path
@@ -20,7 +18,8 @@ from dcgan_lit.data import ImageFolderDataModule
 from dcgan_lit.errors import UserError, exit_on_user_error
 from dcgan_lit.model.module import DCGAN
 from dcgan_lit.run.fit import train
-from tests.helpers.config import ROOT, TINY, compose_config
+from tests.helpers.config import TINY, compose_config
+from tests.helpers.forked import start_train
 
 DETERMINISTIC = ["trainer.deterministic=true", "seed=7", "callbacks.samples.every_n_steps=0"]
 
@@ -136,7 +135,7 @@ def test_ckpt_path_last_skips_damaged_and_unsafe_checkpoints(tmp_path, caplog):
     os.utime(good, (1, 1))  # the oldest: the fallback must still reach it past the newer, unsafe one
 
     with caplog.at_level(logging.WARNING):
-        assert resolve_ckpt_path("last", own.parents[1]) == str(good)
+        assert resolve_ckpt_path("last", own.parents[1]).path == str(good)
     assert "is corrupt or not a PyTorch checkpoint" in caplog.text and str(own) in caplog.text
     assert "was refused" in caplog.text and str(evil) in caplog.text
     assert not (tmp_path / "pwned").exists() and not Path("pwned").exists()
@@ -187,14 +186,7 @@ def test_training_killed_with_sigkill_resumes_from_its_last_checkpoint(image_fol
         "callbacks.model_checkpoint.every_n_steps=1",  # a write every iteration: the kill may land mid-write
         f"hydra.run.dir={run}",
     ]
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    process = subprocess.Popen(
-        [sys.executable, str(ROOT / "train.py"), *overrides, "trainer.max_steps=100000"],
-        cwd=tmp_path,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    process = start_train([*overrides, "trainer.max_steps=100000"], tmp_path, tmp_path / "killed.log")
     last = run / "checkpoints" / "last.ckpt"
     try:
         deadline = time.monotonic() + 120

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import importlib
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -13,22 +12,16 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, open_dict, read_write
 
-from tests.helpers.config import ROOT, TINY, compose_config, compose_tool
+from tests.helpers.config import TINY, compose_config, compose_tool
+from tests.helpers.forked import run_train
 
 QUIET = ["trainer.max_steps=2", "callbacks.samples.every_n_steps=0", "callbacks.generator_export=null"]
 
 
 def run_cli(*args: str, cwd: Path, env_extra: dict | None = None) -> subprocess.CompletedProcess:
-    """``python train.py <args>`` in a subprocess, output captured."""
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env_extra or {})}
-    return subprocess.run(
-        [sys.executable, str(ROOT / "train.py"), *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    """``python train.py <args>`` as its own process (forked from a process that has imported its dependencies
+    once, :mod:`tests.helpers.forked`), output captured."""
+    return run_train(list(args), cwd, env_extra)
 
 
 def run_tool(name: str, tiny_run: Path, tmp_path: Path, *overrides: str):

@@ -15,7 +15,7 @@ def refuse(tiny_cfg, monkeypatch):
         raise AssertionError("data were read before the config was validated")
 
     monkeypatch.setattr("dcgan_lit.data.folder.decode_images", never)
-    monkeypatch.setattr("dcgan_lit.data.datamodule.load_or_build", never)
+    monkeypatch.setattr("dcgan_lit.data.datamodule.cached_dataset", never)
 
     def run(*overrides: str, output_dir=None) -> str:
         with pytest.raises(UserError) as error:
@@ -36,8 +36,16 @@ def refuse(tiny_cfg, monkeypatch):
         ),
         (["model.optimizer_g.lr=0"], "model.optimizer_g.lr=0 must be positive"),
         (["model.optimizer_d.lr=-0.1"], "model.optimizer_d.lr=-0.1 must be positive"),
-        (["dataset.batch_size=-4"], "dataset.batch_size=-4 must be a positive integer"),
-        (["dataset.batch_size=2.5"], "dataset.batch_size=2.5 must be a positive integer"),
+        (["dataset.batch_size=-4"], "dataset.batch_size=-4 must be an integer >= 1"),
+        (["dataset.batch_size=2.5"], "dataset.batch_size=2.5 must be an integer >= 1"),
+        (["dataset.batch_size=true"], "dataset.batch_size=true must be an integer >= 1"),
+        (["model.d_steps=true"], "model.d_steps=true must be an integer from 1 to 100; the paper uses 1"),
+        (
+            ["trainer.max_steps=true"],
+            "trainer.max_steps=true must be an integer >= 1 (or -1, null); -1: no limit",
+        ),
+        (["trainer.max_epochs=false"], "trainer.max_epochs=false must be an integer >= 1 (or -1, null)"),
+        (["seed=true"], "seed=true must be an integer from 0 to 4294967295 (or null)"),
         (
             ["model.optimizer_d.betas=[-0.1,0.9]"],
             "model.optimizer_d.betas=[-0.1, 0.9] must be two numbers in [0, 1)",
@@ -46,11 +54,11 @@ def refuse(tiny_cfg, monkeypatch):
         (["dataset.channels=2"], "dataset.channels=2 is not allowed; use 1 (grayscale) or 3 (RGB)"),
         (["model.channels=1"], "model.channels=1 does not match dataset.channels=3"),
         (["dataset.image_size=64"], "dataset.image_size=64 does not match model.image_size=32"),
-        (["model.ngf=0"], "model.ngf=0 must be a positive integer"),
-        (["trainer.max_steps=0"], "trainer.max_steps=0 must be -1 (no limit) or a positive number"),
+        (["model.ngf=0"], "model.ngf=0 must be an integer from 1 to 1024"),
+        (["trainer.max_steps=0"], "trainer.max_steps=0 must be an integer >= 1 (or -1, null)"),
         (
             ["callbacks.model_checkpoint.every_n_steps=-1"],
-            "callbacks.model_checkpoint.every_n_steps=-1 must be 0",
+            "callbacks.model_checkpoint.every_n_steps=-1 must be an integer >= 0; 0: off",
         ),
         (
             ["callbacks.divergence.action=panic"],

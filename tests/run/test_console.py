@@ -3,7 +3,7 @@ resume (read back from the offline run files)."""
 
 import pytest
 
-from dcgan_lit.callbacks.progress import LogProgress, progress_bar
+from dcgan_lit.callbacks.progress_bar import LogProgress, progress_bar
 from tests.helpers.config import TINY
 from tests.helpers.runs import run_cli
 from tests.helpers.wandb_records import read_history, read_run_ids
@@ -42,7 +42,7 @@ def test_a_logged_run_shows_progress_a_quiet_start_and_one_wandb_run_across_a_re
     first = run_cli(*common, "trainer.max_steps=30", cwd=tmp_path, env_extra={"WANDB_MODE": "offline"})
     assert first.returncode == 0, first.stderr[-3000:]
     log = first.stdout + first.stderr  # captured, not a terminal: as under nohup or SLURM
-    lines = [line for line in log.splitlines() if "dcgan_lit.callbacks.progress" in line]
+    lines = [line for line in log.splitlines() if "dcgan_lit.callbacks.progress_bar" in line]
     assert len(lines) >= 3, log[-3000:]
     assert all(k in lines[-1] for k in ("/30 (", "epoch ", " it/s", " img/s", "ETA ", "loss_d ", "loss_g "))
     assert not [n for n in NOISE if n in log], [n for n in NOISE if n in log]

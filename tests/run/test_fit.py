@@ -106,7 +106,8 @@ def test_ckpt_path_last_finds_a_sibling_run(tiny_cfg, tmp_path):
     parent = tmp_path / "runs"
     train(tiny_cfg("trainer.max_steps=2", output_dir=parent / "2026-01-01_00-00-00"))
     found = resolve_ckpt_path("last", parent / "2026-01-02_00-00-00")
-    assert found == str(parent / "2026-01-01_00-00-00" / "checkpoints" / "last.ckpt")
+    assert found.path == str(parent / "2026-01-01_00-00-00" / "checkpoints" / "last.ckpt")
+    assert "state_dict" in found.checkpoint  # read once, here; Lightning's resume is handed this copy
     assert resolve_ckpt_path("last", tmp_path / "elsewhere" / "run") is None
     with pytest.raises(UserError, match="no such file"):
         resolve_ckpt_path(str(tmp_path / "missing.ckpt"), tmp_path)
@@ -116,14 +117,15 @@ def test_ckpt_path_last_finds_a_sibling_run(tiny_cfg, tmp_path):
     ("override", "message"),
     [
         ("model.image_size=48", "model.image_size=48 is not supported"),
-        ("dataset.batch_size=0", "dataset.batch_size=0 must be a positive integer"),
+        ("dataset.batch_size=0", "dataset.batch_size=0 must be an integer >= 1"),
+        ("dataset.batch_size=true", "dataset.batch_size=true must be an integer >= 1"),
         ("model.optimizer_d.lr=-1", "model.optimizer_d.lr=-1"),
         ("model.optimizer_g.betas=[0.5,1.0]", "model.optimizer_g.betas"),
         ("dataset.channels=4", "dataset.channels=4"),
         ("dataset.num_workers=100000", "dataset.num_workers=100000 must be an integer from 0"),
-        ("model.ngf=640000", "model.ngf=640000 is larger than 1024"),
-        ("model.d_steps=607259239", "model.d_steps=607259239 is larger than 100"),
-        ("seed=-1", "seed=-1 must be an integer in"),
+        ("model.ngf=640000", "model.ngf=640000 must be an integer from 1 to 1024; the paper uses 64"),
+        ("model.d_steps=607259239", "model.d_steps=607259239 must be an integer from 1 to 100"),
+        ("seed=-1", "seed=-1 must be an integer from 0 to"),
         ("gan=3", "gan=3 is not a group of settings"),
     ],
 )
@@ -236,7 +238,8 @@ def test_ckpt_path_last_resumes_a_sibling_only_of_the_same_training(tiny_cfg, tm
 
     def resolve(*overrides):
         cfg = tiny_cfg(*overrides, output_dir=own)
-        return resolve_ckpt_path("last", own, cfg.model, config=cfg)
+        resume = resolve_ckpt_path("last", own, cfg.model, config=cfg)
+        return resume.path if resume else None
 
     with caplog.at_level(logging.WARNING):
         # speed settings are not the training's meaning
@@ -253,8 +256,9 @@ def test_ckpt_path_last_resumes_a_sibling_only_of_the_same_training(tiny_cfg, tm
 
 @pytest.mark.slow
 def test_ckpt_path_last_never_resumes_another_folder_or_sweep_job(image_folder, tmp_path):
-    """The cases of the issue, through train.py: two custom run folders, a sweep's jobs, and the default
-    layout (where a later run of the same experiment continues the earlier one's checkpoint, with a warning)."""
+    """Where ckpt_path=last may and may not look, through train.py: two custom run folders, a sweep's jobs, and
+    the default layout (where a later run of the same experiment continues the earlier one's checkpoint, with a
+    warning)."""
     tiny = [*TINY, "dataset=imagefolder", f"dataset.path={image_folder}", "trainer.max_steps=2"]
 
     def steps(run: Path) -> int:
@@ -295,3 +299,21 @@ def test_a_spectral_norm_discriminator_reloads_with_its_normalisation(tiny_cfg):
         "parametrizations.weight.original" in k for k in torch.load(last, weights_only=True)["state_dict"]
     )
     assert load_discriminator(last).norm == "spectral"
+
+
+def test_a_resumed_run_reads_its_checkpoint_once(tiny_cfg, tmp_path, monkeypatch):
+    import dcgan_lit.checkpoint.io as io
+
+    train(tiny_cfg("trainer.max_steps=2", output_dir=tmp_path / "first"))
+    last = tmp_path / "first" / "checkpoints" / "last.ckpt"
+    reads = []
+    load = io.torch.load
+
+    def counting_load(path, *args, **kwargs):
+        reads.append(Path(path))
+        return load(path, *args, **kwargs)
+
+    monkeypatch.setattr(io.torch, "load", counting_load)
+    metrics = train(tiny_cfg("trainer.max_steps=3", f"ckpt_path={last}", output_dir=tmp_path / "second"))
+    assert reads.count(last) == 1  # verified, then handed to Lightning's resume and the W&B run id as read
+    assert "train/loss_d" in metrics

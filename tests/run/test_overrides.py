@@ -27,9 +27,25 @@ from tests.helpers.config import TINY, compose_config
 from tests.helpers.runs import run_cli
 from train import run_task, task_overrides
 
-EXAMPLES = int(os.environ.get("DCGAN_FUZZ_EXAMPLES", "150"))  # the issue's 500: DCGAN_FUZZ_EXAMPLES=500
+EXAMPLES = int(os.environ.get("DCGAN_FUZZ_EXAMPLES", "150"))  # a longer fuzz: DCGAN_FUZZ_EXAMPLES=500
 SECTIONS = ("dataset", "model", "trainer", "callbacks", "logger", "gan", "augment", "metrics")
-VALUES = ["abc", "-1", "0", "1", "1e9", "-1e9", "0.5", "[1,2", "[]", "[a,b]", "{a:1}", "null", "true", "''"]
+VALUES = [
+    "abc",
+    "-1",
+    "0",
+    "1",
+    "1e9",
+    "-1e9",
+    "0.5",
+    "[1,2",
+    "[]",
+    "[a,b]",
+    "{a:1}",
+    "null",
+    "true",
+    "false",
+    "''",
+]
 GROUPS = (
     "model",
     "dataset",
@@ -71,6 +87,29 @@ def base(tmp_path_factory):
 @pytest.fixture(scope="module")
 def keys(base):
     return config_keys(base)
+
+
+def integer_keys(base: list[str]) -> list[str]:
+    """The settings whose value in the composed config is a whole number (``trainer.devices`` aside: it also
+    takes a list of devices or ``auto``, and Lightning checks it)."""
+    cfg = compose_config(base, Path(tempfile.mkdtemp()))
+    found = ["seed"]
+
+    def walk(prefix: str, node) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                walk(f"{prefix}.{key}", value)
+        elif isinstance(node, int) and not isinstance(node, bool):
+            found.append(prefix)
+
+    for section in SECTIONS:
+        walk(section, OmegaConf.to_container(cfg[section], resolve=True))
+    return [key for key in found if key != "trainer.devices"]
+
+
+@pytest.fixture(scope="module")
+def int_keys(base):
+    return integer_keys(base)
 
 
 @pytest.fixture
@@ -123,7 +162,9 @@ def override_for(kind: str, key: str, value: str, group: str) -> tuple[str, str]
 
 
 @pytest.mark.slow
-def test_random_bad_overrides_are_one_line_naming_the_key(base, keys, two_iterations, tmp_path, monkeypatch):
+def test_random_bad_overrides_are_one_line_naming_the_key(
+    base, keys, int_keys, two_iterations, tmp_path, monkeypatch
+):
     monkeypatch.chdir(tmp_path)  # relative paths drawn as values land here, not in the checkout
     outcomes: dict[str, int] = {}
 
@@ -147,11 +188,31 @@ def test_random_bad_overrides_are_one_line_naming_the_key(base, keys, two_iterat
             for left in out.rglob("*.ckpt") if out.exists() else []:
                 assert load_weights(left)["global_step"] > 0, (override, message, left)
         elif outcome == "refused-by-hydra":  # Hydra's message; its command line prints the override too
-            assert names(message, named) or "no_such" in message or value in message, (override, message)
+            quoted = f"'{value}" in message  # the parser quotes the input it could not read
+            assert names(message, named) or "no_such" in message or quoted, (override, message)
+        if kind == "value" and key in int_keys and value in ("true", "false"):  # True is not the integer 1
+            assert outcome == "refused" and f"{key}={value} must be an integer" in message, (
+                override,
+                message,
+            )
 
     example()
     print(f"override fuzz: {sum(outcomes.values())} examples, {outcomes}")
     assert sum(outcomes.values()) >= min(EXAMPLES, 500) * 0.9
+
+
+def test_the_whole_number_settings_are_found(base, int_keys):
+    assert {"model.d_steps", "trainer.max_steps", "dataset.batch_size", "seed"} <= set(int_keys)
+    assert len(int_keys) >= 25
+
+
+@pytest.mark.parametrize("value", ["true", "false"])
+def test_no_whole_number_setting_takes_a_boolean(base, int_keys, two_iterations, tmp_path, value):
+    for key in int_keys:
+        outcome, message = attempt([*base, f"{key}={value}"], tmp_path / key / "run")
+        assert outcome == "refused", (key, value, outcome)  # before any data are read or a step is trained
+        assert message.startswith(f"error: {key}={value} must be an integer"), message
+        assert not (tmp_path / key / "run").exists() or not list((tmp_path / key / "run").rglob("*.ckpt"))
 
 
 @pytest.mark.slow

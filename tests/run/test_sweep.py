@@ -186,7 +186,7 @@ def test_joblib_runs_jobs_in_parallel_and_a_failing_job_does_not_stop_the_sweep(
     failed, *completed = job_dirs(sweep)
     log = (failed / "train.log").read_text()
     assert (
-        f"error: job 0 ({failed}) failed: model.d_steps=0 must be a positive integer; the sweep goes on"
+        f"error: job 0 ({failed}) failed: model.d_steps=0 must be an integer from 1 to 100; the paper uses 1; the sweep goes on"
         in log
     )
     assert not (failed / "checkpoints").exists()

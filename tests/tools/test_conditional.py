@@ -210,6 +210,7 @@ torch.save({"bird": bird, "names": list(generator.class_names),
 """
 
 
+@pytest.mark.slow  # a second process loads the TorchScript file without dcgan_lit
 def test_torchscript_and_state_dict_exports_take_the_class(
     tiny_conditional_run, conditional_generator, tmp_path
 ):

@@ -4,21 +4,20 @@ line every ``interval_seconds`` with iteration, epoch, speed, ETA and the latest
 from __future__ import annotations
 
 import logging
-import time
 from typing import Any
 
 import lightning as L
 from lightning.pytorch.callbacks import RichProgressBar
 from lightning.pytorch.callbacks.progress.progress_bar import ProgressBar
 
-from dcgan_lit.progress import duration, on_terminal
+from dcgan_lit.progress import INTERVAL_SECONDS, Pace, on_terminal
 
 log = logging.getLogger(__name__)
 
 LOSSES = ("train/loss_d", "train/loss_g")
 
 
-def progress_bar(interval_seconds: float = 30.0, terminal: bool | None = None) -> ProgressBar:
+def progress_bar(interval_seconds: float = INTERVAL_SECONDS, terminal: bool | None = None) -> ProgressBar:
     """Rich's bar when stdout is a terminal (``terminal=None``: ask stdout), else :class:`LogProgress`."""
     return (
         RichProgressBar()
@@ -35,14 +34,13 @@ class LogProgress(ProgressBar):
     A ProgressBar subclass, so Lightning adds no bar of its own beside it.
     """
 
-    def __init__(self, interval_seconds: float = 30.0) -> None:
+    def __init__(self, interval_seconds: float = INTERVAL_SECONDS) -> None:
         super().__init__()
         if not interval_seconds > 0:
             raise ValueError(f"callbacks.progress.interval_seconds={interval_seconds} must be > 0 (seconds)")
         self.interval_seconds = float(interval_seconds)
         self._enabled = True
-        self._start = self._last = 0.0
-        self._first_iteration = 0
+        self.pace = Pace(self.interval_seconds)
 
     def disable(self) -> None:
         self._enabled = False
@@ -51,20 +49,16 @@ class LogProgress(ProgressBar):
         self._enabled = True
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        self._start = self._last = time.perf_counter()
-        self._first_iteration = iteration_of(pl_module, trainer)
+        self.pace = Pace(self.interval_seconds, iteration_of(pl_module, trainer))
 
     def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, *args: Any) -> None:
-        now = time.perf_counter()
-        if not self._enabled or now - self._last < self.interval_seconds or trainer.global_rank != 0:
-            return
-        self._last = now
-        log.info("%s", self.line(trainer, pl_module, now))
+        if self._enabled and trainer.global_rank == 0 and self.pace.due():
+            log.info("%s", self.line(trainer, pl_module))
 
-    def line(self, trainer: L.Trainer, pl_module: L.LightningModule, now: float) -> str:
+    def line(self, trainer: L.Trainer, pl_module: L.LightningModule) -> str:
         iteration = iteration_of(pl_module, trainer)
         total = total_iterations(trainer, pl_module)
-        rate = (iteration - self._first_iteration) / max(now - self._start, 1e-9)
+        rate = self.pace.rate(iteration)
         parts = [
             f"iteration {iteration}/{total} ({100 * iteration / total:.0f}%)"
             if total
@@ -76,7 +70,7 @@ class LogProgress(ProgressBar):
         if batch_size:
             parts.append(f"{rate * batch_size * max(trainer.world_size, 1):.0f} img/s")
         if total:
-            parts.append(f"ETA {duration((total - iteration) / rate if rate > 0 else float('inf'))}")
+            parts.append(f"ETA {self.pace.eta(iteration, total)}")
         metrics = trainer.callback_metrics
         parts += [f"{key.split('/')[-1]} {float(metrics[key]):.3f}" for key in LOSSES if key in metrics]
         return ", ".join(parts)
