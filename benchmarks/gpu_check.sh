@@ -41,9 +41,9 @@ export DCGAN_CACHE_DIR="${DCGAN_CACHE_DIR:-/tmp/gpu-check-cache}" WANDB_MODE=dis
 torch.cuda.get_device_name() if torch.cuda.is_available() else 'cpu')"
 
 if [ "${GPU_CHECK_TINY:-0}" = 1 ]; then
-  SPEED=(sizes=[32] warmup=1 iterations=2 reference_workers=0)
+  SPEED=(sizes=[32] warmup=1 iterations=2 reference_workers=0 peak_size=64)
   BATCHES=(4 8)
-  QUALITY=(iterations=4 evaluate_every=2 batch_size=4 workers=0 grid=4 metrics.fid.num_fake=16
+  QUALITY=(iterations=4 evaluate_every=2 batch_size=4 workers=0 grid=4 metrics.fid.num_fake=4
            "train_overrides=['model.ngf=8','model.ndf=8']")
 else
   SPEED=(sizes=[32,64] warmup=5 iterations=30 reference_workers=8)

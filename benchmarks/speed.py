@@ -238,7 +238,7 @@ def run(cfg: DictConfig) -> list[dict]:
     device = pick_device(cfg.device)
     check_data(cfg)
     dtype = precision_dtype(cfg.precision)
-    peak = matmul_peak_flops(device, dtype=dtype)
+    peak = matmul_peak_flops(device, n=cfg.peak_size, dtype=dtype)
     log.info("%s matmul peak on %s: %.1f GFLOP/s", dtype, device, peak / 1e9)
     rows = []
     for size in cfg.sizes:
