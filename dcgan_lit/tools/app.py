@@ -16,6 +16,7 @@ from dcgan_lit.errors import UserError, exit_on_user_error
 from dcgan_lit.model.networks import Discriminator, Generator
 from dcgan_lit.progress import watch
 
+
 def conf_dir() -> Path:
     """The configs: ``dcgan_lit/conf`` in an installed wheel, else the checkout's ``conf/`` beside the package."""
     package = Path(__file__).resolve().parents[1]
