@@ -134,7 +134,7 @@ def test_missing_or_unknown_data_is_one_line(bench_cfg, tmp_path):
 @pytest.mark.slow
 def test_bench_writes_one_row_per_size_to_the_table_and_bench_json(bench_cfg, tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(
-        speed, "matmul_peak_flops", lambda device, dtype=None: 1e12
+        speed, "matmul_peak_flops", lambda device, n=2048, dtype=None: 1e12
     )  # not what is tested here
     cfg = bench_cfg("memory.enabled=false", f"out={tmp_path / 'out' / 'bench.json'}")
     speed.bench(cfg)

@@ -94,3 +94,30 @@ def test_an_unconditional_generator_file_has_no_class_entries(tmp_path):
         "ngf",
         "g_activation",
     }
+
+
+def test_a_generator_file_is_written_whole_or_not_at_all(tmp_path, monkeypatch):
+    """A crash while ``generator.pt`` is rewritten (a full disk) leaves the previous file whole and no partial one."""
+    import dcgan_lit.checkpoint.io as io
+    from dcgan_lit.checkpoint.load import save_generator
+    from dcgan_lit.model.networks import Generator
+
+    path = tmp_path / "generator.pt"
+    first = Generator(image_size=32, ngf=8)
+    save_generator(first, path)
+    save = io.torch.save
+
+    def full_disk(obj, f, *args, **kwargs):
+        save(obj, f, *args, **kwargs)  # written, then the write fails before the rename
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(io.torch, "save", full_disk)
+    with pytest.raises(OSError, match="No space left"):
+        save_generator(Generator(image_size=32, ngf=8), path)
+    monkeypatch.undo()
+    assert [p.name for p in tmp_path.iterdir()] == ["generator.pt"]  # no temporary file left behind
+    loaded = generator_from_checkpoint(path)
+    assert all(
+        torch.equal(a, b)
+        for a, b in zip(loaded.state_dict().values(), first.state_dict().values(), strict=True)
+    )

@@ -5,7 +5,7 @@ SIGKILL or stopped with SIGTERM, and its exit status is that of ``python train.p
 
 The server never runs a torch operation before forking (a forked child would inherit a thread pool it cannot
 use), and children are reaped by the kernel (SIGCHLD ignored), so each child writes its exit status to a file
-as its last act; a child that died without one was killed by a signal.
+as its last act (after the exit handlers of what it ran); a child that died without one was killed by a signal.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from pathlib import Path
 from tests.helpers.config import ROOT
 
 SERVER = r"""
-import json, os, runpy, signal, sys, traceback
+import atexit, json, os, runpy, signal, sys, traceback
 import hydra, lightning, omegaconf, torch  # the seconds of start-up every child would otherwise pay
 import dcgan_lit.run.fit, dcgan_lit.callbacks, dcgan_lit.data, dcgan_lit.metrics
 signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # children are reaped by the kernel
@@ -46,6 +46,13 @@ for line in sys.stdin:
     sys.stdin = open(os.devnull)
     sys.argv = [job["script"], *job["args"]]
     code = 0
+
+    def write_status():  # registered before anything train.py registers: run last, after their clean-up
+        with open(job["status"] + ".tmp", "w") as f:
+            f.write(str(code))
+        os.replace(job["status"] + ".tmp", job["status"])
+
+    atexit.register(write_status)
     try:
         runpy.run_path(job["script"], run_name="__main__")
     except SystemExit as stop:
@@ -53,12 +60,7 @@ for line in sys.stdin:
     except BaseException:
         traceback.print_exc()
         code = 1
-    sys.stdout.flush()
-    sys.stderr.flush()
-    with open(job["status"] + ".tmp", "w") as f:
-        f.write(str(code))
-    os.replace(job["status"] + ".tmp", job["status"])
-    os._exit(code)
+    sys.exit(code)  # the interpreter's own exit: atexit handlers (W&B, joblib's workers) run as in a process
 """
 
 _server: subprocess.Popen | None = None

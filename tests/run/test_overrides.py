@@ -27,7 +27,7 @@ from tests.helpers.config import TINY, compose_config
 from tests.helpers.runs import run_cli
 from train import run_task, task_overrides
 
-EXAMPLES = int(os.environ.get("DCGAN_FUZZ_EXAMPLES", "150"))  # a longer fuzz: DCGAN_FUZZ_EXAMPLES=500
+EXAMPLES = int(os.environ.get("DCGAN_FUZZ_EXAMPLES", "100"))  # a longer fuzz: DCGAN_FUZZ_EXAMPLES=500
 SECTIONS = ("dataset", "model", "trainer", "callbacks", "logger", "gan", "augment", "metrics")
 VALUES = [
     "abc",
