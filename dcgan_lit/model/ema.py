@@ -29,11 +29,21 @@ def ema_tensors(module: nn.Module) -> tuple[list[torch.Tensor], list[torch.Tenso
 
 
 @torch.no_grad()
-def update_ema(ema: nn.Module, module: nn.Module, decay: float) -> None:
-    """ema <- decay * ema + (1 - decay) * module for weights and float buffers; integer buffers are copied."""
+def update_ema(ema: nn.Module, module: nn.Module, decay: float | torch.Tensor) -> None:
+    """ema <- decay * ema + (1 - decay) * module for weights and float buffers; integer buffers are copied.
+
+    ``decay`` may be a 0-dim tensor on the networks' device (:func:`decay_at`): then nothing is read back to the
+    host, and every call runs the same operations whatever its value."""
     ema_float, ema_other = ema_tensors(ema)
     float_, other = ema_tensors(module)
-    get_ema_multi_avg_fn(decay)(ema_float, [t.detach() for t in float_], None)
+    current = [t.detach() for t in float_]
+    if isinstance(
+        decay, torch.Tensor
+    ):  # one weight tensor per tensor: a tensor passed as a scalar is read back
+        weight = (1 - decay).to(ema_float[0].dtype)
+        torch._foreach_lerp_(ema_float, current, [weight] * len(ema_float))
+    else:
+        get_ema_multi_avg_fn(decay)(ema_float, current, None)
     for target, source in zip(ema_other, other, strict=True):
         target.copy_(source)
 
@@ -44,11 +54,15 @@ def copy_into(ema: nn.Module, module: nn.Module) -> None:
     update_ema(ema, module, decay=0.0)
 
 
-def decay_at(decay: float, iteration: int, warmup: bool) -> float:
-    """The decay of the update after ``iteration`` iterations: ``decay``, or with ``warmup``
-    min(decay, (1 + t) / (10 + t)), TensorFlow's ExponentialMovingAverage with num_updates, so that an early
-    average does not lag behind G's fast first steps."""
-    return min(decay, (1 + iteration) / (10 + iteration)) if warmup else decay
+def decay_at(decay: float, iteration: torch.Tensor | int, warmup: bool, start_step: int = 0) -> torch.Tensor:
+    """The decay of the update after ``iteration`` iterations, as a tensor where ``iteration`` is: 0 before
+    ``start_step`` (the average follows G exactly), then ``decay``, or with ``warmup`` min(decay, (1 + t) / (10 +
+    t)) for the t iterations since ``start_step`` (TensorFlow's ExponentialMovingAverage with num_updates, so that
+    an early average does not lag behind G's fast first steps). Computed on ``iteration``'s device: no host read,
+    the same operations in every phase."""
+    t = torch.as_tensor(iteration, dtype=torch.float32) - start_step
+    value = torch.clamp((1 + t) / (10 + t), max=decay) if warmup else torch.full_like(t, decay)
+    return torch.where(t < 0, torch.zeros_like(t), value)
 
 
 @torch.no_grad()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping, Sequence
 from typing import NamedTuple
 
@@ -9,7 +10,7 @@ import lightning as L
 import torch
 
 from dcgan_lit.model.diffaugment import DiffAugment, parse_policy
-from dcgan_lit.model.ema import copy_into, decay_at, make_ema, recompute_batch_norm, update_ema
+from dcgan_lit.model.ema import decay_at, make_ema, recompute_batch_norm, update_ema
 from dcgan_lit.model.losses import check_loss, discriminator_loss, generator_loss, is_number
 from dcgan_lit.model.networks import (
     PAPER,
@@ -23,6 +24,11 @@ from dcgan_lit.model.rng import rng_states, set_rng_states
 from dcgan_lit.model.sampling import eval_mode, frozen, sampling_generator
 
 OptimizerFactory = Callable[..., torch.optim.Optimizer]
+
+log = logging.getLogger(__name__)
+
+# Devices where torch.compile fails on channels_last transposed convolutions' backward (CPU compiles them).
+COMPILE_NCHW_DEVICES = ("cuda", "mps")
 
 
 class StepResult(NamedTuple):
@@ -146,6 +152,9 @@ class DCGAN(L.LightningModule):
         # The latent batch behind every sample grid; a buffer, so it is saved in checkpoints and a resumed
         # run keeps drawing the same grid.
         self.register_buffer("fixed_noise", torch.randn(num_fixed_samples, latent_dim, 1, 1))
+        # Iterations completed, on the device, for the EMA's decay (set from the step count when training starts;
+        # not saved: a checkpoint's global_step already says it)
+        self.register_buffer("ema_iterations", torch.zeros((), dtype=torch.float32), persistent=False)
         self._speed_options_applied = False
         self.last_step_metrics: dict[str, torch.Tensor] = {}
 
@@ -230,7 +239,15 @@ class DCGAN(L.LightningModule):
         if self._speed_options_applied:
             return
         self._speed_options_applied = True
-        if self.hparams.channels_last:
+        if self.hparams.channels_last and self.hparams.compile and self.device.type in COMPILE_NCHW_DEVICES:
+            log.warning(
+                "model.compile=true on %s: G and D stay in the NCHW layout, not channels_last (torch's inductor "
+                "mispredicts the strides of a channels_last transposed-convolution backward on %s and stops; "
+                "pytorch issue 171622)",
+                self.device.type,
+                self.device.type,
+            )
+        elif self.hparams.channels_last:
             self.generator.to(memory_format=torch.channels_last)
             self.discriminator.to(memory_format=torch.channels_last)
             if self.ema_decay is not None:
@@ -251,14 +268,14 @@ class DCGAN(L.LightningModule):
             torch.manual_seed(torch.initial_seed() + self.global_rank)
 
     def update_generator_ema(self) -> None:
-        """After G's step: follow G exactly until ``ema.start_step`` iterations, then average it."""
+        """After G's step: follow G exactly until ``ema.start_step`` iterations, then average it. The decay is
+        computed on the device from a device-side count of iterations (no host read, the same operations in every
+        phase of the average)."""
         if self.ema_decay is None:
             return
-        if self.iteration < self.ema_start_step:
-            copy_into(self.generator_ema, self.generator)
-        else:
-            decay = decay_at(self.ema_decay, self.iteration - self.ema_start_step, self.ema_warmup)
-            update_ema(self.generator_ema, self.generator, decay)
+        self.ema_iterations.add_(1)
+        decay = decay_at(self.ema_decay, self.ema_iterations, self.ema_warmup, self.ema_start_step)
+        update_ema(self.generator_ema, self.generator, decay)
         self._ema_statistics_current = False
 
     def refresh_ema_statistics(self) -> None:
@@ -311,6 +328,7 @@ class DCGAN(L.LightningModule):
         self._resumed_rng_states = checkpoint.get("rng_states")
 
     def on_train_start(self) -> None:
+        self.ema_iterations.fill_(self.iteration)
         # Restored here, not at load: set-up after loading (callbacks' on_train_start, which run before this
         # hook, the sampler's seed) draws random numbers; a resumed epoch may not call on_train_epoch_start.
         if states := getattr(self, "_resumed_rng_states", None):

@@ -59,14 +59,16 @@ def class_weights(labels: torch.Tensor, num_classes: int) -> torch.Tensor:
     """(N,) class indices -> (N, num_classes) one-hot float weights; (N, num_classes) weights pass through.
 
     Weights that are not one-hot mix the class embeddings: (1 - t) * horse + t * bird is the pegasus path.
-    Indices are not read on the host here (a training step must not wait for the GPU): out of range, they
-    fail in ``one_hot`` (on a GPU as a device assert); :func:`check_labels` checks user input first.
+    Indices are not read on the host here (a training step must not wait for the GPU; torch's ``one_hot``
+    reads them to check their range): out of range, they fail in ``scatter_`` (on a GPU as a device assert);
+    :func:`check_labels` checks user input first.
     """
     if labels.is_floating_point():
         if labels.dim() != 2 or labels.size(1) != num_classes:
             raise ValueError(f"class weights must be (N, {num_classes}), got {list(labels.shape)}")
         return labels
-    return nn.functional.one_hot(labels.long(), num_classes).float()
+    one_hot = torch.zeros(labels.size(0), num_classes, device=labels.device)
+    return one_hot.scatter_(1, labels.long()[:, None], 1.0)
 
 
 def check_labels(labels: torch.Tensor, num_classes: int) -> None:

@@ -103,10 +103,14 @@ def test_bad_decay_is_refused(decay):
 
 
 def test_warmup_decay_follows_tensorflows_schedule():
-    assert decay_at(0.999, 0, warmup=True) == pytest.approx(0.1)
-    assert decay_at(0.999, 90, warmup=True) == pytest.approx(0.91)
-    assert decay_at(0.999, 100_000, warmup=True) == 0.999
-    assert decay_at(0.999, 0, warmup=False) == 0.999
+    assert float(decay_at(0.999, 0, warmup=True)) == pytest.approx(0.1)
+    assert float(decay_at(0.999, 90, warmup=True)) == pytest.approx(0.91)
+    assert float(decay_at(0.999, 100_000, warmup=True)) == pytest.approx(0.999)
+    assert float(decay_at(0.999, 0, warmup=False)) == pytest.approx(0.999)
+    # before start_step the average follows G (decay 0); the warm-up counts from start_step
+    assert float(decay_at(0.999, 4, warmup=True, start_step=5)) == 0.0
+    assert float(decay_at(0.999, 5, warmup=True, start_step=5)) == pytest.approx(0.1)
+    assert float(decay_at(0.99, 4, warmup=False, start_step=5)) == 0.0
 
 
 def test_warmup_average_starts_close_to_g():

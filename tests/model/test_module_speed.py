@@ -5,6 +5,8 @@ import traceback
 import pytest
 import torch
 from lightning.pytorch.plugins.precision import MixedPrecision
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils._pytree import tree_leaves
 
 from tests.helpers.model import changed, fit, snapshot, tiny_model
 
@@ -54,6 +56,23 @@ def test_channels_last_layout_survives_training():
     assert finite(model.generator) and finite(model.discriminator)
 
 
+@pytest.mark.parametrize(("device", "channels_last"), [("cuda:0", False), ("mps", False), ("cpu", True)])
+def test_compile_keeps_the_layout_that_compiles_on_each_device(device, channels_last, caplog):
+    """torch's inductor fails on channels_last transposed convolutions' backward on CUDA and MPS (it compiles
+    them on a CPU): there a compiled model stays NCHW, with one warning line saying why."""
+    model = tiny_model(channels_last=True, compile=True)
+    model._device = torch.device(device)  # where Lightning would have put it; compiling is lazy, nothing runs
+    model.configure_model()
+    weight = (
+        model.generator.net[0].weight
+        if hasattr(model.generator, "net")
+        else next(p for p in model.generator.parameters() if p.dim() == 4)
+    )
+    assert weight.is_contiguous(memory_format=torch.channels_last) == channels_last
+    warned = [r.getMessage() for r in caplog.records if "stay in the NCHW layout" in r.getMessage()]
+    assert len(warned) == (0 if channels_last else 1)
+
+
 def test_channels_last_computes_the_same_as_the_default_layout():
     torch.manual_seed(0)
     default = tiny_model()
@@ -79,33 +98,73 @@ def test_compiled_model_trains_and_keeps_checkpoint_names():
     assert changed(g0, model.generator) and finite(model.generator)
 
 
-@pytest.mark.parametrize("conditional", [False, True])
-def test_training_step_does_not_synchronise_with_the_host(monkeypatch, conditional):
-    """No ``.item()``/``float()``/``bool()`` of a tensor inside the step: on a GPU each would stall the
-    pipeline. Logged values stay on the device until Lightning's logger reads them. Adam's own reads of its
-    step counter are not counted: that counter is a CPU scalar even when training on a GPU."""
-    torch.manual_seed(0)
-    model = tiny_model(conditional=True, class_names=["a", "b", "c"]) if conditional else tiny_model()
-    inside, calls = [], []
-    training_step = model.training_step
+# Reads of a tensor's value back to the host (``.item()``, ``float()``, ``if tensor:``, ``torch.equal``): on a GPU
+# each one stalls the pipeline, and none may be captured in a CUDA graph.
+HOST_READS = {
+    "aten._local_scalar_dense.default",
+    "aten.is_nonzero.default",
+    "aten.item.default",
+    "aten.equal.default",
+}
+
+
+class Recorder(TorchDispatchMode):
+    """Every operation dispatched inside the block, forward and backward: its name and its tensors' shapes,
+    dtypes and strides; and the host reads among them, except the optimizers' (Adam's step counter is a CPU
+    scalar even when training on a GPU: reading it is no device sync)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.ops: list[tuple] = []
+        self.host_reads: list[str] = []
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        name = str(func)
+        if name in HOST_READS and not any("/torch/optim/" in f.filename for f in traceback.extract_stack()):
+            self.host_reads.append(name)
+        tensors = [a for a in tree_leaves((args, kwargs or {})) if isinstance(a, torch.Tensor)]
+        self.ops.append((name, *((tuple(t.shape), t.dtype, t.stride()) for t in tensors)))
+        return func(*args, **(kwargs or {}))
+
+
+def record_iterations(model, steps: int) -> list[Recorder]:
+    """Trains ``steps`` iterations; one Recorder per iteration over what a captured iteration would hold: the
+    D-then-G step and the EMA update (not Lightning's logging around them)."""
+    recorders: list[Recorder] = []
+    adversarial_step, update_generator_ema = model.adversarial_step, model.update_generator_ema
 
     def step(*args, **kwargs):
-        inside.append(True)
-        try:
-            return training_step(*args, **kwargs)
-        finally:
-            inside.pop()
+        recorders.append(Recorder())
+        with recorders[-1]:
+            return adversarial_step(*args, **kwargs)
 
-    model.training_step = step
-    for name in ("item", "__bool__", "__float__", "__int__", "tolist"):
-        original = getattr(torch.Tensor, name)
+    def ema() -> None:
+        with recorders[-1]:
+            update_generator_ema()
 
-        def spy(self, *args, _original=original, _name=name, **kwargs):
-            if inside and not any("/torch/optim/" in f.filename for f in traceback.extract_stack()):
-                calls.append(_name)
-            return _original(self, *args, **kwargs)
+    model.adversarial_step, model.update_generator_ema = step, ema
+    fit(model, steps=steps)
+    assert model.iteration == steps == len(recorders)
+    return recorders
 
-        monkeypatch.setattr(torch.Tensor, name, spy)
-    fit(model, steps=3)
-    assert model.iteration == 3
-    assert calls == []
+
+@pytest.mark.parametrize("conditional", [False, True])
+def test_an_iteration_reads_nothing_back_to_the_host(conditional):
+    """Not in the D-then-G step, not in the EMA update (its decay is computed on the device)."""
+    torch.manual_seed(0)
+    ema = {"decay": 0.99, "start_step": 2, "warmup": True}
+    kwargs = {"conditional": True, "class_names": ["a", "b", "c"]} if conditional else {}
+    recorders = record_iterations(tiny_model(ema=ema, **kwargs), steps=4)
+    assert all(r.ops for r in recorders)
+    assert [r.host_reads for r in recorders] == [[]] * 4
+
+
+def test_every_iteration_after_the_first_runs_the_same_operations_on_the_same_shapes():
+    """What a CUDA graph needs: the same operations on tensors of the same shapes, dtypes and strides at every
+    iteration after warm-up (the first is Adam's state being created), across the EMA's phases: following G
+    before ``start_step``, then warming up."""
+    torch.manual_seed(0)
+    recorders = record_iterations(tiny_model(ema={"decay": 0.99, "start_step": 3, "warmup": True}), steps=6)
+    first, *rest = [r.ops for r in recorders]
+    assert first != rest[0]  # the optimizers' state is made on their first step
+    assert all(ops == rest[0] for ops in rest[1:])
