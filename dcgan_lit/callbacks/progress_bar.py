@@ -40,7 +40,7 @@ class LogProgress(ProgressBar):
             raise ValueError(f"callbacks.progress.interval_seconds={interval_seconds} must be > 0 (seconds)")
         self.interval_seconds = float(interval_seconds)
         self._enabled = True
-        self.pace = Pace(self.interval_seconds)
+        self.pace: Pace | None = None  # started by the first iteration, not by set-up (an FID reference: minutes)
 
     def disable(self) -> None:
         self._enabled = False
@@ -49,10 +49,14 @@ class LogProgress(ProgressBar):
         self._enabled = True
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        self.pace = Pace(self.interval_seconds, iteration_of(pl_module, trainer))
+        self.pace = None
+
+    def on_train_batch_start(self, trainer: L.Trainer, pl_module: L.LightningModule, *args: Any) -> None:
+        if self.pace is None:  # the rate counts from the first iteration: what came before is not training
+            self.pace = Pace(self.interval_seconds, iteration_of(pl_module, trainer))
 
     def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, *args: Any) -> None:
-        if self._enabled and trainer.global_rank == 0 and self.pace.due():
+        if self._enabled and trainer.global_rank == 0 and self.pace is not None and self.pace.due():
             log.info("%s", self.line(trainer, pl_module))
 
     def line(self, trainer: L.Trainer, pl_module: L.LightningModule) -> str:

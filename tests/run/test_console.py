@@ -58,3 +58,33 @@ def test_a_logged_run_shows_progress_a_quiet_start_and_one_wandb_run_across_a_re
     steps = [row["trainer/global_step"] for row in read_history(run / "wandb") if "train/loss_d" in row]
     assert len(steps) == len(set(steps)) == 45  # every iteration once, none logged twice
     assert steps == sorted(steps)  # the resumed part continues where the first stopped
+
+
+def test_the_rate_counts_from_the_first_iteration_not_from_set_up(caplog, monkeypatch):
+    """Minutes of set-up before the first iteration (an FID reference) do not enter the rate or the ETA."""
+    import logging
+    from types import SimpleNamespace
+
+    from dcgan_lit import progress
+
+    clock = [0.0]
+    monkeypatch.setattr(progress.time, "perf_counter", lambda: clock[0])
+    bar = LogProgress(interval_seconds=10)
+    trainer = SimpleNamespace(
+        global_rank=0, max_steps=100, max_epochs=None, num_training_batches=float("inf"), current_epoch=0,
+        callback_metrics={}, world_size=1, datamodule=None, global_step=0,
+    )  # fmt: skip
+    module = SimpleNamespace(iteration=0, optimizer_steps_per_iteration=1)
+    bar.on_train_start(trainer, module)
+    clock[0] = 600.0  # ten minutes of set-up
+    with caplog.at_level(logging.INFO):
+        for i in range(20):  # then one iteration a second
+            bar.on_train_batch_start(trainer, module, None, i)
+            clock[0] += 1.0
+            module.iteration = i + 1
+            bar.on_train_batch_end(trainer, module, None, None, i)
+    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("iteration")]
+    assert lines == [
+        "iteration 10/100 (10%), epoch 0, 1.00 it/s, ETA 0:01:30",
+        "iteration 20/100 (20%), epoch 0, 1.00 it/s, ETA 0:01:20",
+    ]
