@@ -40,7 +40,9 @@ class LogProgress(ProgressBar):
             raise ValueError(f"callbacks.progress.interval_seconds={interval_seconds} must be > 0 (seconds)")
         self.interval_seconds = float(interval_seconds)
         self._enabled = True
-        self.pace: Pace | None = None  # started by the first iteration, not by set-up (an FID reference: minutes)
+        self.pace: Pace | None = (
+            None  # started by the first iteration, not by set-up (an FID reference: minutes)
+        )
 
     def disable(self) -> None:
         self._enabled = False
