@@ -32,10 +32,10 @@ train: install ## train; pass Hydra overrides with ARGS="dataset=catfaces model=
 PYTEST_WORKERS ?= auto
 
 test: install ## the whole test suite (real-data tests skip unless DCGAN_DATA_DIR has the data)
-	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist worksteal $(PYTEST_ARGS)
 
 test-fast: install ## the tests not marked slow: no subprocess, no Hydra launcher job, no run of more than 6 iterations
-	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) -m "not slow" $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist worksteal -m "not slow" $(PYTEST_ARGS)
 
 bench: install ## training throughput vs the PyTorch DCGAN example loop; ARGS="sizes=[64] data=synthetic"
 	$(BIN)/python -m benchmarks.speed $(ARGS)

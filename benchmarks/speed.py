@@ -133,6 +133,8 @@ class SyntheticDataModule(L.LightningDataModule):
 
         shape = (self.count, self.real.channels, self.real.image_size, self.real.image_size)
         images = torch.randint(0, 256, shape, dtype=torch.uint8)
+        self.real.trainer = self.trainer  # on_device=auto asks where training runs
+        self.real.on_device = self.real.choose_on_device(images)
         self.real.train_set = UInt8ImageDataset(images, indices_only=self.real.on_device)
 
     def train_dataloader(self):

@@ -3,6 +3,7 @@ trained run, FID Inception weights of the right shape. Every other helper is in 
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,16 @@ from omegaconf import DictConfig
 from tests.helpers.config import TINY, compose_config, real_data_dir
 from tests.helpers.images import write_images
 from tests.helpers.runs import train_run_folder
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Under pytest-xdist (one worker per core) each worker, and the processes it starts, computes on one thread:
+    two workers with a thread per core each would fight over the cores."""
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        import torch
+
+        os.environ["OMP_NUM_THREADS"] = "1"
+        torch.set_num_threads(1)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -59,6 +59,22 @@ def subset_indices(count: int, subset: int, seed: int) -> torch.Tensor:
     return order[:subset].sort().values
 
 
+# dataset.on_device=auto keeps the decoded set on a CUDA device when it takes at most this share of its free memory
+ON_DEVICE_SHARE = 0.25
+
+
+def on_device_choice(nbytes: int, device: torch.device, free_bytes: int | None = None) -> tuple[bool, str]:
+    """Whether ``nbytes`` of decoded images go to ``device`` once (``dataset.on_device=auto``), and why."""
+    if device.type != "cuda":
+        return False, f"training on {device.type}: batches are indexed in host memory"
+    if free_bytes is None:
+        free_bytes = torch.cuda.mem_get_info(device)[0]
+    size = f"{nbytes / 2**30:.2f} GiB of images, {free_bytes / 2**30:.1f} GiB free on {device}"
+    if nbytes <= ON_DEVICE_SHARE * free_bytes:
+        return True, f"{size}: copied once, batches indexed there"
+    return False, f"{size}: more than {ON_DEVICE_SHARE:.0%} of it, so batches cross the bus"
+
+
 def return_batch(batch: Batch) -> Batch:
     """collate_fn for datasets whose ``__getitems__`` already returns the stacked batch."""
     return batch
@@ -73,7 +89,8 @@ class ImageDataModule(L.LightningDataModule):
     device as uint8 and turned into floats in [-1, 1] there (with a random horizontal flip when ``hflip``).
     ``subset=N`` trains on a fixed random N of the images (chosen by ``subset_seed``, after the cache, so it
     shares the full set's cache). With ``on_device`` the whole uint8 tensor is copied to the accelerator once
-    and batches are indexed there.
+    and batches are indexed there; ``"auto"`` (the default) does so on a CUDA device when the set takes at most
+    :data:`ON_DEVICE_SHARE` of its free memory (:func:`on_device_choice`).
 
     ``conditional`` (sources with labels: :meth:`class_names`): batches are ``(images, labels)``, the int64
     class indices decoded once and cached beside the images (under their own cache key), drawn in the same
@@ -92,7 +109,7 @@ class ImageDataModule(L.LightningDataModule):
         cache_dir: str | None = None,
         pin_memory: bool = False,
         drop_last: bool = True,
-        on_device: bool = False,
+        on_device: bool | str = "auto",
         symmetries: str | list[str] | None = None,
         per_image_normalize: bool = False,
         subset: int | None = None,
@@ -186,6 +203,7 @@ class ImageDataModule(L.LightningDataModule):
         keep = self.subset_indices(images.size(0))
         if keep is not None:
             images, labels = images[keep], (labels[keep] if labels is not None else None)
+        self.on_device = self.choose_on_device(images, labels)
         self.train_set = UInt8ImageDataset(images, indices_only=self.on_device, labels=labels)
         if images.size(0) < self.batch_size and self.drop_last:
             raise UserError(
@@ -270,6 +288,16 @@ class ImageDataModule(L.LightningDataModule):
             flip = torch.rand(x.size(0), 1, 1, 1, device=x.device) < 0.5
             x = torch.where(flip, x.flip(3), x)
         return x
+
+    def choose_on_device(self, images: torch.Tensor, labels: torch.Tensor | None = None) -> bool:
+        """``on_device`` settled for the device training runs on (``"auto"``: :func:`on_device_choice`)."""
+        if self.on_device != "auto":
+            return bool(self.on_device)
+        device = self.trainer.strategy.root_device if self.trainer is not None else torch.device("cpu")
+        nbytes = images.nbytes + (labels.nbytes if labels is not None else 0)
+        chosen, why = on_device_choice(nbytes, device)
+        log.info("dataset.on_device=auto: %s (%s)", "on" if chosen else "off", why)
+        return chosen
 
     def resident(self, device: torch.device) -> tuple[torch.Tensor, torch.Tensor | None]:
         """The whole uint8 dataset (and its labels) on ``device``, copied there on first use."""

@@ -108,6 +108,8 @@ def validate_model_and_data(cfg: DictConfig) -> None:
         )
     if not isinstance(model.get("conditional", False), bool):
         raise UserError(f"model.conditional={model.conditional} must be true or false")
+    if data.get("on_device", "auto") not in (True, False, "auto"):
+        raise UserError(f"dataset.on_device={data.on_device} must be true, false or auto")
     # each worker is a process holding a copy of the loader: thousands of them exhaust the memory
     most = max(4 * (os.cpu_count() or 1), 8)
     hint = "; 0 loads in the main process, the most is 4 per CPU core"

@@ -92,7 +92,7 @@ def test_after_a_ddp_resume_rank_0_continues_its_random_stream_and_the_others_dr
     noises = []
     for rank in (0, 1, 2):
         model = DCGAN(image_size=32, ngf=8, ndf=8)
-        model.trainer = types.SimpleNamespace(global_rank=rank)  # what on_train_start reads of the trainer
+        model.trainer = types.SimpleNamespace(global_rank=rank, global_step=0)  # what on_train_start reads
         model.on_load_checkpoint(checkpoint)
         torch.manual_seed(100 + rank)  # whatever each rank's RNG held before training starts
         model.on_train_start()

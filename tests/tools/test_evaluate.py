@@ -46,7 +46,9 @@ def test_evaluator_runs_the_inception_given_by_weights_path(
     )
     again = evaluate(evaluate_cfg(*settings, f"fake_dir={fakes}", "metrics.fid.num_real=2"))
     assert float(cells["fid"]) == pytest.approx(again["fid"], abs=1e-4)
-    same = evaluate(evaluate_cfg(*settings, f"fake_dir={image_folder}", "metrics.fid.num_real=null"))
+    four = tmp_path / "four"
+    write_images(four, 4, size=(32, 32), seed=5)
+    same = evaluate(evaluate_cfg(*settings, f"fake_dir={four}", "metrics.fid.num_real=null", folder=four))
     assert abs(same["fid"]) < 1e-6
 
 
