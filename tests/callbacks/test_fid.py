@@ -39,7 +39,7 @@ class ScriptedFID(FIDCallback):
 
 
 @pytest.mark.slow
-def test_best_checkpoint_is_written_when_fid_improves_and_only_then(tiny_cfg, tmp_path, monkeypatch):
+def test_best_checkpoint_is_written_when_fid_improves_and_only_then(tiny_cfg, tmp_path, monkeypatch, caplog):
     import dcgan_lit.callbacks.fid as fid_module
 
     script = [5.0, 3.0, 4.0, 2.0, 6.0]
@@ -57,12 +57,20 @@ def test_best_checkpoint_is_written_when_fid_improves_and_only_then(tiny_cfg, tm
 
     monkeypatch.setattr(fid_module, "build_fid_callback", build)  # conf/callbacks/fid.yaml's _target_
     cfg = tiny_cfg("metrics=tiny", "trainer.max_epochs=5", "dataset.batch_size=16")
-    metrics = train(cfg)
+    with caplog.at_level(logging.INFO):
+        metrics = train(cfg)
     best = torch.load(tmp_path / "run" / "checkpoints" / "best.ckpt", weights_only=False)
     best_epochs.append(best["epoch"])
     assert best_epochs == [None, 0, 1, 1, 3, 3]
     assert metrics["val/fid"] == 6.0 and metrics["val/fid_best"] == 2.0
     assert (tmp_path / "run" / "checkpoints" / "last.ckpt").exists()
+    # generator.pt is the best-FID generator (epoch 3's), not the last one, and the log says which it is
+    exported = torch.load(tmp_path / "run" / "generator.pt", weights_only=True)["state_dict"]
+    last = torch.load(tmp_path / "run" / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
+    assert all(torch.equal(v, best["state_dict"][k]) for k, v in exported.items())
+    assert not all(torch.equal(v, last[k]) for k, v in exported.items())
+    iteration = best["global_step"] // 2
+    assert f"generator.pt: the best-FID generator, of iteration {iteration} (val/fid 2.00)" in caplog.text
 
 
 @pytest.mark.slow

@@ -18,10 +18,18 @@ from tests.helpers.runs import logged_rows, run_cli
 from tests.helpers.wandb_records import read_config, read_history
 
 
-def test_train_writes_every_output(tiny_cfg, tmp_path):
+def test_train_writes_every_output(tiny_cfg, tmp_path, caplog):
     cfg = tiny_cfg("trainer.max_steps=5")
-    metrics = train(cfg)
+    with caplog.at_level(logging.INFO):
+        metrics = train(cfg)
     run = Path(cfg.paths.output_dir)
+    # FID is off (metrics=none): generator.pt is the last generator, and a warning says it is not the best
+    [warning] = [r.getMessage() for r in caplog.records if r.getMessage().startswith("FID is off, so")]
+    assert warning.startswith("FID is off, so generator.pt is the last generator (iteration 5), not the best")
+    assert "generator.pt: the last generator, of iteration 5" in caplog.text
+    exported = torch.load(run / "generator.pt", weights_only=True)["state_dict"]
+    last = torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
+    assert all(torch.equal(v, last[k]) for k, v in exported.items())
     assert (run / "checkpoints" / "last.ckpt").is_file()
     real = Image.open(run / "real_samples.png")
     assert real.size[0] > 32 * 4  # a grid, not one image
