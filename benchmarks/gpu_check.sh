@@ -40,6 +40,12 @@ export DCGAN_CACHE_DIR="${DCGAN_CACHE_DIR:-/tmp/gpu-check-cache}" WANDB_MODE=dis
 "$PYTHON" -c "import torch; print('torch', torch.__version__, 'cuda', torch.cuda.is_available(), \
 torch.cuda.get_device_name() if torch.cuda.is_available() else 'cpu')"
 
+# 0. the tests marked gpu (a compiled model's layout on CUDA, no device sync in an iteration), where pytest is;
+#    their output goes to gpu-check.log with the rest
+if [ "${GPU_CHECK_TINY:-0}" != 1 ] && "$PYTHON" -c "import pytest" 2>/dev/null; then
+  "$PYTHON" -m pytest -q -p no:cacheprovider -m gpu tests/model/test_module_speed.py || echo "gpu tests failed"
+fi
+
 if [ "${GPU_CHECK_TINY:-0}" = 1 ]; then
   SPEED=(sizes=[32] warmup=1 iterations=2 reference_workers=0 peak_size=64)
   BATCHES=(4 8)

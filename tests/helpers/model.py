@@ -26,7 +26,7 @@ def fit(model: DCGAN, steps: int, batch_size: int = 8, **trainer_kwargs) -> L.Tr
         collate = lambda b: b.float() / 127.5 - 1  # noqa: E731
     loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, collate_fn=collate)
     trainer = L.Trainer(
-        accelerator="cpu",
+        accelerator=trainer_kwargs.pop("accelerator", "cpu"),
         max_steps=steps * model.optimizer_steps_per_iteration,
         logger=False,
         enable_checkpointing=False,

@@ -9,6 +9,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_leaves
 
 from tests.helpers.model import changed, fit, snapshot, tiny_model
+from tests.helpers.run_if import RunIf
 
 
 def finite(net: torch.nn.Module) -> bool:
@@ -168,3 +169,41 @@ def test_every_iteration_after_the_first_runs_the_same_operations_on_the_same_sh
     first, *rest = [r.ops for r in recorders]
     assert first != rest[0]  # the optimizers' state is made on their first step
     assert all(ops == rest[0] for ops in rest[1:])
+
+
+@RunIf(cuda=True)
+def test_a_compiled_model_trains_on_cuda_in_the_layout_that_compiles():
+    """On CUDA, torch.compile of channels_last transposed convolutions fails in the backward (pytorch issue
+    171622): a compiled model keeps NCHW and trains."""
+    torch.manual_seed(0)
+    model = tiny_model(channels_last=True, compile=True)
+    fit(model, steps=2, accelerator="gpu", devices=1)
+    weight = next(p for p in model.generator.parameters() if p.dim() == 4 and p.size(2) > 1)
+    assert weight.is_cuda and not weight.is_contiguous(memory_format=torch.channels_last)
+    assert finite(model.generator) and finite(model.discriminator)
+
+
+@RunIf(cuda=True)
+def test_an_iteration_on_cuda_makes_no_device_sync():
+    """``torch.cuda.set_sync_debug_mode("error")`` turns any synchronising call inside the D-then-G step and the
+    EMA update into an error."""
+    torch.manual_seed(0)
+    model = tiny_model(ema={"decay": 0.99, "start_step": 1, "warmup": True})
+    adversarial_step, update_generator_ema = model.adversarial_step, model.update_generator_ema
+
+    def strict(function):
+        def run(*args, **kwargs):
+            torch.cuda.set_sync_debug_mode("error")
+            try:
+                return function(*args, **kwargs)
+            finally:
+                torch.cuda.set_sync_debug_mode("default")
+
+        return run
+
+    model.adversarial_step, model.update_generator_ema = (
+        strict(adversarial_step),
+        strict(update_generator_ema),
+    )
+    fit(model, steps=3, accelerator="gpu", devices=1)
+    assert model.iteration == 3
