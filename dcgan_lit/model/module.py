@@ -11,7 +11,14 @@ import torch
 
 from dcgan_lit.model.diffaugment import DiffAugment, parse_policy
 from dcgan_lit.model.ema import decay_at, make_ema, recompute_batch_norm, update_ema
-from dcgan_lit.model.losses import check_loss, discriminator_loss, generator_loss, is_number
+from dcgan_lit.model.losses import (
+    LeCam,
+    check_lecam,
+    check_loss,
+    discriminator_loss,
+    generator_loss,
+    is_number,
+)
 from dcgan_lit.model.networks import (
     PAPER,
     Discriminator,
@@ -53,10 +60,12 @@ def check_options(
     d_norm: str,
     augment_policy: str | list[str] | None,
     ema: dict | None,
+    lecam: dict | None = None,
 ) -> None:
-    """Raises ValueError (one line naming the key) for a loss, smoothing, D normalisation, DiffAugment policy
-    or EMA setting that DCGAN does not take; config validation calls this before any data are read."""
+    """Raises ValueError (one line naming the key) for a loss, smoothing, D normalisation, DiffAugment policy,
+    EMA or LeCam setting that DCGAN does not take; config validation calls this before any data are read."""
     check_loss(loss, label_smoothing)
+    check_lecam(lecam)
     check_d_norm(d_norm)
     parse_policy(augment_policy)
     ema = {} if ema is None else ema
@@ -84,8 +93,8 @@ class DCGAN(L.LightningModule):
 
     The defaults are the paper's. Options for small data: ``loss`` (bce | hinge | lsgan) with one-sided
     ``label_smoothing``, ``d_norm`` (batch | spectral | none), DiffAugment ``augment_policy`` on every image D
-    sees, and ``ema`` ({decay, start_step, warmup, recompute_bn}): an average of G, :attr:`generator_ema`,
-    used for samples.
+    sees, ``ema`` ({decay, start_step, warmup, recompute_bn}): an average of G, :attr:`generator_ema`,
+    used for samples, and ``lecam`` ({weight, decay}): the LeCam regulariser of D (:class:`~.losses.LeCam`).
 
     ``conditional`` (with the data's ``class_names``): class-conditional G (a class embedding joined to z) and
     projection D (Miyato & Koyama 2018); batches are then ``(images, labels)`` and each fake takes the label of
@@ -115,17 +124,19 @@ class DCGAN(L.LightningModule):
         d_norm: str = PAPER["d_norm"],
         augment_policy: str | list[str] | None = None,
         ema: dict | None = None,
+        lecam: dict | None = None,
         conditional: bool = False,
         class_names: Sequence[str] | None = None,
     ) -> None:
         super().__init__()
-        check_options(loss, label_smoothing, d_norm, augment_policy, ema)
+        check_options(loss, label_smoothing, d_norm, augment_policy, ema, lecam)
         if conditional and not class_names:
             raise ValueError(
                 "model.conditional=true needs the data's class names (train.py takes them from it)"
             )
         # Plain containers, not Hydra's DictConfig/ListConfig: checkpoints must load with weights_only=True.
         ema = dict(ema) if ema else None
+        lecam = dict(lecam) if lecam else None
         class_names = [str(name) for name in class_names] if conditional else None
         augment_policy = list(DiffAugment(augment_policy).policy)
         self.save_hyperparameters(ignore=["optimizer_g", "optimizer_d"])
@@ -138,6 +149,9 @@ class DCGAN(L.LightningModule):
         self.generator.apply(init_weights)
         self.discriminator.apply(init_weights)
         self.augment = DiffAugment(augment_policy)
+        # registered only when on, so checkpoints of runs without it are unchanged
+        weight = (lecam or {}).get("weight", 0.0)
+        self.lecam = LeCam(weight, (lecam or {}).get("decay", 0.99)) if weight else None
         self.ema_decay = (ema or {}).get("decay")
         self.ema_start_step = int((ema or {}).get("start_step") or 0)
         self.ema_warmup = bool((ema or {}).get("warmup", False))
@@ -204,6 +218,8 @@ class DCGAN(L.LightningModule):
             logits_real = self.discriminator(augment(real), labels)
             logits_fake = self.discriminator(augment(fake.detach()), labels)
             loss_d = discriminator_loss(loss, logits_real, logits_fake, smoothing)
+            if self.lecam is not None:  # LeCam: D's outputs on real and fake kept from drifting apart
+                loss_d = loss_d + self.lecam(logits_real, logits_fake)
             opt_d.zero_grad(set_to_none=True)
             backward(loss_d)
             opt_d.step()

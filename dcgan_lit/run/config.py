@@ -174,6 +174,7 @@ def validate_small_data_options(model: DictConfig) -> None:
             model.get("d_norm", "batch"),
             model.get("augment_policy"),
             plain(model.get("ema")),
+            plain(model.get("lecam")),
         )
     except ValueError as error:
         raise UserError(str(error)) from None

@@ -32,16 +32,19 @@ def losses(run_dir: Path) -> dict[int, tuple[str, str]]:
 
 
 @pytest.mark.slow
-def test_interrupted_then_resumed_run_reproduces_the_uninterrupted_losses(tiny_cfg, tmp_path):
+@pytest.mark.parametrize("options", [[], ["model.lecam.weight=0.3"]], ids=["paper", "lecam"])
+def test_interrupted_then_resumed_run_reproduces_the_uninterrupted_losses(tiny_cfg, tmp_path, options):
     # 32 images / batch 8 = 4 iterations per epoch: the interruption at 6 is mid-epoch, after one epoch
     ema = "+callbacks.ema._target_=tests.helpers.callbacks.AveragedGenerator"
     straight = tmp_path / "straight"
-    train(tiny_cfg(*DETERMINISTIC, ema, "trainer.max_steps=11", output_dir=straight))
+    train(tiny_cfg(*DETERMINISTIC, *options, ema, "trainer.max_steps=11", output_dir=straight))
     first = tmp_path / "first"
-    train(tiny_cfg(*DETERMINISTIC, ema, "trainer.max_steps=6", output_dir=first))
+    train(tiny_cfg(*DETERMINISTIC, *options, ema, "trainer.max_steps=6", output_dir=first))
     second = tmp_path / "second"
     resume = f"ckpt_path={first / 'checkpoints' / 'last.ckpt'}"
-    train(tiny_cfg(*DETERMINISTIC, ema, "trainer.max_steps=11", resume, "seed=999", output_dir=second))
+    train(
+        tiny_cfg(*DETERMINISTIC, *options, ema, "trainer.max_steps=11", resume, "seed=999", output_dir=second)
+    )
 
     saved = load_weights(first / "checkpoints" / "last.ckpt")["ImageFolderDataModule"]["sampler"]
     assert saved["batches_consumed"] == 6  # the data order's position: 6 batches trained, none prefetched
@@ -55,6 +58,7 @@ def test_interrupted_then_resumed_run_reproduces_the_uninterrupted_losses(tiny_c
     assert ends[0]["global_step"] == ends[1]["global_step"] == 11 * 2
     state, resumed = ends[0]["state_dict"], ends[1]["state_dict"]
     assert any(k.startswith("generator_ema.") for k in state) and state.keys() == resumed.keys()
+    assert ("lecam.real_anchor" in state) == bool(options)  # LeCam's moving averages travel in the checkpoint
     assert all(torch.equal(state[k], resumed[k]) for k in state), "state dicts differ"
     for adam, adam_resumed in zip(*(end["optimizer_states"] for end in ends), strict=True):
         for key, values in adam["state"].items():

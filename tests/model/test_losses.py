@@ -1,5 +1,7 @@
 """Each GAN loss rewards D for telling real from fake and G for fooling D, on toy logits."""
 
+import re
+
 import pytest
 import torch
 
@@ -64,3 +66,46 @@ def test_bad_options_are_refused():
         check_loss("hinge", 0.1)
     with pytest.raises(ValueError, match=r"\[0, 1\)"):
         check_loss("bce", 1.0)
+
+
+def test_lecam_anchors_follow_d_s_mean_outputs_and_penalise_drifting_apart():
+    from dcgan_lit.model.losses import LeCam
+
+    lecam = LeCam(weight=0.5, decay=0.9)
+    real, fake = torch.tensor([2.0, 4.0]), torch.tensor([-1.0, -3.0])
+    penalty = lecam(real, fake)
+    # the averages move a tenth of the way from 0 to the means, 3 and -2: 0.3 and -0.2
+    assert lecam.real_anchor.item() == pytest.approx(0.3) and lecam.fake_anchor.item() == pytest.approx(-0.2)
+    expected = 0.5 * (((real + 0.2) ** 2).mean() + ((0.3 - fake) ** 2).mean())
+    assert penalty.item() == pytest.approx(expected.item())
+    # outputs that do not overshoot the other side's average cost nothing
+    assert lecam(torch.tensor([-5.0]), torch.tensor([5.0])).item() == 0.0
+
+
+def test_lecam_trains_d_with_the_penalty_and_only_when_on():
+    from dcgan_lit.model.module import DCGAN
+    from tests.helpers.model import fit
+
+    torch.manual_seed(0)
+    on = DCGAN(image_size=32, ngf=8, ndf=8, num_fixed_samples=4, lecam={"weight": 0.3, "decay": 0.99})
+    off = DCGAN(image_size=32, ngf=8, ndf=8, num_fixed_samples=4, lecam={"weight": 0.0, "decay": 0.99})
+    assert off.lecam is None and not any(k.startswith("lecam.") for k in off.state_dict())
+    fit(on, steps=2)
+    assert on.lecam.real_anchor.item() != 0.0 and on.lecam.fake_anchor.item() != 0.0  # moved by D's outputs
+    assert {"lecam.real_anchor", "lecam.fake_anchor"} <= set(on.state_dict())
+
+
+@pytest.mark.parametrize(
+    ("lecam", "message"),
+    [
+        ({"weight": -1}, "model.lecam.weight=-1 must be a number >= 0"),
+        ({"weight": True}, "model.lecam.weight=True must be a number >= 0"),
+        ({"weight": 0.3, "decay": 1.0}, "model.lecam.decay=1.0 must be in [0, 1)"),
+        ({"weigth": 0.3}, "must be a mapping of weight and decay"),
+    ],
+)
+def test_bad_lecam_settings_are_one_line(lecam, message):
+    from dcgan_lit.model.losses import check_lecam
+
+    with pytest.raises(ValueError, match=re.escape(message)):
+        check_lecam(lecam)

@@ -153,9 +153,9 @@ def record_iterations(model, steps: int) -> list[Recorder]:
 def test_an_iteration_reads_nothing_back_to_the_host(conditional):
     """Not in the D-then-G step, not in the EMA update (its decay is computed on the device)."""
     torch.manual_seed(0)
-    ema = {"decay": 0.99, "start_step": 2, "warmup": True}
+    ema, lecam = {"decay": 0.99, "start_step": 2, "warmup": True}, {"weight": 0.3, "decay": 0.99}
     kwargs = {"conditional": True, "class_names": ["a", "b", "c"]} if conditional else {}
-    recorders = record_iterations(tiny_model(ema=ema, **kwargs), steps=4)
+    recorders = record_iterations(tiny_model(ema=ema, lecam=lecam, **kwargs), steps=4)
     assert all(r.ops for r in recorders)
     assert [r.host_reads for r in recorders] == [[]] * 4
 
@@ -165,7 +165,8 @@ def test_every_iteration_after_the_first_runs_the_same_operations_on_the_same_sh
     iteration after warm-up (the first is Adam's state being created), across the EMA's phases: following G
     before ``start_step``, then warming up."""
     torch.manual_seed(0)
-    recorders = record_iterations(tiny_model(ema={"decay": 0.99, "start_step": 3, "warmup": True}), steps=6)
+    ema, lecam = {"decay": 0.99, "start_step": 3, "warmup": True}, {"weight": 0.3, "decay": 0.99}
+    recorders = record_iterations(tiny_model(ema=ema, lecam=lecam), steps=6)
     first, *rest = [r.ops for r in recorders]
     assert first != rest[0]  # the optimizers' state is made on their first step
     assert all(ops == rest[0] for ops in rest[1:])
