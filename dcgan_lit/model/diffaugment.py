@@ -84,3 +84,48 @@ class DiffAugment(nn.Module):
 
     def extra_repr(self) -> str:
         return f"policy={','.join(self.policy) or 'none'}"
+
+
+class AdaptiveAugment(nn.Module):
+    """ADA's answer to a discriminator that memorises (Karras et al., "Training Generative Adversarial Networks
+    with Limited Data", 2020) for DiffAugment's operations: each image is augmented with probability ``p``, and
+    every ``interval`` iterations ``p`` moves by ``interval x batch / speed_images`` up when D is overconfident on
+    the real images (r = E[sign(D(x))] since the last adjustment above ``target``), down when below; p stays in
+    [0, 1]. ``p`` and the signs gathered are buffers: saved in checkpoints (an exact resume) and kept on the
+    device (no host read)."""
+
+    def __init__(
+        self,
+        policy: str | Iterable[str],
+        target: float = 0.6,
+        interval: int = 4,
+        speed_images: float = 500_000,
+    ) -> None:
+        super().__init__()
+        self.augment = DiffAugment(policy)
+        self.policy = self.augment.policy
+        self.target, self.interval, self.speed_images = target, interval, speed_images
+        self.register_buffer("p", torch.zeros(()))
+        self.register_buffer("signs", torch.zeros(()))
+        self.register_buffer("count", torch.zeros(()))
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        chosen = torch.rand(images.size(0), 1, 1, 1, device=images.device) < self.p
+        return torch.where(chosen, self.augment(images), images)
+
+    @torch.no_grad()
+    def observe(self, logits_real: torch.Tensor) -> None:
+        """Gathers the signs of D's logits on real images (the overfitting signal r)."""
+        self.signs.add_(logits_real.detach().float().sign().sum())
+        self.count.add_(logits_real.numel())
+
+    @torch.no_grad()
+    def adjust(self, images: int) -> None:
+        """Moves ``p`` after ``images`` real images by sign(r - target) x images / speed_images; starts over."""
+        r = self.signs / self.count.clamp(min=1)
+        self.p.add_(torch.sign(r - self.target) * (images / self.speed_images)).clamp_(0.0, 1.0)
+        self.signs.zero_()
+        self.count.zero_()
+
+    def extra_repr(self) -> str:
+        return f"policy={','.join(self.policy)}, target={self.target}, interval={self.interval}"

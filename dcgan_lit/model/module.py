@@ -9,7 +9,7 @@ from typing import NamedTuple
 import lightning as L
 import torch
 
-from dcgan_lit.model.diffaugment import DiffAugment, parse_policy
+from dcgan_lit.model.diffaugment import AdaptiveAugment, DiffAugment, parse_policy
 from dcgan_lit.model.ema import decay_at, make_ema, recompute_batch_norm, update_ema
 from dcgan_lit.model.losses import (
     LeCam,
@@ -61,11 +61,13 @@ def check_options(
     augment_policy: str | list[str] | None,
     ema: dict | None,
     lecam: dict | None = None,
+    ada: dict | None = None,
 ) -> None:
     """Raises ValueError (one line naming the key) for a loss, smoothing, D normalisation, DiffAugment policy,
     EMA or LeCam setting that DCGAN does not take; config validation calls this before any data are read."""
     check_loss(loss, label_smoothing)
     check_lecam(lecam)
+    check_ada(ada, parse_policy(augment_policy))
     check_d_norm(d_norm)
     parse_policy(augment_policy)
     ema = {} if ema is None else ema
@@ -83,6 +85,28 @@ def check_options(
         if not isinstance(ema.get(key, False), bool):
             raise ValueError(f"model.ema.{key}={ema[key]} must be true or false")
 
+
+def check_ada(ada: Mapping | None, policy: list[str]) -> None:
+    """Raises ValueError (one line naming the key) for a ``model.ada`` setting it does not take."""
+    ada = {} if ada is None else ada
+    if not isinstance(ada, Mapping) or set(ada) - set(ADA_KEYS):
+        raise ValueError(f"model.ada={ada} must be a mapping of {', '.join(ADA_KEYS)}")
+    target = ada.get("target")
+    if target is None:
+        return
+    if not is_number(target) or not 0.0 < target < 1.0:
+        raise ValueError(f"model.ada.target={target} must be in (0, 1) (ADA's 0.6), or null to switch it off")
+    if not policy:
+        raise ValueError(
+            "model.ada.target needs operations to adapt: set augment=diffaugment (or augment.policy)"
+        )
+    speed = ada.get("speed_images", 500_000)
+    if not is_number(speed) or speed <= 0:
+        raise ValueError(f"model.ada.speed_images={speed} must be a positive number of images (ADA's 500000)")
+
+
+# model.ada: the adaptive augmentation's settings (conf/model/_base.yaml documents each)
+ADA_KEYS = ("target", "interval", "speed_images")
 
 # model.ema: what the average of G takes (conf/model/_base.yaml documents each)
 EMA_KEYS = ("decay", "start_step", "warmup", "recompute_bn")
@@ -125,11 +149,12 @@ class DCGAN(L.LightningModule):
         augment_policy: str | list[str] | None = None,
         ema: dict | None = None,
         lecam: dict | None = None,
+        ada: dict | None = None,
         conditional: bool = False,
         class_names: Sequence[str] | None = None,
     ) -> None:
         super().__init__()
-        check_options(loss, label_smoothing, d_norm, augment_policy, ema, lecam)
+        check_options(loss, label_smoothing, d_norm, augment_policy, ema, lecam, ada)
         if conditional and not class_names:
             raise ValueError(
                 "model.conditional=true needs the data's class names (train.py takes them from it)"
@@ -137,6 +162,7 @@ class DCGAN(L.LightningModule):
         # Plain containers, not Hydra's DictConfig/ListConfig: checkpoints must load with weights_only=True.
         ema = dict(ema) if ema else None
         lecam = dict(lecam) if lecam else None
+        ada = dict(ada) if ada else None
         class_names = [str(name) for name in class_names] if conditional else None
         augment_policy = list(DiffAugment(augment_policy).policy)
         self.save_hyperparameters(ignore=["optimizer_g", "optimizer_d"])
@@ -148,7 +174,14 @@ class DCGAN(L.LightningModule):
         self.discriminator = Discriminator(image_size, channels, ndf, norm=d_norm, num_classes=num_classes)
         self.generator.apply(init_weights)
         self.discriminator.apply(init_weights)
-        self.augment = DiffAugment(augment_policy)
+        target = (ada or {}).get("target")
+        self.augment = (
+            AdaptiveAugment(
+                augment_policy, target, int(ada.get("interval", 4)), ada.get("speed_images", 500_000)
+            )
+            if target is not None
+            else DiffAugment(augment_policy)
+        )
         # registered only when on, so checkpoints of runs without it are unchanged
         weight = (lecam or {}).get("weight", 0.0)
         self.lecam = LeCam(weight, (lecam or {}).get("decay", 0.99)) if weight else None
@@ -188,6 +221,8 @@ class DCGAN(L.LightningModule):
             "train/d_real": torch.sigmoid(step.logits_real.detach()).mean(),  # D(x)
             "train/d_fake": torch.sigmoid(step.logits_fake.detach()).mean(),  # D(G(z)) before D's step
         }
+        if isinstance(self.augment, AdaptiveAugment):
+            metrics["train/augment_p"] = self.adapt_augmentation(step.logits_real, real.size(0))
         if self.logs_this_iteration():
             self.log_dict(metrics, prog_bar=False)
         # every iteration's values, logged or not: for the checkpoint's finiteness check, and returned for the
@@ -282,6 +317,14 @@ class DCGAN(L.LightningModule):
         # Lightning seeds every DDP process alike; without an offset all ranks would draw the same z each step.
         if self.trainer.world_size > 1:
             torch.manual_seed(torch.initial_seed() + self.global_rank)
+
+    def adapt_augmentation(self, logits_real: torch.Tensor, batch_size: int) -> torch.Tensor:
+        """ADA: D's verdicts on this batch's real images gathered; every ``interval`` iterations the
+        augmentation probability adjusted. Returns the probability (a device tensor, logged)."""
+        self.augment.observe(logits_real)
+        if self.iteration % self.augment.interval == 0:
+            self.augment.adjust(self.augment.interval * batch_size * self.trainer.world_size)
+        return self.augment.p.detach().clone()
 
     def update_generator_ema(self) -> None:
         """After G's step: follow G exactly until ``ema.start_step`` iterations, then average it. The decay is

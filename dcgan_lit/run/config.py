@@ -37,6 +37,8 @@ INTEGER_SETTINGS: dict[str, tuple[int | None, int | None, tuple, str]] = {
     "model.d_steps": (1, 100, (), "; the paper uses 1"),
     "model.num_fixed_samples": (1, 4096, (), "; the default is 64"),
     "model.ema.start_step": (0, None, (None,), " iterations"),
+    "model.ada.interval": (1, None, (), " iterations between adjustments (ADA's 4)"),
+    "model.ada.speed_images": (1, None, (), " images for p to go from 0 to 1 (ADA's 500000)"),
     "dataset.image_size": (1, None, (), ""),  # after model.image_size, which it follows
     "dataset.batch_size": (1, None, (), ""),
     "dataset.subset": (1, None, (None,), " images; null: all of them"),
@@ -175,6 +177,7 @@ def validate_small_data_options(model: DictConfig) -> None:
             model.get("augment_policy"),
             plain(model.get("ema")),
             plain(model.get("lecam")),
+            plain(model.get("ada")),
         )
     except ValueError as error:
         raise UserError(str(error)) from None

@@ -32,7 +32,15 @@ def losses(run_dir: Path) -> dict[int, tuple[str, str]]:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("options", [[], ["model.lecam.weight=0.3"]], ids=["paper", "lecam"])
+@pytest.mark.parametrize(
+    "options",
+    [
+        [],
+        ["model.lecam.weight=0.3"],
+        ["augment=diffaugment", "model.ada.target=0.1", "model.ada.interval=2", "model.ada.speed_images=64"],
+    ],
+    ids=["paper", "lecam", "ada"],
+)
 def test_interrupted_then_resumed_run_reproduces_the_uninterrupted_losses(tiny_cfg, tmp_path, options):
     # 32 images / batch 8 = 4 iterations per epoch: the interruption at 6 is mid-epoch, after one epoch
     ema = "+callbacks.ema._target_=tests.helpers.callbacks.AveragedGenerator"
@@ -58,7 +66,9 @@ def test_interrupted_then_resumed_run_reproduces_the_uninterrupted_losses(tiny_c
     assert ends[0]["global_step"] == ends[1]["global_step"] == 11 * 2
     state, resumed = ends[0]["state_dict"], ends[1]["state_dict"]
     assert any(k.startswith("generator_ema.") for k in state) and state.keys() == resumed.keys()
-    assert ("lecam.real_anchor" in state) == bool(options)  # LeCam's moving averages travel in the checkpoint
+    # LeCam's moving averages and ADA's probability travel in the checkpoint
+    assert ("lecam.real_anchor" in state) == ("model.lecam.weight=0.3" in options)
+    assert ("augment.p" in state) == ("model.ada.target=0.1" in options)
     assert all(torch.equal(state[k], resumed[k]) for k in state), "state dicts differ"
     for adam, adam_resumed in zip(*(end["optimizer_states"] for end in ends), strict=True):
         for key, values in adam["state"].items():

@@ -60,3 +60,34 @@ def test_gradients_reach_the_generator_through_every_operation():
     grads = [p.grad for p in generator.parameters()]
     assert all(g is not None and torch.isfinite(g).all() for g in grads)
     assert all(g.abs().sum() > 0 for g in grads)
+
+
+def test_adaptive_augmentation_raises_p_while_d_is_overconfident_and_lowers_it_after():
+    from dcgan_lit.model.diffaugment import AdaptiveAugment
+
+    ada = AdaptiveAugment(["translation"], target=0.6, interval=4, speed_images=1000)
+    for _ in range(3):
+        ada.observe(torch.tensor([2.0, 3.0, 1.0, -1.0]))  # r = 0.5: below the target
+    ada.adjust(100)
+    assert ada.p.item() == 0.0  # clamped at 0
+    for _ in range(3):
+        ada.observe(torch.tensor([2.0, 3.0, 1.0, 4.0]))  # r = 1: D is sure of every real image
+    ada.adjust(100)
+    assert ada.p.item() == pytest.approx(0.1) and ada.count.item() == 0  # 100 of the 1,000 images to p = 1
+    ada.observe(torch.tensor([-2.0, -3.0]))
+    ada.adjust(300)
+    assert ada.p.item() == 0.0
+
+
+def test_adaptive_augmentation_augments_each_image_with_probability_p():
+    from dcgan_lit.model.diffaugment import AdaptiveAugment
+
+    torch.manual_seed(0)
+    images = torch.rand(400, 3, 8, 8) * 2 - 1
+    ada = AdaptiveAugment(["cutout"], target=0.6)
+    assert torch.equal(ada(images), images)  # p = 0: the identity
+    ada.p.fill_(0.25)
+    changed = (ada(images) != images).flatten(1).any(1).float().mean().item()
+    assert 0.18 < changed < 0.32
+    ada.p.fill_(1.0)
+    assert (ada(images) != images).flatten(1).any(1).all()

@@ -1,6 +1,7 @@
 """The DCGAN LightningModule: adversarial_step (D then G, D frozen for G), optimizers, option checks."""
 
 import copy
+import re
 
 import pytest
 import torch
@@ -265,3 +266,27 @@ def test_conditional_needs_class_names():
     with pytest.raises(ValueError, match="model.conditional=true needs the data's class names"):
         tiny_model(conditional=True)
     assert tiny_model(class_names=["a", "b"]).hparams.class_names is None  # ignored unless conditional
+
+
+def test_adaptive_augmentation_adjusts_p_in_training_and_logs_it():
+    torch.manual_seed(0)
+    ada = {"target": 0.01, "interval": 1, "speed_images": 16}  # any D that beats chance raises p fast
+    model = DCGAN(image_size=32, ngf=8, ndf=8, num_fixed_samples=4, augment_policy=["translation"], ada=ada)
+    fit(model, steps=3)
+    assert {"augment.p", "augment.signs", "augment.count"} <= set(model.state_dict())  # in checkpoints
+    assert 0.0 < model.augment.p.item() <= 1.0
+    assert model.last_step_metrics["train/augment_p"].item() == model.augment.p.item()
+
+
+@pytest.mark.parametrize(
+    ("ada", "policy", "message"),
+    [
+        ({"target": 0.6}, [], "model.ada.target needs operations to adapt: set augment=diffaugment"),
+        ({"target": 1.5}, ["color"], "model.ada.target=1.5 must be in (0, 1)"),
+        ({"target": 0.6, "speed_images": 0}, ["color"], "model.ada.speed_images=0 must be a positive number"),
+        ({"taget": 0.6}, ["color"], "must be a mapping of target, interval, speed_images"),
+    ],
+)
+def test_bad_ada_settings_are_one_line(ada, policy, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
+        DCGAN(image_size=32, ngf=8, ndf=8, augment_policy=policy, ada=ada)
