@@ -13,24 +13,16 @@ the report says how many of the folder's files are there, for the protocol line 
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import tarfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from dcgan_lit.checkpoint.io import file_sha256
 from dcgan_lit.data.images import find_images
 from dcgan_lit.errors import UserError, exit_on_user_error
 
 MANIFEST = "manifest.json"
-
-
-def sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def tar_size(sizes: list[int]) -> int:
@@ -71,7 +63,12 @@ def split(source: Path, parts: Path, part_mb: float) -> dict:
                 except ValueError as error:  # a name over ustar's 255 characters
                     raise UserError(f"split: {file}: {error}; shorten the folder's names") from None
         entries.append(
-            {"name": path.name, "bytes": path.stat().st_size, "sha256": sha256(path), "files": len(group)}
+            {
+                "name": path.name,
+                "bytes": path.stat().st_size,
+                "sha256": file_sha256(path),
+                "files": len(group),
+            }
         )
     manifest = {"source": source.name, "files": len(files), "parts": entries}
     (parts / MANIFEST).write_text(json.dumps(manifest, indent=2))
@@ -119,7 +116,7 @@ def assemble(parts: Path, target: Path) -> Assembly:
         if not path.is_file():
             report.missing.append(name)
             continue
-        if sha256(path) != entry["sha256"]:
+        if file_sha256(path) != entry["sha256"]:
             report.damaged.append(name)
             continue
         with tarfile.open(path) as archive:

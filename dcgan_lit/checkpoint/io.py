@@ -8,6 +8,7 @@ pickled objects is one clear line, never unpickled.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import pickle
@@ -73,6 +74,15 @@ def load_or_build(path: Path | None, build: Callable[[], Cached], what: str, mma
     built = build()
     write_cached(built, path, what)
     return built
+
+
+def file_sha256(path: Path) -> str:
+    """The SHA-256 of a file's bytes, read a MiB at a time."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def fsync_dir(folder: Path) -> None:

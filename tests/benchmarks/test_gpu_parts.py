@@ -6,6 +6,7 @@ import shutil
 import pytest
 
 from benchmarks import gpu_parts
+from dcgan_lit.checkpoint.io import file_sha256
 from dcgan_lit.errors import UserError
 from tests.helpers.images import write_images
 
@@ -28,7 +29,7 @@ def test_split_makes_parts_within_the_limit_with_their_checksums(folder, tmp_pat
     for part in manifest["parts"]:
         path = tmp_path / "parts" / part["name"]
         assert path.stat().st_size == part["bytes"] <= 0.02 * 2**20
-        assert gpu_parts.sha256(path) == part["sha256"]
+        assert file_sha256(path) == part["sha256"]
     assert json.loads((tmp_path / "parts" / "manifest.json").read_text()) == manifest
 
 
