@@ -224,10 +224,14 @@ def build_fid_callback(metrics: DictConfig | None, cache_dir: str | None) -> FID
     return callback
 
 
+def fid_is_on(callbacks: list[L.Callback]) -> bool:
+    """Whether a run's callbacks score FID (``metrics=none`` or missing weights leave it out)."""
+    return any(isinstance(c, FIDCallback) for c in callbacks)
+
+
 def check_fid_objective(optimized_metric: str | None, callbacks: list[L.Callback]) -> None:
     """A run whose objective is a ``val/`` metric (a sweep's ``val/fid_best``) stops at start-up when FID is off."""
-    has_fid = any(isinstance(c, FIDCallback) for c in callbacks)
-    if not has_fid and optimized_metric and optimized_metric.startswith("val/"):
+    if not fid_is_on(callbacks) and optimized_metric and optimized_metric.startswith("val/"):
         raise UserError(
             f"optimized_metric={optimized_metric} needs FID, which is off in this run (metrics=none, or the "
             "weights are missing: see above); make FID available or set optimized_metric=train/loss_g"
@@ -236,6 +240,6 @@ def check_fid_objective(optimized_metric: str | None, callbacks: list[L.Callback
 
 def without_unfed_checkpoints(callbacks: list[L.Callback]) -> list[L.Callback]:
     """Without an FID callback, checkpoints that monitor ``val/fid`` are dropped (nothing would feed them)."""
-    if any(isinstance(c, FIDCallback) for c in callbacks):
+    if fid_is_on(callbacks):
         return callbacks
     return [c for c in callbacks if not (isinstance(c, ModelCheckpoint) and c.monitor == "val/fid")]

@@ -10,7 +10,7 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.loggers import WandbLogger
 from lightning.pytorch.utilities import rank_zero_only
 
-from dcgan_lit.callbacks.fid import FIDCallback
+from dcgan_lit.callbacks.fid import fid_is_on
 from dcgan_lit.checkpoint.io import load_weights
 from dcgan_lit.checkpoint.load import generator_from_state, generator_hyperparameters, save_generator
 from dcgan_lit.model.sampling import sampling_generator
@@ -40,12 +40,11 @@ class ExportGenerator(L.Callback):
             iteration = checkpoint["global_step"] // pl_module.optimizer_steps_per_iteration
             which = f"the best-FID generator, of iteration {iteration} (val/fid {float(best.best_model_score):.2f})"
         else:
-            generator = sampling_generator(
-                pl_module
-            )  # the EMA's BatchNorm statistics brought up to date first
+            # the EMA's BatchNorm statistics are brought up to date first
+            generator = sampling_generator(pl_module)
             iteration = pl_module.iteration
             which = f"the last generator, of iteration {iteration}"
-            if not any(isinstance(c, FIDCallback) for c in trainer.callbacks):
+            if not fid_is_on(trainer.callbacks):
                 log.warning(
                     "FID is off, so %s is the last generator (iteration %d), not the best one: plain DCGAN often "
                     "gets worse late in training; with FID on (metrics=default) it is the best-FID one",

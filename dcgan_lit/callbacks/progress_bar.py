@@ -40,9 +40,8 @@ class LogProgress(ProgressBar):
             raise ValueError(f"callbacks.progress.interval_seconds={interval_seconds} must be > 0 (seconds)")
         self.interval_seconds = float(interval_seconds)
         self._enabled = True
-        self.pace: Pace | None = (
-            None  # started by the first iteration, not by set-up (an FID reference: minutes)
-        )
+        # started by the first iteration, not by set-up (a first FID reference takes minutes)
+        self.pace: Pace | None = None
 
     def disable(self) -> None:
         self._enabled = False

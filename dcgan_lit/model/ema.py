@@ -37,21 +37,14 @@ def update_ema(ema: nn.Module, module: nn.Module, decay: float | torch.Tensor) -
     ema_float, ema_other = ema_tensors(ema)
     float_, other = ema_tensors(module)
     current = [t.detach() for t in float_]
-    if isinstance(
-        decay, torch.Tensor
-    ):  # one weight tensor per tensor: a tensor passed as a scalar is read back
+    if isinstance(decay, torch.Tensor):
+        # one weight tensor per tensor: a tensor passed where torch takes a scalar is read back to the host
         weight = (1 - decay).to(ema_float[0].dtype)
         torch._foreach_lerp_(ema_float, current, [weight] * len(ema_float))
     else:
         get_ema_multi_avg_fn(decay)(ema_float, current, None)
     for target, source in zip(ema_other, other, strict=True):
         target.copy_(source)
-
-
-@torch.no_grad()
-def copy_into(ema: nn.Module, module: nn.Module) -> None:
-    """ema <- module exactly (before ``start_step`` the average just follows the generator)."""
-    update_ema(ema, module, decay=0.0)
 
 
 def decay_at(decay: float, iteration: torch.Tensor | int, warmup: bool, start_step: int = 0) -> torch.Tensor:

@@ -64,12 +64,11 @@ def check_options(
     ada: dict | None = None,
 ) -> None:
     """Raises ValueError (one line naming the key) for a loss, smoothing, D normalisation, DiffAugment policy,
-    EMA or LeCam setting that DCGAN does not take; config validation calls this before any data are read."""
+    EMA, LeCam or adaptive augmentation setting that DCGAN does not take; config validation calls this before any data are read."""
     check_loss(loss, label_smoothing)
     check_lecam(lecam)
     check_ada(ada, parse_policy(augment_policy))
     check_d_norm(d_norm)
-    parse_policy(augment_policy)
     ema = {} if ema is None else ema
     if not isinstance(ema, Mapping):
         raise ValueError(f"model.ema={ema} must be a mapping of {', '.join(EMA_KEYS)}")
@@ -100,8 +99,8 @@ def check_ada(ada: Mapping | None, policy: list[str]) -> None:
         raise ValueError(
             "model.ada.target needs operations to adapt: set augment=diffaugment (or augment.policy)"
         )
-    speed = ada.get("speed_images", 500_000)
-    if not is_number(speed) or speed <= 0:
+    speed = ada.get("speed_images")
+    if "speed_images" in ada and (not is_number(speed) or speed <= 0):
         raise ValueError(f"model.ada.speed_images={speed} must be a positive number of images (ADA's 500000)")
 
 
@@ -118,7 +117,9 @@ class DCGAN(L.LightningModule):
     The defaults are the paper's. Options for small data: ``loss`` (bce | hinge | lsgan) with one-sided
     ``label_smoothing``, ``d_norm`` (batch | spectral | none), DiffAugment ``augment_policy`` on every image D
     sees, ``ema`` ({decay, start_step, warmup, recompute_bn}): an average of G, :attr:`generator_ema`,
-    used for samples, and ``lecam`` ({weight, decay}): the LeCam regulariser of D (:class:`~.losses.LeCam`).
+    used for samples, ``lecam`` ({weight, decay}): the LeCam regulariser of D (:class:`~.losses.LeCam`), and
+    ``ada`` ({target, interval, speed_images}): DiffAugment at an adaptive probability
+    (:class:`~.diffaugment.AdaptiveAugment`).
 
     ``conditional`` (with the data's ``class_names``): class-conditional G (a class embedding joined to z) and
     projection D (Miyato & Koyama 2018); batches are then ``(images, labels)`` and each fake takes the label of
@@ -174,17 +175,10 @@ class DCGAN(L.LightningModule):
         self.discriminator = Discriminator(image_size, channels, ndf, norm=d_norm, num_classes=num_classes)
         self.generator.apply(init_weights)
         self.discriminator.apply(init_weights)
-        target = (ada or {}).get("target")
-        self.augment = (
-            AdaptiveAugment(
-                augment_policy, target, int(ada.get("interval", 4)), ada.get("speed_images", 500_000)
-            )
-            if target is not None
-            else DiffAugment(augment_policy)
-        )
+        adaptive = ada is not None and ada.get("target") is not None
+        self.augment = AdaptiveAugment(augment_policy, **ada) if adaptive else DiffAugment(augment_policy)
         # registered only when on, so checkpoints of runs without it are unchanged
-        weight = (lecam or {}).get("weight", 0.0)
-        self.lecam = LeCam(weight, (lecam or {}).get("decay", 0.99)) if weight else None
+        self.lecam = LeCam(**lecam) if lecam and lecam.get("weight") else None
         self.ema_decay = (ema or {}).get("decay")
         self.ema_start_step = int((ema or {}).get("start_step") or 0)
         self.ema_warmup = bool((ema or {}).get("warmup", False))

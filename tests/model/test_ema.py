@@ -8,7 +8,6 @@ import torch
 from dcgan_lit.checkpoint.load import generator_from_checkpoint
 from dcgan_lit.model.ema import (
     BATCH_NORM_SAMPLES,
-    copy_into,
     decay_at,
     make_ema,
     recompute_batch_norm,
@@ -40,7 +39,7 @@ def test_update_is_decay_weighted_average_of_weights_and_buffers():
             expected = 0.9 * before[key] + 0.1 * current[key]
             torch.testing.assert_close(value, expected)
     assert not torch.equal(ema.state_dict()["main.1.running_mean"], before["main.1.running_mean"])
-    copy_into(ema, generator)
+    update_ema(ema, generator, decay_at(0.99, 4, warmup=False, start_step=5))  # before start_step: decay 0
     for key, value in ema.state_dict().items():
         assert torch.equal(value, current[key])
 
