@@ -6,9 +6,15 @@
 #   bash benchmarks/gpu_check.sh [OUT_DIR]   # the same without make
 # OUT_DIR, the only argument, is the folder the result files go to (default outputs/gpu-check; a relative
 # path is taken from the current directory).
-# 1. the speed benchmark on synthetic data: ours vs the classic loop vs the bare step, fp32 and bf16,
-#    on_device, compile, batch 128 and 512, sizes 32 and 64 (images/s and the fraction of the matmul peak);
-# 2. the quality benchmark on the bundled images (classic loop, paper recipe, best recipe), 10,000 fakes,
+# 0. the tests marked gpu (a graph's replays against eager training, a straight against a resumed graph run,
+#    a compiled model's layout, no device sync in an iteration), where pytest is;
+# 1. the CUDA graph's step against the eager step (benchmarks/graph_check.py: CUDA-event windows, kernels
+#    per iteration, host syncs of the replays, the weights after 20 iterations of each), 32 and 64 px, fp32 and
+#    bf16, batch 128;
+# 2. the speed benchmark on synthetic data: ours (the Trainer with the default callbacks and a CSV logger, and
+#    with them off) in graph mode and eagerly vs the classic loop vs the bare step, fp32 and bf16, batch 128,
+#    sizes 32 and 64 (images/s and the fraction of the matmul peak); speed.json holds both;
+# 3. the quality benchmark on the bundled images (classic loop, paper recipe, best recipe), 10,000 fakes,
 #    for as many iterations as the remaining minutes allow.
 # GPU_CHECK_TINY=1 runs the same steps at toy sizes (how the tests check the mechanics on a CPU).
 # GPU_CHECK_SPEED="setting ..." runs only those speed settings, GPU_CHECK_MINUTES (default 9) sets the run's
@@ -43,21 +49,29 @@ torch.cuda.get_device_name() if torch.cuda.is_available() else 'cpu')"
 # 0. the tests marked gpu (a compiled model's layout on CUDA, no device sync in an iteration), where pytest is;
 #    their output goes to gpu-check.log with the rest
 if [ "${GPU_CHECK_TINY:-0}" != 1 ] && "$PYTHON" -c "import pytest" 2>/dev/null; then
-  "$PYTHON" -m pytest -q -p no:cacheprovider -m gpu tests/model/test_module_speed.py || echo "gpu tests failed"
+  "$PYTHON" -m pytest -q -p no:cacheprovider -m gpu tests/model || echo "gpu tests failed"
 fi
 
 if [ "${GPU_CHECK_TINY:-0}" = 1 ]; then
   SPEED=(sizes=[32] warmup=1 iterations=2 reference_workers=0 peak_size=64)
+  GRAPH=(sizes=[32] batch_size=4 widths=4 window=2 windows=2 compare=5)
   BATCHES=(4 8)
   QUALITY=(iterations=4 evaluate_every=2 batch_size=4 workers=0 grid=4 metrics.fid.num_fake=4
            "train_overrides=['model.ngf=8','model.ndf=8']")
 else
-  SPEED=(sizes=[32,64] warmup=5 iterations=30 reference_workers=8)
+  SPEED=(sizes=[32,64] warmup=30 iterations=200 reference_workers=8)
+  GRAPH=()
   BATCHES=(128 512)
   QUALITY=(iterations=50000 evaluate_every=2500 batch_size=64 workers=8 metrics.fid.num_fake=10000)
 fi
 
-# 1. speed: one row set per setting, merged into speed.json
+# 1. the graphed step against the eager step
+if [ -z "${GPU_CHECK_SPEED:-}" ] || [[ " $GPU_CHECK_SPEED " == *" graph "* ]]; then
+  "$PYTHON" -m benchmarks.graph_check "${GRAPH[@]}" out="$WORK/graph.json" hydra.run.dir="$WORK/graph" \
+    || echo "graph check failed"
+fi
+
+# 2. speed: one row set per setting, merged into speed.json
 speed() {  # name, then overrides; GPU_CHECK_SPEED="name ..." runs only those settings (a rerun of one)
   local name=$1
   shift
@@ -65,21 +79,17 @@ speed() {  # name, then overrides; GPU_CHECK_SPEED="name ..." runs only those se
   "$PYTHON" -m benchmarks.speed data=synthetic "${SPEED[@]}" "$@" out="$WORK/speed/$name.json" \
     hydra.run.dir="$WORK/speed/$name" || echo "speed $name failed"
 }
-OFF="train_overrides=['dataset.on_device=false']"  # batches of images cross the bus (on_device=auto would not)
-speed fp32-b${BATCHES[0]} batch_size=${BATCHES[0]} "$OFF"
-speed bf16-b${BATCHES[0]} batch_size=${BATCHES[0]} precision=bf16-mixed "$OFF"
+GRAPHED="train_overrides=['model.cuda_graph=true']"
+speed fp32-b${BATCHES[0]}-graph batch_size=${BATCHES[0]} "$GRAPHED"
+speed bf16-b${BATCHES[0]}-graph batch_size=${BATCHES[0]} precision=bf16-mixed "$GRAPHED"
+speed fp32-b${BATCHES[0]}-eager batch_size=${BATCHES[0]}
 speed bf16-b${BATCHES[0]}-on_device batch_size=${BATCHES[0]} precision=bf16-mixed \
   "train_overrides=['dataset.on_device=true']"
 if [ "${GPU_CHECK_TINY:-0}" != 1 ]; then  # torch.compile's minute of compiling is not a mechanics question
+  # model.compile keeps G and D in the NCHW layout on CUDA (torch 2.11's inductor fails channels_last's backward)
   speed bf16-b${BATCHES[0]}-on_device-compile batch_size=${BATCHES[0]} precision=bf16-mixed \
     "train_overrides=['dataset.on_device=true','model.compile=true']"
-  # torch 2.11's inductor failed the channels_last + compile backward (a stride assertion in
-  # convolution_backward, docs/gpu.md): the same setting in the default memory layout
-  speed bf16-b${BATCHES[0]}-on_device-compile-nchw batch_size=${BATCHES[0]} precision=bf16-mixed \
-    "train_overrides=['dataset.on_device=true','model.compile=true','model.channels_last=false']"
 fi
-speed bf16-b${BATCHES[1]}-on_device batch_size=${BATCHES[1]} precision=bf16-mixed \
-  "train_overrides=['dataset.on_device=true']"
 "$PYTHON" - "$WORK" "$OUT_DIR" <<'EOF'
 import json, sys
 from pathlib import Path
@@ -88,14 +98,20 @@ rows = []
 for file in sorted((work / "speed").glob("*.json")):
     for row in json.loads(file.read_text())["throughput"]:
         rows.append({"setting": file.stem, **row})
-(out / "speed.json").write_text(json.dumps(rows, indent=2))
+graph = json.loads((work / "graph.json").read_text()) if (work / "graph.json").is_file() else []
+(out / "speed.json").write_text(json.dumps({"speed": rows, "graph": graph}, indent=2))
+for r in graph:
+    print(f"graph check size {r['size']:3d} {r['precision']:10s}  eager {r['eager_img_s']:9.0f} img/s  graph "
+          f"{r['graph_img_s']:9.0f}  ({r['speedup']:.2f}x)  kernels {r['kernels_eager']}  syncs "
+          f"{r['syncs_in_replays']}  weights vs eager {r['max_relative_weight_difference']:.1e}")
 for r in rows:
-    print(f"{r['setting']:32s} size {r['size']:3d}  ours {r['ours_img_s']:9.0f} img/s  classic "
-          f"{r['reference_img_s']:9.0f}  bare {r['bare_step_img_s']:9.0f}  {r['fraction_of_peak']:.2%} of "
+    print(f"{r['setting']:32s} size {r['size']:3d}  ours {r['ours_img_s']:9.0f} img/s  (callbacks off "
+          f"{r['ours_callbacks_off_img_s']:9.0f})  classic {r['reference_img_s']:9.0f}  bare "
+          f"{r['bare_step_img_s']:9.0f}  ours/classic {r['ratio']:.2f}x  {r['fraction_of_peak']:.2%} of "
           f"{r['peak_dtype']} peak")
 EOF
 
-# 2. quality, in the minutes left (the run stops starting new stages at the limit; the files are complete)
+# 3. quality, in the minutes left (the run stops starting new stages at the limit; the files are complete)
 LEFT=$(( MINUTES * 60 - ($(date +%s) - START) - 45 ))
 "$PYTHON" -m benchmarks.quality data_path="$BUNDLE/cifar10" rows=[classic,paper,best] seeds=[0] \
   metrics.fid.weights_path="$BUNDLE/inception-fp16.pth" metrics.fid.num_real=null \

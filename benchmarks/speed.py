@@ -4,12 +4,17 @@
     python -m benchmarks.speed sizes=[64] data=synthetic iterations=20
 
 For each size it times, on the same model, batch and device:
-  ours       Trainer + DCGAN LightningModule + datamodule, instantiated from conf/train.yaml as train.py does;
+  ours       Trainer + DCGAN LightningModule + datamodule, instantiated from conf/train.yaml as train.py does,
+             as a user runs it (the default callbacks but FID, which is timed by the quality benchmark, and a
+             CSV logger) and with callbacks and loggers off;
   reference  the PyTorch DCGAN example's loop: torchvision ImageFolder + DataLoader (2 workers), D then G;
   bare       ours' own D-then-G step (DCGAN.adversarial_step) in a plain loop over batches on the device.
-Reported: images/s (median over timed iterations after warm-up), ours/reference, ours' step vs the bare step
-(Lightning's overhead), model FLOPs per image (torch's flop counter) and the fraction of a matmul peak measured
-in the same run. Results are printed as a table and written to bench.json in the run folder.
+ours and bare are measured ``rounds`` times, alternating, in this one process (the medians over rounds are
+reported, so a noisy machine slows all three alike). Reported: images/s (per-iteration medians after warm-up;
+a training step may run several iterations, model.iterations_per_step), ours/reference, ours' time per
+iteration over the bare step's (the framework's cost: 1.00 is none), model FLOPs per image (torch's flop counter)
+and the fraction of a matmul peak measured in the same run. Results are printed as a table and written to
+bench.json in the run folder.
 """
 
 from __future__ import annotations
@@ -38,6 +43,7 @@ from dcgan_lit.errors import UserError, exit_on_user_error
 from dcgan_lit.metrics.cost import synchronize
 from dcgan_lit.model.module import DCGAN
 from dcgan_lit.run.fit import accelerator_choice, build_trainer
+from dcgan_lit.run.instantiate import instantiate_callbacks, instantiate_loggers
 
 log = logging.getLogger(__name__)
 
@@ -78,41 +84,61 @@ def precision_dtype(precision: str) -> torch.dtype:
 # --------------------------------------------------------------------------------------------------
 # (a) ours: the framework's training path
 # --------------------------------------------------------------------------------------------------
+def clocks() -> tuple[float, float]:
+    """(wall time, this process's CPU time): on a shared machine the CPU time is what the work cost, the wall
+    time also what the neighbours took."""
+    return time.perf_counter(), time.process_time()
+
+
 class IterationTimer(L.Callback):
-    """Records each iteration's wall time end to end (data included) and its training step alone."""
+    """Time per iteration of each training step (one or more iterations), from the end of the step before (so
+    the data and Lightning's loop are included) to its own end; the first step is only the starting mark."""
 
     def __init__(self) -> None:
-        self.end_to_end: list[float] = []
-        self.step: list[float] = []
-        self._last_end: float | None = None
-        self._start = 0.0
-
-    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
-        synchronize(pl_module.device)
-        self._start = time.perf_counter()
+        self.steps: list[tuple[float, int]] = []  # (wall seconds, iterations) of each timed step
+        self.cpu_steps: list[tuple[float, int]] = []  # (CPU seconds, iterations)
+        self._last: tuple[float, float, int] | None = (
+            None  # (wall, CPU, iteration) at the end of the step before
+        )
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         synchronize(pl_module.device)
-        now = time.perf_counter()
-        self.step.append(now - self._start)
-        if self._last_end is not None:
-            self.end_to_end.append(now - self._last_end)
-        self._last_end = now
+        wall, cpu = clocks()
+        if self._last is not None:
+            iterations = pl_module.iteration - self._last[2]
+            self.steps.append((wall - self._last[0], iterations))
+            self.cpu_steps.append((cpu - self._last[1], iterations))
+        self._last = (wall, cpu, pl_module.iteration)
+
+    def per_iteration(self, warmup: int, cpu: bool = False) -> list[float]:
+        """Seconds per iteration of each step after the first ``warmup`` iterations (wall, or CPU time)."""
+        seen, durations = 0, []
+        for seconds, iterations in self.cpu_steps if cpu else self.steps:
+            if seen >= warmup and iterations > 0:
+                durations.append(seconds / iterations)
+            seen += iterations
+        return durations
 
 
-def train_config(cfg: DictConfig, size: int) -> DictConfig:
-    """conf/train.yaml composed for this benchmark: model size, data, batch, no logging or callbacks."""
+# what ours runs with: a user's run (FID aside), or callbacks and loggers off
+AS_A_USER = ["logger=csv", "metrics=none"]
+BARE_FRAMEWORK = ["logger=none", "callbacks=none"]
+
+
+def train_config(cfg: DictConfig, size: int, user: bool = False) -> DictConfig:
+    """conf/train.yaml composed for this benchmark: model size, data, batch; a user's callbacks and a CSV logger
+    (``user``), or none."""
     if cfg.data == "catfaces":
         dataset = ["dataset=catfaces", f"dataset.path={cfg.data_path}"]
     else:  # SyntheticDataModule fills the set; the folder is never read
         dataset = ["dataset=imagefolder", "dataset.path=synthetic"]
+    run_dir = Path(cfg.paths.output_dir) / f"ours-{size}px-{'user' if user else 'off'}"
     overrides = [
         f"model=dcgan{size}",
         *dataset,
         f"dataset.batch_size={cfg.batch_size}",
-        "logger=none",
-        "callbacks=none",
-        f"paths.output_dir={cfg.paths.output_dir}",
+        *(AS_A_USER if user else BARE_FRAMEWORK),
+        f"paths.output_dir={run_dir}",
         f"trainer.precision={cfg.precision}",
         f"accelerator={accelerator_choice(pick_device(cfg.device))}",
         *cfg.train_overrides,
@@ -138,32 +164,39 @@ class SyntheticDataModule(L.LightningDataModule):
         self.real.train_set = UInt8ImageDataset(images, indices_only=self.real.on_device)
 
     def train_dataloader(self):
+        self.real.trainer = self.trainer  # the block schedule comes from the model being trained
         return self.real.train_dataloader()
+
+    def on_before_batch_transfer(self, batch, dataloader_idx):
+        return self.real.on_before_batch_transfer(batch, dataloader_idx)
 
     def on_after_batch_transfer(self, batch, dataloader_idx):
         return self.real.on_after_batch_transfer(batch, dataloader_idx)
 
 
-def time_ours(cfg: DictConfig, size: int) -> tuple[IterationTimer, DCGAN]:
-    run_cfg = train_config(cfg, size)
+def time_ours(cfg: DictConfig, size: int, user: bool = False) -> tuple[IterationTimer, DCGAN]:
+    """The timer of ours' training steps (:meth:`IterationTimer.per_iteration`), and the model trained."""
+    run_cfg = train_config(cfg, size, user)
     torch.manual_seed(0)
     datamodule = instantiate(run_cfg.dataset)
+    iterations = cfg.warmup + cfg.iterations
     if cfg.data == "synthetic":
-        datamodule = SyntheticDataModule(datamodule, cfg.batch_size * (cfg.warmup + cfg.iterations + 2))
+        datamodule = SyntheticDataModule(datamodule, cfg.batch_size * (iterations + 2))
     model: DCGAN = instantiate(run_cfg.model)
     timer = IterationTimer()
+    callbacks = [timer, *instantiate_callbacks(run_cfg.get("callbacks"))]
+    plain = {} if user else {"enable_checkpointing": False, "enable_progress_bar": False}
     trainer = build_trainer(
         run_cfg,
         model,
-        [timer],
-        max_iterations=cfg.warmup + cfg.iterations + 1,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
+        callbacks,
+        instantiate_loggers(run_cfg.get("logger")),
+        max_iterations=iterations + model.hparams.iterations_per_step,  # the first step is the starting mark
         enable_model_summary=False,
         max_epochs=-1,
+        **plain,
     )
     trainer.fit(model, datamodule=datamodule)
-    timer.end_to_end, timer.step = timer.end_to_end[cfg.warmup :], timer.step[cfg.warmup + 1 :]
     return timer, model
 
 
@@ -211,8 +244,9 @@ def autocast(precision: str, device: torch.device) -> contextlib.AbstractContext
     return contextlib.nullcontext() if dtype == torch.float32 else torch.autocast(device.type, dtype=dtype)
 
 
-def time_bare(cfg: DictConfig, size: int, device: torch.device) -> tuple[list[float], float]:
-    """Per-iteration times of the bare loop, and model FLOPs per image of one iteration.
+def time_bare(cfg: DictConfig, size: int, device: torch.device) -> tuple[list[float], float, list[float]]:
+    """Per-iteration wall times of the bare loop, model FLOPs per image of one iteration, and the per-iteration
+    CPU times.
 
     The model is built from the same config as ours (so channels_last/compile apply to both); a 16-bit
     ``precision`` runs under the matching autocast (without a loss scaler, which only adds a few kernels).
@@ -224,16 +258,18 @@ def time_bare(cfg: DictConfig, size: int, device: torch.device) -> tuple[list[fl
     with FlopCounterMode(display=False) as counter, autocast(cfg.precision, device):
         bare_iteration(model, opt_d, opt_g, batches[0])  # counted before compiling: the flops are the same
     model.configure_model()
-    durations = []
+    durations, cpu_durations = [], []
     for i in range(cfg.warmup + cfg.iterations):
         synchronize(device)
-        start = time.perf_counter()
+        wall, cpu = clocks()
         with autocast(cfg.precision, device):
             bare_iteration(model, opt_d, opt_g, batches[i % 2])
         synchronize(device)
         if i >= cfg.warmup:
-            durations.append(time.perf_counter() - start)
-    return durations, counter.get_total_flops() / cfg.batch_size
+            end_wall, end_cpu = clocks()
+            durations.append(end_wall - wall)
+            cpu_durations.append(end_cpu - cpu)
+    return durations, counter.get_total_flops() / cfg.batch_size, cpu_durations
 
 
 def run(cfg: DictConfig) -> list[dict]:
@@ -244,11 +280,22 @@ def run(cfg: DictConfig) -> list[dict]:
     log.info("%s matmul peak on %s: %.1f GFLOP/s", dtype, device, peak / 1e9)
     rows = []
     for size in cfg.sizes:
-        bare, flops_per_image = time_bare(cfg, size, device)
-        timer, _ = time_ours(cfg, size)
-        reference = time_reference(cfg, size, device)
-        ours_ips = images_per_second(timer.end_to_end, cfg.batch_size)
-        reference_ips = images_per_second(reference, cfg.batch_size)
+        # median seconds per iteration in each round, wall and CPU time
+        rounds: dict[str, list[float]] = {
+            k: [] for k in ("bare", "user", "off", "bare_cpu", "user_cpu", "off_cpu")
+        }
+        for _ in range(cfg.rounds):  # alternating, so that a busy moment of the machine slows all three
+            bare, flops_per_image, bare_cpu = time_bare(cfg, size, device)
+            rounds["bare"].append(statistics.median(bare))
+            rounds["bare_cpu"].append(statistics.median(bare_cpu))
+            for user, name in ((True, "user"), (False, "off")):
+                timer, _ = time_ours(cfg, size, user=user)
+                rounds[name].append(statistics.median(timer.per_iteration(cfg.warmup)))
+                rounds[f"{name}_cpu"].append(statistics.median(timer.per_iteration(cfg.warmup, cpu=True)))
+        bare_s, user_s, off_s = (statistics.median(rounds[k]) for k in ("bare", "user", "off"))
+        cpu = {k: statistics.median(rounds[f"{k}_cpu"]) for k in ("bare", "user", "off")}
+        reference_ips = images_per_second(time_reference(cfg, size, device), cfg.batch_size)
+        ours_ips = cfg.batch_size / user_s
         rows.append(
             {
                 "device": torch.cuda.get_device_name(device)
@@ -259,12 +306,17 @@ def run(cfg: DictConfig) -> list[dict]:
                 "data": cfg.data,
                 "precision": cfg.precision,
                 "options": " ".join(cfg.train_overrides),
+                "rounds": cfg.rounds,
                 "ours_img_s": ours_ips,
+                "ours_callbacks_off_img_s": cfg.batch_size / off_s,
                 "reference_img_s": reference_ips,
                 "ratio": ours_ips / reference_ips,
-                "ours_step_img_s": images_per_second(timer.step, cfg.batch_size),
-                "bare_step_img_s": images_per_second(bare, cfg.batch_size),
-                "step_vs_bare": statistics.median(bare) / statistics.median(timer.step),
+                "bare_step_img_s": cfg.batch_size / bare_s,
+                "ours_vs_bare": user_s / bare_s,
+                "ours_callbacks_off_vs_bare": off_s / bare_s,
+                "ours_vs_bare_cpu": cpu["user"] / cpu["bare"],
+                "ours_callbacks_off_vs_bare_cpu": cpu["off"] / cpu["bare"],
+                "seconds_per_iteration": {k: sorted(v) for k, v in rounds.items()},
                 "gflops_per_image": flops_per_image / 1e9,
                 "peak_gflops": peak / 1e9,
                 "peak_dtype": str(dtype).removeprefix("torch."),
@@ -276,15 +328,20 @@ def run(cfg: DictConfig) -> list[dict]:
 
 
 def print_table(rows: list[dict]) -> None:
-    table = Table(title="dcgan-lit training throughput (median images/s after warm-up)")
+    table = Table(
+        title="dcgan-lit training throughput (median images/s after warm-up; ours: default callbacks and a CSV "
+        "logger, FID aside; x/bare: time per iteration over the bare step's)"
+    )
     for column in (
         "device",
         "size",
         "batch",
         "ours",
+        "callbacks off",
         "reference",
         "ratio",
-        "step vs bare",
+        "ours/bare",
+        "off/bare",
         "GFLOP/img",
         "of peak",
     ):
@@ -295,9 +352,11 @@ def print_table(rows: list[dict]) -> None:
             str(r["size"]),
             str(r["batch"]),
             f"{r['ours_img_s']:.1f}",
+            f"{r['ours_callbacks_off_img_s']:.1f}",
             f"{r['reference_img_s']:.1f}",
             f"{r['ratio']:.2f}x",
-            f"{r['step_vs_bare']:.3f}",
+            f"{r['ours_vs_bare']:.3f}",
+            f"{r['ours_callbacks_off_vs_bare']:.3f}",
             f"{r['gflops_per_image']:.2f}",
             f"{r['fraction_of_peak']:.1%}",
         )

@@ -13,6 +13,7 @@ import lightning as L
 import torch
 from lightning.pytorch.utilities import rank_zero_only
 
+from dcgan_lit.batches import Block
 from dcgan_lit.callbacks.model_checkpoint import Checkpoint
 from dcgan_lit.errors import TrainingDiverged
 from dcgan_lit.model.sampling import eval_mode
@@ -20,6 +21,13 @@ from dcgan_lit.model.sampling import eval_mode
 log = logging.getLogger(__name__)
 
 ACTIONS = ("warn", "stop")
+
+
+def last_real_batch(pl_module: L.LightningModule, batch) -> torch.Tensor:
+    """The real images of the step's last iteration, unflipped (no random number drawn)."""
+    if isinstance(batch, Block):
+        return batch._replace(hflip=False).batch(batch.iterations - 1)[0]
+    return pl_module.split_batch(batch)[0]
 
 
 @torch.no_grad()
@@ -69,42 +77,62 @@ class DivergenceGuard(L.Callback):
         self.window: deque[tuple[float, float]] = deque(maxlen=chunks)
         self.collapsed_checks = 0
         self.reported: set[str] = set()
-        # On the device: [sum of loss_d, sum of D(G(z)), iterations, first non-finite iteration or -1]
-        self._running: torch.Tensor | None = None
+        # On the device: [sum of loss_d, sum of D(G(z))] since the last check, and the first non-finite iteration
+        # (inf: none); on the host, the iteration the sums start at
+        self._sums: torch.Tensor | None = None
+        self._first_bad: torch.Tensor | None = None
+        self._since = 0
 
-    # -- per iteration: device-side bookkeeping only ---------------------------------------------------
+    def iteration_periods(self) -> list[int]:
+        """The iterations it acts at: blocks of iterations end there (:meth:`DCGAN.block_schedule`)."""
+        return [self.check_every_n_steps, self.collapse_every_n_steps]
+
+    # -- per iteration: device-side bookkeeping only, inside the model's iteration -------------------------
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        # float32: MPS has no float64; made before the first iteration (a CUDA graph captures them in place)
+        self._sums = torch.zeros(2, device=pl_module.device)
+        self._first_bad = torch.full((), float("inf"), device=pl_module.device)
+        self._since = pl_module.iteration
+        observers = getattr(pl_module, "iteration_observers", None)
+        if observers is not None and self.observe not in observers:
+            observers.append(self.observe)
+
+    def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        observers = getattr(pl_module, "iteration_observers", [])
+        if self.observe in observers:
+            observers.remove(self.observe)
+
+    def observe(self, metrics: dict[str, torch.Tensor], iterations_done: torch.Tensor) -> None:
+        """One iteration's losses into the running sums, and the first non-finite one's number: a few device
+        operations, no host read."""
+        loss_d, loss_g, d_fake = (metrics[k] for k in ("train/loss_d", "train/loss_g", "train/d_fake"))
+        self._sums.add_(torch.stack([loss_d, d_fake]))
+        # the iteration that just ran (as logged) where the losses are not finite, else inf; the smallest kept
+        bad_at = torch.where(torch.isfinite(loss_d + loss_g), float("inf"), iterations_done - 1)
+        torch.minimum(self._first_bad, bad_at, out=self._first_bad)
+
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
-        if not isinstance(outputs, dict) or "train/loss_d" not in outputs:
-            return
-        # the step's own values (training_step returns them every iteration; it logs them less often)
-        loss_d, loss_g, d_fake = (
-            outputs[k].detach() for k in ("train/loss_d", "train/loss_g", "train/d_fake")
-        )
-        iteration = pl_module.iteration - 1  # the iteration that just ran, as logged
-        if self._running is None or self._running.device != loss_d.device:  # float32: MPS has no float64
-            self._running = torch.tensor([0.0, 0.0, 0.0, -1.0], device=loss_d.device)
-        bad = ~torch.isfinite(loss_d + loss_g)
-        first_bad = torch.where(bad & (self._running[3] < 0), iteration, self._running[3])
-        self._running += torch.stack(
-            [loss_d.float(), d_fake.float(), torch.ones_like(first_bad), torch.zeros_like(first_bad)]
-        )
-        self._running[3] = first_bad
+        if self.observe not in getattr(pl_module, "iteration_observers", []):
+            # a module without observers: its step's values, once per step
+            if not isinstance(outputs, dict) or "train/loss_d" not in outputs:
+                return
+            self.observe(outputs, torch.tensor(float(pl_module.iteration), device=self._sums.device))
         if pl_module.iteration % self.check_every_n_steps == 0:
             self.check(trainer, pl_module)
         if self.collapse_every_n_steps > 0 and pl_module.iteration % self.collapse_every_n_steps == 0:
-            self.check_collapse(trainer, pl_module, pl_module.split_batch(batch)[0])
+            self.check_collapse(trainer, pl_module, last_real_batch(pl_module, batch))
 
     # -- every check_every_n_steps iterations: one host sync -------------------------------------------
     def check(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        running = self._running.clone()
+        first_bad = self._first_bad.reshape(1).clone()
         # Under DDP all ranks stop together: one left training would wait forever in the next all-reduce.
         if trainer.world_size > 1:
-            first_bad = torch.where(running[3:] < 0, float("inf"), running[3:])
-            running[3:] = trainer.strategy.reduce(first_bad, reduce_op="min")
-        sum_loss_d, sum_d_fake, count, first_bad = running.tolist()
-        self._running.zero_()
-        self._running[3] = -1.0
-        if 0 <= first_bad < float("inf"):
+            first_bad = trainer.strategy.reduce(first_bad, reduce_op="min")
+        sum_loss_d, sum_d_fake, first_bad = torch.cat([self._sums, first_bad.to(self._sums)]).tolist()
+        count, self._since = pl_module.iteration - self._since, pl_module.iteration
+        self._sums.zero_()
+        self._first_bad.fill_(float("inf"))
+        if first_bad < float("inf"):
             raise TrainingDiverged(
                 f"training diverged: non-finite loss at iteration {int(first_bad)}; stopped. "
                 f"{self.last_good_checkpoint(trainer)} Lower the learning rates (model.optimizer_d.lr, "

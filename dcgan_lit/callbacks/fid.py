@@ -129,7 +129,7 @@ class FIDCallback(L.Callback):
         self.schedule.epoch_started()
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
-        self.schedule.batch_ended()
+        self.schedule.batch_ended(getattr(batch, "iterations", 1))
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if not self.schedule.due(trainer, (self.seconds_per_image or 0.0) * int(self.num_fake)):

@@ -21,7 +21,7 @@ class FIDSchedule:
     def __init__(self, every_n_epochs: int | str, budget: float) -> None:
         self.every_n_epochs = every_n_epochs
         self.budget = budget
-        self._epoch_clock: tuple[float, int] | None = None  # (start time, batches) of this epoch
+        self._epoch_clock: tuple[float, int] | None = None  # (start time, iterations) of this epoch
 
     def describe(self) -> str:
         if self.every_n_epochs == "auto":
@@ -35,9 +35,10 @@ class FIDSchedule:
     def epoch_started(self) -> None:
         self._epoch_clock = (time.perf_counter(), 0)
 
-    def batch_ended(self) -> None:
+    def batch_ended(self, iterations: int = 1) -> None:
+        """A training step of ``iterations`` iterations (a block) ended."""
         if self._epoch_clock is not None:
-            self._epoch_clock = (self._epoch_clock[0], self._epoch_clock[1] + 1)
+            self._epoch_clock = (self._epoch_clock[0], self._epoch_clock[1] + iterations)
 
     def due(self, trainer: L.Trainer, eval_seconds: float) -> bool:
         """Whether this epoch's end is scored (``auto`` settles N first, from the epoch just trained)."""
@@ -49,7 +50,10 @@ class FIDSchedule:
 
     def choose(self, trainer: L.Trainer, eval_seconds: float) -> None:
         """N from an evaluation's cost and this epoch's pace (rank 0's, broadcast to every rank)."""
-        start, batches = self._epoch_clock or (time.perf_counter(), 0)
+        start, batches = self._epoch_clock or (
+            time.perf_counter(),
+            0,
+        )  # iterations: batches per epoch counts them
         seconds_per_batch = (time.perf_counter() - start) / max(batches, 1)
         epoch_seconds = seconds_per_batch * max(trainer.num_training_batches, batches, 1)
         every = evaluations_every(eval_seconds, epoch_seconds, self.budget, planned_epochs(trainer))

@@ -44,6 +44,10 @@ class Checkpoint(ModelCheckpoint):
         self.last_good: tuple[str, int] | None = None  # (path, iteration) of the last checkpoint written
         self.trained_here = False
 
+    def iteration_periods(self) -> list[int]:
+        """The iterations it saves at: blocks of iterations end there (:meth:`DCGAN.block_schedule`)."""
+        return [self.every_n_steps]
+
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         super().on_train_batch_end(trainer, pl_module, outputs, batch, batch_idx)
         self.trained_here = True  # an iteration of this process: a stop now has something to save

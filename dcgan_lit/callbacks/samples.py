@@ -10,6 +10,7 @@ import torch
 from lightning.pytorch.utilities import rank_zero_only
 
 from dcgan_lit.api import grid, save_grid, to_pil
+from dcgan_lit.batches import Block
 from dcgan_lit.pixels import to_uint8
 
 log = logging.getLogger(__name__)
@@ -62,11 +63,17 @@ class SampleGrids(L.Callback):
         )
         # exactly the training path's preprocessing (and the lookup, when batches are indices on the device)
         real = datamodule.on_after_batch_transfer(first, 0)
+        if isinstance(real, Block):  # a training block: its first batch
+            real = real.batch(0)
         real = (real[0] if isinstance(real, tuple) else real)[
             : pl_module.fixed_noise.size(0)
         ]  # images, not labels
         save_grid(real, self.real_samples_path, self.nrow)
         log_image(trainer, "real_samples", real, pl_module.iteration, self.nrow)
+
+    def iteration_periods(self) -> list[int]:
+        """The iterations it draws at: blocks of iterations end there (:meth:`DCGAN.block_schedule`)."""
+        return [self.every_n_steps]
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         if self.every_n_steps > 0 and pl_module.iteration % self.every_n_steps == 0:

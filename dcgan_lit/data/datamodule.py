@@ -1,4 +1,5 @@
-"""The shared LightningDataModule: a decoded-once uint8 tensor, indexed per batch, preprocessed on the device."""
+"""The shared LightningDataModule: a decoded-once uint8 tensor, indexed per batch, preprocessed on the device.
+Training receives blocks of batches (:class:`~dcgan_lit.batches.Block`), as many per step as the model asks."""
 
 from __future__ import annotations
 
@@ -11,11 +12,11 @@ import lightning as L
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from dcgan_lit.batches import Block, BlockSchedule, real_batch
 from dcgan_lit.data.cache import cached_dataset, make_key
 from dcgan_lit.data.sampler import ResumableShuffleSampler
 from dcgan_lit.data.transforms import apply_symmetries, normalize_per_image, resolve_symmetries
 from dcgan_lit.errors import UserError
-from dcgan_lit.pixels import from_uint8
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +44,9 @@ class UInt8ImageDataset(Dataset):
     def __len__(self) -> int:
         return self.images.size(0)
 
-    def __getitem__(self, index: int) -> Batch:
+    def __getitem__(self, index: int | list[int]) -> Batch:
+        if isinstance(index, list):  # a block of indices (the DataLoader of a block sampler)
+            return self.__getitems__(index)
         return self.images[index] if self.labels is None else (self.images[index], self.labels[index])
 
     def __getitems__(self, indices: list[int]) -> Batch:
@@ -242,11 +245,11 @@ class ImageDataModule(L.LightningDataModule):
         return subset_indices(count, self.subset, self.subset_seed)
 
     def train_dataloader(self) -> DataLoader:
+        # the sampler yields whole blocks of indices (drop_last is its business): no batching here
         return DataLoader(
             self.train_set,
-            batch_size=self.batch_size,
+            batch_size=None,
             sampler=self.train_sampler(),
-            drop_last=self.drop_last,
             num_workers=self.num_workers,
             collate_fn=return_batch,
             pin_memory=self.pin_memory,
@@ -270,7 +273,15 @@ class ImageDataModule(L.LightningDataModule):
             )
             if self._sampler_state is not None:
                 self.sampler.load_state_dict(self._sampler_state)
+        self.sampler.schedule = self.block_schedule()
         return self.sampler
+
+    def block_schedule(self) -> BlockSchedule:
+        """Where training's blocks of batches end: as the model being trained says (its ``block_schedule``),
+        else one batch per step."""
+        module = self.trainer.lightning_module if self.trainer is not None else None
+        schedule = getattr(module, "block_schedule", None)
+        return schedule() if callable(schedule) else BlockSchedule()
 
     def state_dict(self) -> dict:
         """The shuffle seed and the number of batches trained on: where the data order stands."""
@@ -283,11 +294,7 @@ class ImageDataModule(L.LightningDataModule):
 
     def preprocess(self, images: torch.Tensor, augment: bool = True) -> torch.Tensor:
         """uint8 (N, C, H, W) on any device -> float in [-1, 1], randomly mirrored when ``hflip``."""
-        x = from_uint8(images)
-        if augment and self.hflip:
-            flip = torch.rand(x.size(0), 1, 1, 1, device=x.device) < 0.5
-            x = torch.where(flip, x.flip(3), x)
-        return x
+        return real_batch(images, augment and self.hflip)
 
     def choose_on_device(self, images: torch.Tensor, labels: torch.Tensor | None = None) -> bool:
         """``on_device`` settled for the device training runs on (``"auto"``: :func:`on_device_choice`)."""
@@ -313,16 +320,24 @@ class ImageDataModule(L.LightningDataModule):
         # Lightning calls this once per batch training takes (not per batch prefetched, and not for the
         # real-samples grid, which calls on_after_batch_transfer itself): the sampler's position.
         if self.trainer is not None and self.trainer.training and self.sampler is not None:
-            self.sampler.batches_consumed += 1
+            rows = (batch[0] if isinstance(batch, tuple) else batch).size(0)
+            self.sampler.batches_consumed += -(-rows // self.batch_size)
         return batch
 
-    def on_after_batch_transfer(self, batch: Batch, dataloader_idx: int) -> Batch:
+    def on_after_batch_transfer(self, batch: Batch, dataloader_idx: int) -> Block | Batch:
+        """In training, a :class:`Block` (the model turns each batch into floats as it trains on it); outside
+        it, the images as training sees them (and their labels)."""
         if self.on_device:  # the batch holds indices into the resident copy
             images, labels = self.resident(batch.device)
-            images, labels = images[batch], (labels[batch] if labels is not None else None)
+            block = Block(images, batch, labels, self.batch_size, self.hflip)
         else:
             images, labels = batch if self.conditional else (batch, None)
-        images = self.preprocess(images, augment=self.trainer is None or self.trainer.training)
+            block = Block(images, None, labels, self.batch_size, self.hflip)
+        if self.trainer is not None and self.trainer.training:
+            return block
+        images, labels = Block(*block[:3], batch_size=None, hflip=self.hflip and self.trainer is None).batch(
+            0
+        )
         return images if labels is None else (images, labels)
 
 

@@ -1,4 +1,5 @@
-"""A shuffling sampler whose position can be saved and restored, so a resumed run sees the same batches."""
+"""A shuffling sampler whose position can be saved and restored, so a resumed run sees the same batches; it
+hands them out in blocks of one or more batches (:class:`~dcgan_lit.batches.BlockSchedule`)."""
 
 from __future__ import annotations
 
@@ -8,11 +9,17 @@ from collections.abc import Iterator
 import torch
 from torch.utils.data import DistributedSampler
 
+from dcgan_lit.batches import BlockSchedule
+
 log = logging.getLogger(__name__)
 
 
 class ResumableShuffleSampler(DistributedSampler):
     """Each pass over the data is a permutation drawn from ``seed + pass``; iteration starts where training is.
+
+    It yields blocks: the indices of the consecutive batches one training step takes (``schedule``: one batch
+    per block unless set), so the DataLoader that holds it has ``batch_size=None``. Whatever the blocks, the
+    batches are the same, in the same order.
 
     The data module counts the batches training has consumed (``batches_consumed``, saved in checkpoints).
     A new iterator starts at that batch of that pass, so a run resumed mid-epoch continues with exactly the
@@ -38,6 +45,7 @@ class ResumableShuffleSampler(DistributedSampler):
         self.batch_size = batch_size
         self.drop_last_batch = drop_last
         self.batches_consumed = 0
+        self.schedule = BlockSchedule()
 
     @property
     def batches_per_pass(self) -> int:
@@ -49,15 +57,21 @@ class ResumableShuffleSampler(DistributedSampler):
         generator = torch.Generator().manual_seed(self.seed + pass_index)
         return torch.randperm(len(self.dataset), generator=generator)
 
-    def __iter__(self) -> Iterator[int]:
-        pass_index, batch = divmod(self.batches_consumed, max(self.batches_per_pass, 1))
-        share = self.permutation(pass_index)[: self.total_size][self.rank :: self.num_replicas]
-        yield from share[batch * self.batch_size :].tolist()
+    def __iter__(self) -> Iterator[list[int]]:
+        per_pass = max(self.batches_per_pass, 1)
+        pass_index, batch = divmod(self.batches_consumed, per_pass)
+        share = self.permutation(pass_index)[: self.total_size][self.rank :: self.num_replicas].tolist()
+        position, pass_end = self.batches_consumed, (pass_index + 1) * per_pass  # in batches since the start
+        while position < pass_end:
+            end = self.schedule.block_end(position, pass_end)
+            first = (position - pass_index * per_pass) * self.batch_size
+            yield share[first : first + (end - position) * self.batch_size]
+            position = end
 
     def __len__(self) -> int:
-        # Always this rank's whole share: Lightning sizes every epoch from the first len(); a resumed partial
-        # pass just ends early.
-        return self.num_samples
+        # A whole pass in batches, an upper bound on its blocks (Lightning sizes every epoch from the first len();
+        # a pass in blocks, or a resumed partial pass, just ends early).
+        return self.batches_per_pass
 
     def state_dict(self) -> dict[str, int]:
         return {

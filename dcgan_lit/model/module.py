@@ -9,8 +9,10 @@ from typing import NamedTuple
 import lightning as L
 import torch
 
+from dcgan_lit.batches import Block, BlockSchedule
 from dcgan_lit.model.diffaugment import AdaptiveAugment, DiffAugment, parse_policy
 from dcgan_lit.model.ema import decay_at, make_ema, recompute_batch_norm, update_ema
+from dcgan_lit.model.graph import IterationGraph, graph_refusal
 from dcgan_lit.model.losses import (
     LeCam,
     check_lecam,
@@ -31,6 +33,9 @@ from dcgan_lit.model.rng import rng_states, set_rng_states
 from dcgan_lit.model.sampling import eval_mode, frozen, sampling_generator
 
 OptimizerFactory = Callable[..., torch.optim.Optimizer]
+# Called inside every iteration with its metrics and the device-side count of iterations done (device ops only:
+# no host read), e.g. the divergence guard's running sums.
+IterationObserver = Callable[[dict[str, torch.Tensor], torch.Tensor], None]
 
 log = logging.getLogger(__name__)
 
@@ -104,6 +109,48 @@ def check_ada(ada: Mapping | None, policy: list[str]) -> None:
         raise ValueError(f"model.ada.speed_images={speed} must be a positive number of images (ADA's 500000)")
 
 
+class DirectOptimizer:
+    """A Lightning optimizer stepped without Lightning's hooks around each step (its steps still counted, so
+    ``global_step`` is the same): what a training iteration uses where those hooks do nothing
+    (:func:`lightning_step_hooks_needed`)."""
+
+    def __init__(self, wrapped) -> None:
+        self.wrapped, self.optimizer = wrapped, wrapped.optimizer
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        self.optimizer.zero_grad(set_to_none=set_to_none)
+
+    def step(self) -> None:
+        self.wrapped._on_before_step()  # Lightning's count of optimizer steps (global_step) and its profiler
+        self.optimizer.step()
+        self.wrapped._on_after_step()
+
+    def count(self) -> None:
+        """A step taken elsewhere (a CUDA graph's replay), counted."""
+        self.wrapped._on_before_step()
+        self.wrapped._on_after_step()
+
+
+def lightning_step_hooks_needed(trainer) -> bool:
+    """Whether an iteration must go through Lightning's ``manual_backward`` and optimizer wrapper: under a
+    strategy other than one device (DDP prepares its gradient reduction there), with a loss scaler (16-mixed),
+    or when a callback or the module overrides a hook they call (``on_before_backward``, ``on_after_backward``,
+    ``on_before_optimizer_step``). Otherwise they only dispatch hooks that do nothing, a tenth of a small
+    iteration's time, and the iteration calls ``Tensor.backward`` and the optimizers directly: the same numbers."""
+    from lightning.pytorch.plugins.precision import MixedPrecision, Precision
+    from lightning.pytorch.strategies import SingleDeviceStrategy
+
+    if trainer is None or type(trainer.strategy) is not SingleDeviceStrategy:
+        return True
+    plugin = trainer.precision_plugin
+    if not (type(plugin) is Precision or (type(plugin) is MixedPrecision and plugin.scaler is None)):
+        return True
+    hooks = ("on_before_backward", "on_after_backward", "on_before_optimizer_step")
+    overridden = [(type(c), L.Callback) for c in trainer.callbacks]
+    overridden.append((type(trainer.lightning_module), L.LightningModule))
+    return any(getattr(kind, hook) is not getattr(base, hook) for kind, base in overridden for hook in hooks)
+
+
 # model.ada: the adaptive augmentation's settings (conf/model/_base.yaml documents each)
 ADA_KEYS = ("target", "interval", "speed_images")
 
@@ -142,6 +189,8 @@ class DCGAN(L.LightningModule):
         optimizer_g: OptimizerFactory | None = None,
         optimizer_d: OptimizerFactory | None = None,
         num_fixed_samples: int = 64,
+        iterations_per_step: int = 1,
+        cuda_graph: bool = False,
         channels_last: bool = True,
         compile: bool = False,
         loss: str = "bce",
@@ -193,21 +242,60 @@ class DCGAN(L.LightningModule):
         # The latent batch behind every sample grid; a buffer, so it is saved in checkpoints and a resumed
         # run keeps drawing the same grid.
         self.register_buffer("fixed_noise", torch.randn(num_fixed_samples, latent_dim, 1, 1))
-        # Iterations completed, on the device, for the EMA's decay (set from the step count when training starts;
-        # not saved: a checkpoint's global_step already says it)
-        self.register_buffer("ema_iterations", torch.zeros((), dtype=torch.float32), persistent=False)
+        # Iterations completed, on the device, for what an iteration computes from it without a host read (the
+        # EMA's decay, the divergence guard's first bad iteration); set from the step count when training starts
+        # (not saved: a checkpoint's global_step already says it)
+        self.register_buffer("device_iteration", torch.zeros((), dtype=torch.float32), persistent=False)
         self._speed_options_applied = False
         self.last_step_metrics: dict[str, torch.Tensor] = {}
+        self.iteration_observers: list[IterationObserver] = []
+        self._graph: IterationGraph | None = (
+            None  # with cuda_graph, where it applies (decided at the first step)
+        )
+        self._graph_decided = False
 
     # ----------------------------------------------------------------------------------------------
     # The algorithm (Goodfellow et al. 2014, Algorithm 1, with the non-saturating G loss; DCGAN settings)
     # ----------------------------------------------------------------------------------------------
-    def training_step(
-        self, batch: torch.Tensor | tuple[torch.Tensor, torch.Tensor], batch_idx: int
-    ) -> dict[str, torch.Tensor]:
+    def training_step(self, batch: Block | torch.Tensor | tuple, batch_idx: int) -> dict[str, torch.Tensor]:
+        """The block's iterations in a row (one unless ``iterations_per_step`` asks for more; the data module
+        ends blocks where something is scheduled). Returns, and logs when due, the last iteration's metrics."""
+        if not isinstance(batch, Block):  # a data module of one's own: one batch of float images per step
+            images, labels = self.split_batch(batch)
+            batch = Block(images, labels=labels)
+        block = batch
         opt_d, opt_g = self.optimizers()
-        real, labels = self.split_batch(batch)
-        step = self.adversarial_step(real, opt_d, opt_g, backward=self.manual_backward, labels=labels)
+        self.count_iterations_as_batches(block.iterations)
+        if self.graphed(block):
+            direct = DirectOptimizer(opt_d), DirectOptimizer(opt_g)
+            metrics = self._graph.run(
+                block, opt_d.optimizer, opt_g.optimizer, lambda: self.count_steps(*direct)
+            )
+            self.last_step_metrics = metrics
+        else:
+            backward = self.manual_backward
+            if not lightning_step_hooks_needed(self._trainer):
+                opt_d, opt_g, backward = DirectOptimizer(opt_d), DirectOptimizer(opt_g), torch.Tensor.backward
+            for i in range(block.iterations):
+                metrics = self.train_iteration(block, block.picked(i), opt_d, opt_g, backward)
+        if self.logs_this_iteration():
+            self.log_dict(metrics, prog_bar=False)
+        return metrics
+
+    def train_iteration(
+        self,
+        block: Block,
+        picked: torch.Tensor | slice,
+        opt_d: torch.optim.Optimizer,
+        opt_g: torch.optim.Optimizer,
+        backward: Callable[[torch.Tensor], None] = torch.Tensor.backward,
+    ) -> dict[str, torch.Tensor]:
+        """One training iteration: its real batch taken from the block (and flipped), the D steps and the G
+        step, the EMA's update, the metrics, the observers' bookkeeping. Device operations only, the same ones
+        every iteration: what a CUDA graph captures."""
+        real, labels = block.gather(picked)
+        step = self.adversarial_step(real, opt_d, opt_g, backward=backward, labels=labels)
+        self.device_iteration.add_(1)
         self.update_generator_ema()
         metrics = {
             "train/loss_d": step.loss_d.detach(),
@@ -217,8 +305,8 @@ class DCGAN(L.LightningModule):
         }
         if isinstance(self.augment, AdaptiveAugment):
             metrics["train/augment_p"] = self.adapt_augmentation(step.logits_real, real.size(0))
-        if self.logs_this_iteration():
-            self.log_dict(metrics, prog_bar=False)
+        for observe in self.iteration_observers:
+            observe(metrics, self.device_iteration)
         # every iteration's values, logged or not: for the checkpoint's finiteness check, and returned for the
         # divergence guard (on_train_batch_end's ``outputs``)
         self.last_step_metrics = metrics
@@ -252,6 +340,9 @@ class DCGAN(L.LightningModule):
             opt_d.zero_grad(set_to_none=True)
             backward(loss_d)
             opt_d.step()
+            # autocast keeps low-precision copies of the weights it cast (G's too) until its context exits: D's
+            # just changed, and G's change before they are cast again (the next iteration of a block)
+            torch.clear_autocast_cache()
 
         # (2) Update G: maximize log D(G(z)); D's parameters are frozen so they gather no gradients
         with frozen(self.discriminator):
@@ -278,6 +369,56 @@ class DCGAN(L.LightningModule):
         last_epoch = trainer.max_epochs not in (None, -1) and trainer.current_epoch + 1 >= trainer.max_epochs
         return last_step or (last_epoch and trainer.is_last_batch)
 
+    def graphed(self, block: Block) -> bool:
+        """With ``cuda_graph``: whether this run's iterations are a replayed CUDA graph, decided at its first
+        step (a refusal is one warning, and the run trains eagerly)."""
+        if self.hparams.cuda_graph and not self._graph_decided:
+            self._graph_decided = True
+            trainer = self._trainer
+            reason = graph_refusal(
+                self.device,
+                str(trainer.precision),
+                trainer.world_size,
+                isinstance(self.augment, AdaptiveAugment),
+                block,
+            )
+            if reason is None and lightning_step_hooks_needed(trainer):
+                reason = "a callback or the module overrides Lightning's backward or optimizer-step hooks"
+            if reason is None:
+                self._graph = IterationGraph(
+                    lambda block, picked, opt_d, opt_g: self.train_iteration(block, picked, opt_d, opt_g)
+                )
+            else:
+                log.warning("model.cuda_graph=true, but %s: training eagerly", reason)
+        return self._graph is not None
+
+    def count_steps(self, opt_d: DirectOptimizer, opt_g: DirectOptimizer) -> None:
+        """Tells Lightning of one iteration's optimizer steps that ran inside a graph (its ``global_step``)."""
+        for _ in range(self.hparams.d_steps):
+            opt_d.count()
+        opt_g.count()
+
+    def count_iterations_as_batches(self, iterations: int) -> None:
+        """Lightning counts one batch per ``training_step`` and logs at its batch count; a block of several
+        iterations moves that count to the iterations done, so logs keep their iteration on the x axis (blocks
+        end at every logging iteration, see :meth:`block_schedule`)."""
+        loop = getattr(self._trainer, "fit_loop", None) if self._trainer is not None else None
+        if iterations > 1 and loop is not None:
+            loop.epoch_loop._batches_that_stepped += iterations - 1
+
+    def block_schedule(self) -> BlockSchedule:
+        """Where the data module ends blocks of iterations: every ``iterations_per_step``, and at every iteration
+        where something is scheduled (logging; the callbacks' ``iteration_periods``; ``max_steps``)."""
+        trainer = self._trainer
+        if trainer is None:
+            return BlockSchedule.of(self.hparams.iterations_per_step, ())
+        periods = [trainer.log_every_n_steps]
+        for callback in trainer.callbacks:
+            if callable(getattr(callback, "iteration_periods", None)):
+                periods += callback.iteration_periods()
+        last = trainer.max_steps // self.optimizer_steps_per_iteration if trainer.max_steps > 0 else None
+        return BlockSchedule.of(self.hparams.iterations_per_step, periods, last)
+
     def configure_model(self) -> None:
         """Speed options: the channels_last memory layout and torch.compile of G and D (in place, so
         parameter names and checkpoints are unchanged). Lightning may call this more than once."""
@@ -302,10 +443,20 @@ class DCGAN(L.LightningModule):
             self.discriminator.compile()
 
     def configure_optimizers(self) -> list[torch.optim.Optimizer]:
-        return [
-            self.optimizer_d(self.discriminator.parameters()),
-            self.optimizer_g(self.generator.parameters()),
-        ]
+        if not (self.hparams.cuda_graph and self.device.type == "cuda"):
+            return [
+                self.optimizer_d(self.discriminator.parameters()),
+                self.optimizer_g(self.generator.parameters()),
+            ]
+        try:  # a graph replays the optimizers' steps: their step counts must live on the device
+            return [
+                self.optimizer_d(self.discriminator.parameters(), capturable=True),
+                self.optimizer_g(self.generator.parameters(), capturable=True),
+            ]
+        except TypeError as error:
+            raise ValueError(
+                f"model.cuda_graph=true needs optimizers that take capturable=True (torch.optim.Adam, AdamW): {error}"
+            ) from None
 
     def on_fit_start(self) -> None:
         # Lightning seeds every DDP process alike; without an offset all ranks would draw the same z each step.
@@ -326,8 +477,7 @@ class DCGAN(L.LightningModule):
         phase of the average)."""
         if self.ema_decay is None:
             return
-        self.ema_iterations.add_(1)
-        decay = decay_at(self.ema_decay, self.ema_iterations, self.ema_warmup, self.ema_start_step)
+        decay = decay_at(self.ema_decay, self.device_iteration, self.ema_warmup, self.ema_start_step)
         update_ema(self.generator_ema, self.generator, decay)
         self._ema_statistics_current = False
 
@@ -381,7 +531,7 @@ class DCGAN(L.LightningModule):
         self._resumed_rng_states = checkpoint.get("rng_states")
 
     def on_train_start(self) -> None:
-        self.ema_iterations.fill_(self.iteration)
+        self.device_iteration.fill_(self.iteration)
         # Restored here, not at load: set-up after loading (callbacks' on_train_start, which run before this
         # hook, the sampler's seed) draws random numbers; a resumed epoch may not call on_train_epoch_start.
         if states := getattr(self, "_resumed_rng_states", None):

@@ -36,6 +36,7 @@ INTEGER_SETTINGS: dict[str, tuple[int | None, int | None, tuple, str]] = {
     "model.ndf": (1, 1024, (), "; the paper uses 64"),
     "model.d_steps": (1, 100, (), "; the paper uses 1"),
     "model.num_fixed_samples": (1, 4096, (), "; the default is 64"),
+    "model.iterations_per_step": (1, 10_000, (), "; the default is 10"),
     "model.ema.start_step": (0, None, (None,), " iterations"),
     "model.ada.interval": (1, None, (), " iterations between adjustments (ADA's 4)"),
     "model.ada.speed_images": (1, None, (), " images for p to go from 0 to 1 (ADA's 500000)"),

@@ -88,7 +88,7 @@ def test_gpu_check_leaves_its_eight_result_files(bundle):
         "PYTHON": sys.executable,
         "DCGAN_CACHE_DIR": str(tmp / "cache"),
         "GPU_CHECK_MINUTES": "30",
-        "GPU_CHECK_SPEED": "bf16-b8-on_device",  # a rerun's subset: one setting of four
+        "GPU_CHECK_SPEED": "graph bf16-b4-graph",  # a rerun's subset: the graph check and one speed setting
     }
     script = str(ROOT / "benchmarks" / "gpu_check.sh")
     result = subprocess.run(["bash", script, str(out)], env=env, capture_output=True)
@@ -107,8 +107,13 @@ def test_gpu_check_leaves_its_eight_result_files(bundle):
         ]
     )
     speed = json.loads((out / "speed.json").read_text())
-    assert {r["setting"] for r in speed} == {"bf16-b8-on_device"}
-    assert {r["peak_dtype"] for r in speed} == {"bfloat16"}
+    assert {r["setting"] for r in speed["speed"]} == {"bf16-b4-graph"}
+    assert {r["peak_dtype"] for r in speed["speed"]} == {"bfloat16"}
+    # the graph check's mechanics (CPU stand-ins: a replay reruns the iteration, so the weights are equal)
+    assert [(r["size"], r["precision"]) for r in speed["graph"]] == [(32, "32-true"), (32, "bf16-mixed")]
+    assert all(
+        r["max_relative_weight_difference"] == 0 and r["compared_iterations"] == 5 for r in speed["graph"]
+    )
     points = json.loads((out / "quality.json").read_text())
     assert {(p["row"], p["iteration"]) for p in points["points"]} == {
         (row, i) for row in ("classic", "paper", "best") for i in (2, 4)

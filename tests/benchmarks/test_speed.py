@@ -25,12 +25,17 @@ ROW_KEYS = {
     "data",
     "precision",
     "options",
+    "rounds",
     "ours_img_s",
+    "ours_callbacks_off_img_s",
     "reference_img_s",
     "ratio",
-    "ours_step_img_s",
     "bare_step_img_s",
-    "step_vs_bare",
+    "ours_vs_bare",
+    "ours_callbacks_off_vs_bare",
+    "ours_vs_bare_cpu",
+    "ours_callbacks_off_vs_bare_cpu",
+    "seconds_per_iteration",
     "gflops_per_image",
     "peak_gflops",
     "peak_dtype",
@@ -86,9 +91,9 @@ def test_time_bare_counts_one_iteration_then_times_warmup_plus_iterations(bench_
         return original(self, real, opt_d, opt_g, *args, **kwargs)
 
     monkeypatch.setattr(DCGAN, "adversarial_step", recording)
-    durations, flops_per_image = speed.time_bare(bench_cfg(), 32, torch.device("cpu"))
+    durations, flops_per_image, cpu_durations = speed.time_bare(bench_cfg(), 32, torch.device("cpu"))
     assert calls == [(4, 3, 32, 32)] * (1 + 1 + 2)  # the counted one, 1 warm-up, 2 timed
-    assert len(durations) == 2
+    assert len(durations) == len(cpu_durations) == 2 and all(t > 0 for t in cpu_durations)
     # dcgan32 at 3 channels: D forward ~0.04 GFLOP, G forward ~0.1 GFLOP per image; one iteration is
     # 3 D forwards + 1 G forward and their backwards (about twice the forward): a few tenths of a GFLOP.
     assert 0.2e9 < flops_per_image < 0.6e9
@@ -145,6 +150,21 @@ def test_bench_writes_one_row_per_size_to_the_table_and_bench_json(bench_cfg, tm
     assert (row["size"], row["batch"], row["data"], row["precision"]) == (32, 4, "synthetic", "32-true")
     assert row["peak_gflops"] == 1000.0
     assert row["device"] == f"cpu x{torch.get_num_threads()}"
+    # ours as a user runs it wrote the CSV log; with callbacks off there is no log
+    assert (tmp_path / "ours-32px-user" / "csv" / "metrics.csv").is_file()
+    assert not (tmp_path / "ours-32px-off" / "csv").exists()
+    times = row["seconds_per_iteration"]
+    assert [len(times[k]) for k in ("bare", "user", "off", "bare_cpu", "user_cpu", "off_cpu")] == [1] * 6
+    assert row["ours_vs_bare"] == pytest.approx(times["user"][0] / times["bare"][0])
     out = capsys.readouterr().out
     assert "dcgan-lit training throughput" in out and f"wrote {tmp_path / 'out' / 'bench.json'}" in out
     assert f"{row['ratio']:.2f}x" in out and f"{row['gflops_per_image']:.2f}" in out
+
+
+def test_the_timer_gives_seconds_per_iteration_of_each_step_after_the_warm_up():
+    timer = speed.IterationTimer()
+    timer.steps = [(1.0, 2), (0.5, 1), (3.0, 10), (0.0, 0)]
+    timer.cpu_steps = [(2.0, 2), (1.0, 1), (3.0, 10), (0.0, 0)]
+    assert timer.per_iteration(warmup=0) == [0.5, 0.5, 0.3]
+    assert timer.per_iteration(warmup=3) == [0.3]  # the steps that start after 3 iterations
+    assert timer.per_iteration(warmup=0, cpu=True) == [1.0, 1.0, 0.3]

@@ -152,12 +152,13 @@ def test_under_ddp_a_decision_of_any_rank_counts_for_all():
     )
     model = DCGAN(image_size=32, channels=3, ngf=8, ndf=8)
     guard = DivergenceGuard(action="stop", check_every_n_steps=5, d_wins_window=5)
-    guard._running = torch.tensor([2.5, 2.5, 5.0, -1.0])  # this rank: 5 finite iterations, D not winning
+    # this rank: 5 finite iterations, D not winning
+    guard._sums, guard._first_bad = torch.tensor([2.5, 2.5]), torch.tensor(float("inf"))
     with pytest.raises(TrainingDiverged, match="non-finite loss at iteration 3"):
         guard.check(trainer, types.SimpleNamespace(iteration=5))
 
     trainer.strategy.reduce = lambda tensor, reduce_op: tensor  # no NaN anywhere; the other rank sees D win
-    guard._running = torch.tensor([2.5, 2.5, 5.0, -1.0])
+    guard._sums, guard._since = torch.tensor([2.5, 2.5]), 5
     guard.check(trainer, types.SimpleNamespace(iteration=10))
     assert trainer.should_stop
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 import os
 import signal
+from pathlib import Path
 
 import lightning as L
 import torch
@@ -63,6 +64,45 @@ class SigtermAt(L.Callback):
     def __init__(self, iteration: int) -> None:
         self.iteration = iteration
 
+    def iteration_periods(self) -> list[int]:  # a block of iterations ends there
+        return [self.iteration]
+
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         if pl_module.iteration == self.iteration:
             os.kill(os.getpid(), signal.SIGTERM)
+
+
+class BlockRecorder(L.Callback):
+    """Writes each training step's iterations ("start-end") to ``blocks.txt`` in the run folder, and the
+    iteration of every checkpoint the run's Checkpoint callback writes to ``saved.txt``."""
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+        self.start = pl_module.iteration
+        self.record_saved(trainer)  # Lightning runs checkpoint callbacks after the others: look a step later
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        with open(Path(trainer.default_root_dir) / "blocks.txt", "a") as f:
+            f.write(f"{self.start}-{pl_module.iteration}\n")
+
+    def on_train_end(self, trainer, pl_module) -> None:
+        self.record_saved(trainer)
+
+    def record_saved(self, trainer) -> None:
+        for callback in trainer.callbacks:
+            last_good = getattr(callback, "last_good", None)
+            if last_good is not None and last_good[1] != getattr(self, "saved", None):
+                self.saved = last_good[1]
+                with open(Path(trainer.default_root_dir) / "saved.txt", "a") as f:
+                    f.write(f"{self.saved}\n")
+
+
+class CountBackward(L.Callback):
+    """Counts Lightning's ``on_after_backward`` calls into ``backward.txt`` in the run folder at the end."""
+
+    calls = 0
+
+    def on_after_backward(self, trainer, pl_module) -> None:
+        self.calls += 1
+
+    def on_train_end(self, trainer, pl_module) -> None:
+        (Path(trainer.default_root_dir) / "backward.txt").write_text(str(self.calls))

@@ -48,7 +48,8 @@ class RecordRanks(FrozenBatchNorm):
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
         if self.freeze_batchnorm:
             super().on_train_batch_start(trainer, pl_module, batch, batch_idx)
-        self.batches.append(batch.detach().clone())
+        images, _ = batch._replace(batch_size=None, hflip=False).batch(0)  # the block's images (unflipped)
+        self.batches.append(images.detach().clone())
 
     def on_train_end(self, trainer, pl_module) -> None:
         samples = next(c for c in trainer.callbacks if isinstance(c, SampleGrids))

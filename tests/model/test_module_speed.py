@@ -129,21 +129,18 @@ class Recorder(TorchDispatchMode):
 
 
 def record_iterations(model, steps: int) -> list[Recorder]:
-    """Trains ``steps`` iterations; one Recorder per iteration over what a captured iteration would hold: the
-    D-then-G step and the EMA update (not Lightning's logging around them)."""
+    """Trains ``steps`` iterations; one Recorder per iteration over what a CUDA graph captures: the model's
+    ``train_iteration`` (the batch taken and flipped, the D-then-G step, the EMA update, the metrics, the
+    observers), not Lightning's logging around it."""
     recorders: list[Recorder] = []
-    adversarial_step, update_generator_ema = model.adversarial_step, model.update_generator_ema
+    train_iteration = model.train_iteration
 
-    def step(*args, **kwargs):
+    def iteration(*args, **kwargs):
         recorders.append(Recorder())
         with recorders[-1]:
-            return adversarial_step(*args, **kwargs)
+            return train_iteration(*args, **kwargs)
 
-    def ema() -> None:
-        with recorders[-1]:
-            update_generator_ema()
-
-    model.adversarial_step, model.update_generator_ema = step, ema
+    model.train_iteration = iteration
     fit(model, steps=steps)
     assert model.iteration == steps == len(recorders)
     return recorders
