@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 ARGS ?=
 PYTEST_ARGS ?=
 
-.PHONY: install train test test-fast bench quality gpu-bundle gpu-check lint format clean
+.PHONY: install train test test-fast bench quality quality-published gpu-bundle gpu-check lint format clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -42,6 +42,9 @@ bench: install ## training throughput vs the PyTorch DCGAN example loop; ARGS="s
 
 quality: install ## sample quality on CIFAR-10 in real FID: classic loop vs recipes (docs/quality.md); ARGS="seeds=[0]"
 	$(BIN)/python -m benchmarks.quality $(ARGS)
+
+quality-published: install ## CIFAR-10 FID at the published protocol: 50k fakes vs all 50k, 100k iterations (GPU; docs/quality.md)
+	$(BIN)/python -m benchmarks.quality --config-name benchmarks/quality_published $(ARGS)
 
 gpu-bundle: install ## .gpu/: wheels, float16 FID Inception and 3,000 CIFAR-10 images (<= 60 MB) for gpu-check
 	$(BIN)/python -m benchmarks.gpu_bundle $(ARGS)

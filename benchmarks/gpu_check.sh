@@ -85,8 +85,9 @@ speed bf16-b${BATCHES[0]}-graph batch_size=${BATCHES[0]} precision=bf16-mixed "$
 speed fp32-b${BATCHES[0]}-eager batch_size=${BATCHES[0]}
 speed bf16-b${BATCHES[0]}-on_device batch_size=${BATCHES[0]} precision=bf16-mixed \
   "train_overrides=['dataset.on_device=true']"
-if [ "${GPU_CHECK_TINY:-0}" != 1 ]; then  # torch.compile's minute of compiling is not a mechanics question
-  # model.compile keeps G and D in the NCHW layout on CUDA (torch 2.11's inductor fails channels_last's backward)
+# only when named in GPU_CHECK_SPEED (minutes of compiling): model.compile keeps G and D in the NCHW layout on
+# CUDA (torch 2.11's inductor failed channels_last's backward)
+if [[ " ${GPU_CHECK_SPEED:-} " == *" bf16-b${BATCHES[0]}-on_device-compile "* ]]; then
   speed bf16-b${BATCHES[0]}-on_device-compile batch_size=${BATCHES[0]} precision=bf16-mixed \
     "train_overrides=['dataset.on_device=true','model.compile=true']"
 fi

@@ -23,6 +23,9 @@ from dcgan_lit.data.images import find_images
 from dcgan_lit.errors import UserError, exit_on_user_error
 
 MANIFEST = "manifest.json"
+ASSEMBLY = (
+    ".assembly.json"  # in the assembled folder: what is there (read by the quality benchmark's protocol)
+)
 
 
 def tar_size(sizes: list[int]) -> int:
@@ -124,7 +127,15 @@ def assemble(parts: Path, target: Path) -> Assembly:
         stamp.write_text(entry["sha256"])
         report.unpacked.append(name)
         report.files += entry["files"]
+    (target / ASSEMBLY).write_text(json.dumps({**asdict(report), "line": report.line()}))
     return report
+
+
+def assembly_line(folder: Path) -> str | None:
+    """The last assembly's line of a folder assembled from parts (e.g. "46,408 of 50,000 files (part-003.tar
+    missing)"), or None for a folder that was not."""
+    path = Path(folder) / ASSEMBLY
+    return json.loads(path.read_text())["line"] if path.is_file() else None
 
 
 def main(argv: list[str] | None = None) -> None:

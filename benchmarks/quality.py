@@ -11,13 +11,15 @@ Every ``evaluate_every`` iterations each run is saved (so the benchmark resumes 
 stopped by SIGTERM is also saved where it stopped, and the process exits 143), its
 generator scored (FID, and IS when the Inception weights have the classifier) against the training set's
 cached statistics, and a sample grid written; ``final_fakes=N`` scores the last iteration again with N fakes
-(``fid_final``: less of FID's small-sample bias; on finished runs a rerun only scores). Results: quality.json
+(``fid_final``: less of FID's small-sample bias; on finished runs a rerun only scores), and ``best_fakes=N`` the
+best point again (``fid_best``, from the ``generator_best.pt`` kept of it). Results: quality.json
 and quality.md (the protocol in the table's header) and fid.png (FID against iterations, one line per row and
 seed) in ``out_dir``.
 """
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 import time
@@ -32,6 +34,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from benchmarks import classic
+from benchmarks.gpu_parts import assembly_line
 from benchmarks.quality_results import (
     check_resumable,
     load_results,
@@ -50,6 +53,7 @@ from dcgan_lit.metrics import MetricSuite, score_generator
 from dcgan_lit.metrics.cost import resolve_counts
 from dcgan_lit.metrics.features import extractor_from_config
 from dcgan_lit.model.module import DCGAN
+from dcgan_lit.model.networks import count_parameters
 from dcgan_lit.model.sampling import eval_mode, generate, sampling_generator
 from dcgan_lit.run.config import validate
 from dcgan_lit.run.fit import accelerator_choice, build_datamodule, build_model, build_trainer
@@ -112,6 +116,13 @@ class ClassicRun:
         return self.example.netG
 
     @property
+    def parameters(self) -> dict[str, int]:
+        return {
+            "params_g": count_parameters(self.example.netG),
+            "params_d": count_parameters(self.example.netD),
+        }
+
+    @property
     def batch_size(self) -> int:
         return int(self.cfg.batch_size)
 
@@ -165,6 +176,11 @@ class RecipeRun:
     @property
     def generator(self) -> torch.nn.Module:
         return sampling_generator(self.model)  # the EMA generator when the recipe keeps one
+
+    @property
+    def parameters(self) -> dict[str, int]:
+        counts = self.model.parameter_counts()
+        return {"params_g": counts["params/generator"], "params_d": counts["params/discriminator"]}
 
     @property
     def batch_size(self) -> int:
@@ -276,11 +292,10 @@ def check(cfg: DictConfig) -> None:
         raise UserError(
             f"quality: iterations={cfg.iterations} must be a multiple of evaluate_every={cfg.evaluate_every} (> 0)"
         )
-    final = cfg.get("final_fakes")
-    if final is not None and (not isinstance(final, int) or isinstance(final, bool) or final < 2):
-        raise UserError(
-            f"quality: final_fakes={final} must be a whole number of fakes >= 2, or null for none"
-        )
+    for key in ("final_fakes", "best_fakes"):
+        count = cfg.get(key)
+        if count is not None and (not isinstance(count, int) or isinstance(count, bool) or count < 2):
+            raise UserError(f"quality: {key}={count} must be a whole number of fakes >= 2, or null for none")
 
 
 def command_line() -> str:
@@ -317,6 +332,9 @@ def benchmark(cfg: DictConfig) -> list[dict]:
         },
         "command": command_line(),
     }
+    if (parts := assembly_line(Path(cfg.data_path).expanduser())) is not None:
+        protocol["data_parts"] = parts  # assembled from transfer parts: how much of the set arrived
+        log.info("quality: the training folder holds %s", parts)
     check_resumable(out / "quality.json", protocol)
     log.info("quality: %s", protocol)
     started = time.perf_counter()
@@ -374,9 +392,11 @@ def benchmark(cfg: DictConfig) -> list[dict]:
                     "iteration": iteration,
                     "batch_size": run.batch_size,
                     "train_seconds": round(trained[row], 1),
+                    **run.parameters,
                 }
                 generator = run.generator.to(device)  # Lightning's teardown leaves a fitted model on the CPU
                 point.update(scorer.score(generator))
+                keep_if_best(run, point, generator, done)
                 point["score_seconds"] = round(time.perf_counter() - start, 1)
                 write_grid(generator, run.folder / f"samples_{iteration:06d}.png", cfg.grid, device)
                 if wants_final(cfg, point):
@@ -384,6 +404,12 @@ def benchmark(cfg: DictConfig) -> list[dict]:
                 done[point_key(point)] = mine[point_key(point)] = point
                 write_results(cfg.out_dir, list(mine.values()), protocol)
                 log.info("quality: %s", point)
+        for row, run in runs.items():  # each finished run's best point, scored again with best_fakes
+            best = best_point(done, row, seed)
+            if cfg.get("best_fakes") and run.iteration == cfg.iterations and best and wants_best(cfg, best):
+                score_best(cfg, scorer, run, best, device)
+                mine[point_key(best)] = best
+                write_results(cfg.out_dir, list(mine.values()), protocol)
     write_results(cfg.out_dir, list(mine.values()), protocol)
     points = list(done.values())
     print(markdown_table(points, protocol))
@@ -414,6 +440,55 @@ def score_final(cfg: DictConfig, scorer: Scorer, run, point: dict, device: torch
         point["fid_final"],
         cfg.final_fakes,
     )
+
+
+def best_point(done: dict, row: str, seed: int) -> dict | None:
+    """The (row, seed) point of the lowest FID so far."""
+    points = [p for p in done.values() if p["row"] == row and p["seed"] == seed]
+    return min(points, key=lambda p: p["fid"]) if points else None
+
+
+def best_file(run) -> Path:
+    return run.folder / "generator_best.pt"
+
+
+def keep_if_best(run, point: dict, generator: torch.nn.Module, done: dict) -> None:
+    """Saves the generator of a point that beats the run's earlier ones (``generator_best.pt``, with its
+    iteration): the best point can then be scored again, and looked at, after the run went on."""
+    best = best_point(done, point["row"], point["seed"])
+    if best is None or point["fid"] < best["fid"]:
+        atomic_torch_save(
+            {"iteration": point["iteration"], "state_dict": generator.state_dict()}, best_file(run)
+        )
+
+
+def wants_best(cfg: DictConfig, point: dict) -> bool:
+    return point.get("best_fakes") != cfg.best_fakes
+
+
+def score_best(cfg: DictConfig, scorer: Scorer, run, point: dict, device: torch.device) -> None:
+    """Adds ``fid_best`` (and the like): the best point's generator scored again with ``best_fakes`` fakes (the
+    published protocol scores the best and the last point with 50,000)."""
+    if point["iteration"] == run.iteration and point.get("final_fakes") == cfg.best_fakes:
+        values = {k.removesuffix("_final"): v for k, v in point.items() if k.endswith("_final")}
+    else:
+        saved = read_weights_only(best_file(run)) if best_file(run).is_file() else None
+        if saved is None or int(saved["iteration"]) != point["iteration"]:
+            log.warning(
+                "quality: %s seed %d: no saved generator of its best point (iteration %d), so fid_best is not "
+                "scored",
+                point["row"],
+                point["seed"],
+                point["iteration"],
+            )
+            return
+        generator = copy.deepcopy(run.generator)
+        generator.load_state_dict(saved["state_dict"])
+        values = scorer.score(generator.to(device), cfg.best_fakes)
+    point.update({f"{key}_best": value for key, value in values.items()})
+    point["best_fakes"] = cfg.best_fakes
+    log.info("quality: %s seed %d: fid_best %.2f of %d fakes (iteration %d)", point["row"], point["seed"],
+             point["fid_best"], cfg.best_fakes, point["iteration"])  # fmt: skip
 
 
 def trained_seconds(run) -> float:

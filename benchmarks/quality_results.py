@@ -102,6 +102,8 @@ def markdown_table(points: list[dict], protocol: dict) -> str:
         f"real training images, {protocol['features']}; device {protocol['device']}. "
         "Mean over seeds, (min-max) in brackets; train minutes exclude scoring."
     )
+    if "data_parts" in protocol:  # a folder assembled from transfer parts: how much of the set arrived
+        header += f" The training folder was assembled from parts: {protocol['data_parts']}."
     entries = summary(points, protocol["batch_size"])
     extra = [
         k for k in ("is_mean", "fid_subset", "fid_final", "fid_subset_final") if any(k in e for e in entries)
@@ -122,6 +124,58 @@ def markdown_table(points: list[dict], protocol: dict) -> str:
         cells += [",".join(map(str, e["seeds"])), spread(e, "fid")]
         cells += [spread(e, k) if k in e else "" for k in extra]
         cells.append(f"{e['train_minutes']:.1f}")
+        lines.append("| " + " | ".join(cells) + " |")
+    bests = sorted({p["best_fakes"] for p in points if "best_fakes" in p})
+    lines += ["", "Whole curves: each run's best and last point, and what it lost from best to last"]
+    if bests:
+        lines[-1] += f" (fid_best: the best point scored again with {' or '.join(map(str, bests))} fakes)"
+    lines += ["", curves_table(points)]
+    return "\n".join(lines)
+
+
+def curves(points: list[dict]) -> list[dict]:
+    """Each (row, seed)'s whole curve in three numbers: its best point, its last point, and how much of the best
+    it lost by the end (``last_vs_best``: last FID / best FID - 1), with the best and last scored again with
+    more fakes where they were (``fid_best``, ``fid_final``)."""
+    runs: dict[tuple[str, int], list[dict]] = {}
+    for p in points:
+        runs.setdefault((p["row"], p["seed"]), []).append(p)
+    result = []
+    for (row, seed), run in sorted(runs.items()):
+        best = min(run, key=lambda p: p["fid"])
+        last = max(run, key=lambda p: p["iteration"])
+        entry = {
+            "row": row,
+            "seed": seed,
+            "best_iteration": best["iteration"],
+            "best_fid": best["fid"],
+            "last_iteration": last["iteration"],
+            "last_fid": last["fid"],
+            "last_vs_best": last["fid"] / best["fid"] - 1,
+        }
+        for key, point in (("fid_best", best), ("fid_final", last), ("params_g", last), ("params_d", last)):
+            if key in point:
+                entry[key] = point[key]
+        result.append(entry)
+    return result
+
+
+def curves_table(points: list[dict]) -> str:
+    """The whole curves (:func:`curves`) as Markdown: rank recipes by all three numbers, not one early point."""
+    entries = curves(points)
+    extra = [k for k in ("fid_best", "fid_final") if any(k in e for e in entries)]
+    params = any("params_g" in e for e in entries)
+    columns = ["row", "seed", "best FID (iteration)", "last FID (iteration)", "last vs best", *extra]
+    columns += ["G / D parameters"] if params else []
+    lines = ["| " + " | ".join(columns) + " |", "|" + "|".join(" --- " for _ in columns) + "|"]
+    for e in entries:
+        cells = [e["row"], str(e["seed"]), f"{e['best_fid']:.1f} ({e['best_iteration']})"]
+        cells += [f"{e['last_fid']:.1f} ({e['last_iteration']})", f"{e['last_vs_best']:+.0%}"]
+        cells += [f"{e[k]:.1f}" if k in e else "" for k in extra]
+        if params:
+            cells.append(
+                f"{e['params_g'] / 1e6:.2f}M / {e['params_d'] / 1e6:.2f}M" if "params_g" in e else ""
+            )
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 

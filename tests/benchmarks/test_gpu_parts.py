@@ -49,12 +49,14 @@ def test_assembling_what_arrived_and_again_after_each_arrival(folder, tmp_path):
     assert report.unpacked == names[:-2] and report.missing == [names[-2]] and report.damaged == [names[-1]]
     assert not report.complete and report.files == len(contents(target)) < 30
     assert report.line() == f"{report.files} of 30 files ({names[-2]} missing, {names[-1]} damaged)"
+    assert gpu_parts.assembly_line(target) == report.line()  # what a run on the folder reports
+    assert gpu_parts.assembly_line(folder) is None  # a folder that was not assembled
 
     for name in names[-2:]:  # the next transfers: the missing part, and the damaged one again
         shutil.copy(tmp_path / "parts" / name, arrived)
     again = gpu_parts.assemble(arrived, target)
     assert again.already == names[:-2] and again.unpacked == names[-2:]  # nothing unpacked twice
-    assert again.complete and again.line() == "30 of 30 files"
+    assert again.complete and again.line() == "30 of 30 files" == gpu_parts.assembly_line(target)
     assert contents(target) == contents(folder)  # byte for byte
 
 

@@ -15,6 +15,7 @@ from omegaconf import OmegaConf
 
 import benchmarks.quality as quality
 import benchmarks.quality_results as results
+from benchmarks import gpu_parts
 from dcgan_lit.checkpoint.io import read_weights_only
 from dcgan_lit.data.images import decode_images
 from dcgan_lit.errors import UserError, exit_on_user_error
@@ -80,7 +81,8 @@ def test_every_row_is_trained_scored_and_drawn_at_the_same_iterations(quality_cf
     assert saved["protocol"]["recipes"] == {"classic": "classic", "paper": []}
     table = (out / "quality.md").read_text()
     assert "FID of 16 fakes against 20 real training images, tiny-16d-seed0" in table
-    assert table.count("\n| classic |") == 2 and table.count("\n| paper |") == 2
+    # two points of each row, and each row's whole curve
+    assert table.count("\n| classic |") == 3 and table.count("\n| paper |") == 3
     assert (out / "fid.png").stat().st_size > 0
     for row in ("classic", "paper"):
         assert (out / f"{row}-seed0" / "samples_000004.png").is_file()
@@ -156,7 +158,10 @@ def test_every_shipped_recipe_row_composes_into_a_valid_training(quality_cfg):
         for override in recipe:  # each override took effect (a group choice shows in its own keys)
             key, value = override.split("=", 1)
             if "." in key:
-                assert str(OmegaConf.select(run_cfg, key)).lower() == value.lower(), (row, override)
+                found = (
+                    str(OmegaConf.select(run_cfg, key)).lower().replace(" ", "")
+                )  # lists print with spaces
+                assert found == value.lower(), (row, override)
 
 
 def test_results_of_another_protocol_are_not_mixed(quality_cfg):
@@ -377,3 +382,47 @@ def test_a_plot_of_many_rows_moves_its_legend_beside_the_lines(tmp_path):
     # 7 and 9.5 inches at 120 dpi: the legend of 12 rows gets its own column beside the axes
     assert Image.open(tmp_path / "few.png").width == 840 and Image.open(tmp_path / "many.png").width == 1140
     assert not list(tmp_path.glob("*.partial.png"))
+
+
+def test_the_best_point_is_kept_and_scored_again_and_every_curve_is_summed_up(quality_cfg, monkeypatch):
+    """best_fakes: the best point's generator (generator_best.pt) scored again after the run went past it; the
+    table gives each run's best, last and loss from best to last, with the parameter counts."""
+    scores = iter(
+        [50.0, 40.0, 70.0, 60.0]
+    )  # paper: 50 at 2, 40 at 4, 70 at 6; then the best again (40 -> 60)
+    original = quality.Scorer.score
+
+    def scripted(self, generator, num_fake=None):
+        values = original(self, generator, num_fake)
+        return {**values, "fid": next(scores)}
+
+    monkeypatch.setattr(quality.Scorer, "score", scripted)
+    points = quality.benchmark(quality_cfg("rows=[paper]", "iterations=6", "best_fakes=24"))
+    by_iteration = {p["iteration"]: p for p in points}
+    assert [by_iteration[i]["fid"] for i in (2, 4, 6)] == [50.0, 40.0, 70.0]
+    best = by_iteration[4]
+    assert best["best_fakes"] == 24 and best["fid_best"] == 60.0 and "fid_best" not in by_iteration[6]
+    folder = Path(quality_cfg().out_dir)
+    assert read_weights_only(folder / "paper-seed0" / "generator_best.pt")["iteration"] == 4
+    assert best["params_g"] > 0 and best["params_d"] > 0
+    [curve] = results.curves(points)
+    assert (curve["best_iteration"], curve["best_fid"], curve["last_fid"]) == (4, 40.0, 70.0)
+    assert curve["last_vs_best"] == pytest.approx(0.75) and curve["fid_best"] == 60.0
+    table = (folder / "quality.md").read_text()
+    assert "| paper | 0 | 40.0 (4) | 70.0 (6) | +75% | 60.0 |" in table
+    assert "the best point scored again with 24 fakes" in table
+    with pytest.raises(UserError, match="best_fakes=1 must be a whole number"):
+        quality.benchmark(quality_cfg("rows=[paper]", "best_fakes=1"))
+
+
+def test_a_training_folder_assembled_from_parts_says_how_much_arrived(quality_cfg, folder, tmp_path):
+    manifest = gpu_parts.split(folder, tmp_path / "parts", part_mb=0.02)
+    (tmp_path / "parts" / manifest["parts"][-1]["name"]).unlink()  # one part never arrived
+    report = gpu_parts.assemble(tmp_path / "parts", tmp_path / "assembled")
+    assert not report.complete
+    quality.benchmark(quality_cfg("rows=[paper]", f"data_path={tmp_path / 'assembled'}", "iterations=2"))
+    written = json.loads((Path(quality_cfg().out_dir) / "quality.json").read_text())
+    assert written["protocol"]["data_parts"] == report.line()
+    assert (
+        f"assembled from parts: {report.line()}" in (Path(quality_cfg().out_dir) / "quality.md").read_text()
+    )
