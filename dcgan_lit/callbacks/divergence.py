@@ -45,6 +45,9 @@ class DivergenceGuard(L.Callback):
       :class:`Checkpoint` never writes a non-finite state, so the last good checkpoint survives;
     * "D wins": over the last ``d_wins_window`` iterations the mean D loss stayed below ``d_wins_loss_d_below``
       and the mean D(G(z)) below ``d_wins_d_fake_below`` (G gets no useful gradient any more);
+    * "D stays ahead": over the last ``d_ahead_window`` iterations D's mean verdict on real images stayed more
+      than ``d_ahead_gap_above`` above its verdict on G's (mean D(x) - D(G(z))): on a small set the sign of D
+      memorising it, with the small-data recipe to try;
     * mode collapse: every ``collapse_every_n_steps`` iterations, the diversity of G(fixed z) in D's feature
       space (:func:`feature_diversity`) divided by that of a real batch fell below ``collapse_ratio_below``
       for ``collapse_patience`` checks in a row.
@@ -59,6 +62,8 @@ class DivergenceGuard(L.Callback):
         d_wins_window: int = 200,
         d_wins_loss_d_below: float = 0.05,
         d_wins_d_fake_below: float = 0.05,
+        d_ahead_window: int = 2000,
+        d_ahead_gap_above: float = 0.7,
         collapse_every_n_steps: int = 500,
         collapse_ratio_below: float = 0.2,
         collapse_patience: int = 2,
@@ -70,11 +75,17 @@ class DivergenceGuard(L.Callback):
         self.d_wins_window = d_wins_window
         self.d_wins_loss_d_below = d_wins_loss_d_below
         self.d_wins_d_fake_below = d_wins_d_fake_below
+        self.d_ahead_window = d_ahead_window
+        self.d_ahead_gap_above = d_ahead_gap_above
         self.collapse_every_n_steps = collapse_every_n_steps
         self.collapse_ratio_below = collapse_ratio_below
         self.collapse_patience = collapse_patience
-        chunks = -(-max(d_wins_window, 1) // self.check_every_n_steps)
-        self.window: deque[tuple[float, float]] = deque(maxlen=chunks)
+        # (mean loss_d, mean D(G(z)), mean D(x)) of each check's iterations, as many as the longer window needs
+        self.chunks = {
+            name: -(-max(window, 1) // self.check_every_n_steps)
+            for name, window in (("d_wins", d_wins_window), ("d_ahead", d_ahead_window))
+        }
+        self.window: deque[tuple[float, ...]] = deque(maxlen=max(self.chunks.values()))
         self.collapsed_checks = 0
         self.reported: set[str] = set()
         # On the device: [sum of loss_d, sum of D(G(z))] since the last check, and the first non-finite iteration
@@ -90,7 +101,7 @@ class DivergenceGuard(L.Callback):
     # -- per iteration: device-side bookkeeping only, inside the model's iteration -------------------------
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         # float32: MPS has no float64; made before the first iteration (a CUDA graph captures them in place)
-        self._sums = torch.zeros(2, device=pl_module.device)
+        self._sums = torch.zeros(3, device=pl_module.device)
         self._first_bad = torch.full((), float("inf"), device=pl_module.device)
         self._since = pl_module.iteration
         observers = getattr(pl_module, "iteration_observers", None)
@@ -105,8 +116,10 @@ class DivergenceGuard(L.Callback):
     def observe(self, metrics: dict[str, torch.Tensor], iterations_done: torch.Tensor) -> None:
         """One iteration's losses into the running sums, and the first non-finite one's number: a few device
         operations, no host read."""
-        loss_d, loss_g, d_fake = (metrics[k] for k in ("train/loss_d", "train/loss_g", "train/d_fake"))
-        self._sums.add_(torch.stack([loss_d, d_fake]))
+        loss_d, loss_g, d_fake, d_real = (
+            metrics[k] for k in ("train/loss_d", "train/loss_g", "train/d_fake", "train/d_real")
+        )
+        self._sums.add_(torch.stack([loss_d, d_fake, d_real]))
         # the iteration that just ran (as logged) where the losses are not finite, else inf; the smallest kept
         bad_at = torch.where(torch.isfinite(loss_d + loss_g), float("inf"), iterations_done - 1)
         torch.minimum(self._first_bad, bad_at, out=self._first_bad)
@@ -128,7 +141,9 @@ class DivergenceGuard(L.Callback):
         # Under DDP all ranks stop together: one left training would wait forever in the next all-reduce.
         if trainer.world_size > 1:
             first_bad = trainer.strategy.reduce(first_bad, reduce_op="min")
-        sum_loss_d, sum_d_fake, first_bad = torch.cat([self._sums, first_bad.to(self._sums)]).tolist()
+        sum_loss_d, sum_d_fake, sum_d_real, first_bad = torch.cat(
+            [self._sums, first_bad.to(self._sums)]
+        ).tolist()
         count, self._since = pl_module.iteration - self._since, pl_module.iteration
         self._sums.zero_()
         self._first_bad.fill_(float("inf"))
@@ -140,14 +155,17 @@ class DivergenceGuard(L.Callback):
             )
         if count == 0:
             return
-        self.window.append((sum_loss_d / count, sum_d_fake / count))
-        full = len(self.window) == self.window.maxlen
-        d_wins = full and all(
+        self.window.append((sum_loss_d / count, sum_d_fake / count, sum_d_real / count))
+        recent = list(self.window)[-self.chunks["d_wins"] :]
+        d_wins = len(recent) == self.chunks["d_wins"] and all(
             loss_d < self.d_wins_loss_d_below and d_fake < self.d_wins_d_fake_below
-            for loss_d, d_fake in self.window
+            for loss_d, d_fake, *_ in recent
         )
         d_wins = trainer.strategy.reduce_boolean_decision(d_wins, all=False)  # the same on every rank
-        log_metrics(trainer, pl_module, {"health/d_wins": float(d_wins)})
+        # D's verdicts on real and generated images kept far apart for a long window
+        ahead = list(self.window)[-self.chunks["d_ahead"] :]
+        gap = sum(d_real - d_fake for _, d_fake, d_real in ahead) / len(ahead)
+        log_metrics(trainer, pl_module, {"health/d_wins": float(d_wins), "health/d_gap": gap})
         if d_wins:
             self.act(
                 trainer,
@@ -155,6 +173,16 @@ class DivergenceGuard(L.Callback):
                 f"the discriminator wins: over the last {self.d_wins_window} iterations (to {pl_module.iteration}) "
                 f"loss_d < {self.d_wins_loss_d_below} and D(G(z)) < {self.d_wins_d_fake_below}, so G learns "
                 "nothing; try a lower model.optimizer_d.lr or model.d_steps=1",
+            )
+        ahead = len(ahead) == self.chunks["d_ahead"] and gap > self.d_ahead_gap_above
+        if trainer.strategy.reduce_boolean_decision(ahead, all=False):
+            self.act(
+                trainer,
+                "d_ahead",
+                f"the discriminator stays ahead: over the last {self.d_ahead_window} iterations (to "
+                f"{pl_module.iteration}) D(x) - D(G(z)) averaged {gap:.2f} (> {self.d_ahead_gap_above}); on a small "
+                "set this is D memorising it: try augment=diffaugment model.ada.target=0.6 model.lecam.weight=0.3 "
+                "and keep the best-FID generator (docs/small_data.md)",
             )
 
     def check_collapse(self, trainer: L.Trainer, pl_module: L.LightningModule, real: torch.Tensor) -> None:
@@ -191,7 +219,10 @@ class DivergenceGuard(L.Callback):
         return {"window": list(self.window), "collapsed_checks": self.collapsed_checks}
 
     def load_state_dict(self, state_dict: dict) -> None:
-        self.window.extend(tuple(chunk) for chunk in state_dict.get("window", []))
+        # checkpoints from before D(x) was kept: (loss_d, D(G(z))) chunks, taken as no gap
+        self.window.extend(
+            tuple(chunk) if len(chunk) == 3 else (*chunk, chunk[1]) for chunk in state_dict.get("window", [])
+        )
         self.collapsed_checks = state_dict.get("collapsed_checks", 0)
 
     # -- actions -----------------------------------------------------------------------------------------

@@ -120,16 +120,41 @@ def test_mode_collapse_is_measured_and_warned_about(conditional, tiny_cfg, tmp_p
 
 
 def test_the_guard_state_survives_a_weights_only_checkpoint_round_trip(tmp_path):
-    guard = DivergenceGuard(check_every_n_steps=10, d_wins_window=30)
-    guard.window.extend([(0.01, 0.02), (0.03, 0.04)])
+    guard = DivergenceGuard(check_every_n_steps=10, d_wins_window=30, d_ahead_window=50)
+    guard.window.extend([(0.01, 0.02, 0.9), (0.03, 0.04, 0.8)])
     guard.collapsed_checks = 1
     torch.save({"callbacks": {"DivergenceGuard": guard.state_dict()}}, tmp_path / "c.ckpt")
-    restored = DivergenceGuard(check_every_n_steps=10, d_wins_window=30)
+    restored = DivergenceGuard(check_every_n_steps=10, d_wins_window=30, d_ahead_window=50)
     restored.load_state_dict(
         torch.load(tmp_path / "c.ckpt", weights_only=True)["callbacks"]["DivergenceGuard"]
     )
-    assert list(restored.window) == [(0.01, 0.02), (0.03, 0.04)] and restored.window.maxlen == 3
+    assert list(restored.window) == [(0.01, 0.02, 0.9), (0.03, 0.04, 0.8)] and restored.window.maxlen == 5
     assert restored.collapsed_checks == 1
+    older = DivergenceGuard(check_every_n_steps=10)  # a checkpoint of before D(x) was kept: no gap assumed
+    older.load_state_dict({"window": [[0.01, 0.02]], "collapsed_checks": 0})
+    assert list(older.window) == [(0.01, 0.02, 0.02)]
+
+
+def test_a_discriminator_that_stays_ahead_is_logged_and_named_with_the_small_data_recipe(
+    tiny_cfg, tmp_path, caplog
+):
+    run = tmp_path / "ahead"
+    cfg = tiny_cfg(
+        "trainer.max_steps=8",
+        "callbacks.divergence.check_every_n_steps=2",
+        "callbacks.divergence.d_ahead_window=4",
+        "callbacks.divergence.d_ahead_gap_above=-1",  # a threshold any run meets: the window logic decides
+        output_dir=run,
+    )
+    with caplog.at_level(logging.WARNING):
+        train(cfg)
+    gaps = health_rows(run, "health/d_gap")
+    assert sorted(gaps) == [1, 3, 5, 7] and all(-1 <= g <= 1 for g in gaps.values())
+    warned = [r.getMessage() for r in caplog.records if "stays ahead" in r.getMessage()]
+    assert len(warned) == 1  # once, when the window first fills (iteration 4); action=warn: it ran on
+    assert "over the last 4 iterations (to 4)" in warned[0]
+    assert "augment=diffaugment model.ada.target=0.6 model.lecam.weight=0.3" in warned[0]
+    assert load_weights(run / "checkpoints" / "last.ckpt")["global_step"] == 8 * 2
 
 
 class TwoRanks:
@@ -153,12 +178,12 @@ def test_under_ddp_a_decision_of_any_rank_counts_for_all():
     model = DCGAN(image_size=32, channels=3, ngf=8, ndf=8)
     guard = DivergenceGuard(action="stop", check_every_n_steps=5, d_wins_window=5)
     # this rank: 5 finite iterations, D not winning
-    guard._sums, guard._first_bad = torch.tensor([2.5, 2.5]), torch.tensor(float("inf"))
+    guard._sums, guard._first_bad = torch.tensor([2.5, 2.5, 2.5]), torch.tensor(float("inf"))
     with pytest.raises(TrainingDiverged, match="non-finite loss at iteration 3"):
         guard.check(trainer, types.SimpleNamespace(iteration=5))
 
     trainer.strategy.reduce = lambda tensor, reduce_op: tensor  # no NaN anywhere; the other rank sees D win
-    guard._sums, guard._since = torch.tensor([2.5, 2.5]), 5
+    guard._sums, guard._since = torch.tensor([2.5, 2.5, 2.5]), 5
     guard.check(trainer, types.SimpleNamespace(iteration=10))
     assert trainer.should_stop
 
