@@ -2,6 +2,8 @@
 
     python -m benchmarks.gpu_bundle                 # make gpu-bundle: writes .gpu/ (git-ignored)
     python -m benchmarks.gpu_bundle --images 1000 --no-wheels --out <folder>
+    python -m benchmarks.gpu_bundle --speed-only    # the wheels alone (a few MB): the graph and speed checks,
+                                                    # no quality benchmark (gpu_check.sh skips it, saying so)
 
 The machine is assumed to have Python with PyTorch, Lightning, torchmetrics, Rich and Pillow, and nothing else
 (no network). The folder holds:
@@ -79,16 +81,17 @@ def folder_mb(folder: Path) -> float:
     return sum(f.stat().st_size for f in folder.rglob("*") if f.is_file()) / 1e6
 
 
-def bundle(out: Path, data: Path, images: int, wheels: bool, cache_dir: str | None) -> dict:
+def bundle(
+    out: Path, data: Path, images: int, wheels: bool, cache_dir: str | None, speed_only: bool = False
+) -> dict:
     if out.exists():
         shutil.rmtree(out)
     out.mkdir(parents=True)
-    manifest = {
-        "wheels": build_wheels(out / "wheels") if wheels else [],
-        "inception": str(half_precision_weights(cache_dir, out / "inception-fp16.pth").name),
-        "images": copy_images(data, out / "cifar10", images),
-        "images_from": str(data),
-    }
+    manifest = {"wheels": build_wheels(out / "wheels") if wheels else []}
+    if not speed_only:  # what the quality benchmark needs: FID's network and training images
+        manifest["inception"] = str(half_precision_weights(cache_dir, out / "inception-fp16.pth").name)
+        manifest["images"] = copy_images(data, out / "cifar10", images)
+        manifest["images_from"] = str(data)
     manifest["size_mb"] = round(folder_mb(out), 1)
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2))
     if manifest["size_mb"] > LIMIT_MB:
@@ -110,8 +113,13 @@ def main(argv: list[str] | None = None) -> None:
     )
     default_cache = os.environ.get("DCGAN_CACHE_DIR", str(Path.home() / ".cache" / "dcgan_lit"))
     parser.add_argument("--cache-dir", default=default_cache, help="where the Inception conversion is cached")
+    parser.add_argument(
+        "--speed-only", action="store_true", help="the wheels alone: no FID weights, no images"
+    )
     args = parser.parse_args(argv)
-    exit_on_user_error(lambda: bundle(args.out, args.data, args.images, args.wheels, args.cache_dir))
+    exit_on_user_error(
+        lambda: bundle(args.out, args.data, args.images, args.wheels, args.cache_dir, args.speed_only)
+    )
 
 
 if __name__ == "__main__":

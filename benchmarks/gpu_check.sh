@@ -112,17 +112,22 @@ for r in rows:
           f"{r['peak_dtype']} peak")
 EOF
 
-# 3. quality, in the minutes left (the run stops starting new stages at the limit; the files are complete)
-LEFT=$(( MINUTES * 60 - ($(date +%s) - START) - 45 ))
-"$PYTHON" -m benchmarks.quality data_path="$BUNDLE/cifar10" rows=[classic,paper,best] seeds=[0] \
-  metrics.fid.weights_path="$BUNDLE/inception-fp16.pth" metrics.fid.num_real=null \
-  "${QUALITY[@]}" time_limit_minutes="$(awk "BEGIN { print ($LEFT > 0 ? $LEFT : 0) / 60 }")" \
-  name=gpu out_dir="$WORK/quality" || echo "quality failed"
-for file in quality.json quality.md fid.png; do
-  [ -f "$WORK/quality/$file" ] && cp "$WORK/quality/$file" "$OUT_DIR/$file"
-done
-for row in classic paper best; do
-  last=$(ls "$WORK/quality/$row-seed0"/samples_*.png 2>/dev/null | tail -1 || true)
-  if [ -n "$last" ]; then cp "$last" "$OUT_DIR/samples_$row.png"; fi
-done
+# 3. quality, in the minutes left (the run stops starting new stages at the limit; the files are complete);
+#    not with a --speed-only bundle, which carries no FID network
+if [ -f "$BUNDLE/inception-fp16.pth" ]; then
+  LEFT=$(( MINUTES * 60 - ($(date +%s) - START) - 45 ))
+  "$PYTHON" -m benchmarks.quality data_path="$BUNDLE/cifar10" rows=[classic,paper,best] seeds=[0] \
+    metrics.fid.weights_path="$BUNDLE/inception-fp16.pth" metrics.fid.num_real=null \
+    "${QUALITY[@]}" time_limit_minutes="$(awk "BEGIN { print ($LEFT > 0 ? $LEFT : 0) / 60 }")" \
+    name=gpu out_dir="$WORK/quality" || echo "quality failed"
+  for file in quality.json quality.md fid.png; do
+    [ -f "$WORK/quality/$file" ] && cp "$WORK/quality/$file" "$OUT_DIR/$file"
+  done
+  for row in classic paper best; do
+    last=$(ls "$WORK/quality/$row-seed0"/samples_*.png 2>/dev/null | tail -1 || true)
+    if [ -n "$last" ]; then cp "$last" "$OUT_DIR/samples_$row.png"; fi
+  done
+else
+  echo "quality skipped: no $BUNDLE/inception-fp16.pth (a --speed-only bundle)"
+fi
 echo "gpu-check done in $(( $(date +%s) - START )) s"

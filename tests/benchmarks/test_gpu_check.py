@@ -122,3 +122,28 @@ def test_gpu_check_leaves_its_eight_result_files(bundle):
     assert points["protocol"]["num_real"] == 20
     log = (out / "gpu-check.log").read_text()
     assert "gpu-check done" in log and "failed" not in log
+
+
+@pytest.mark.slow
+def test_a_speed_only_bundle_carries_no_fid_network_and_the_check_skips_quality_saying_so(tmp_path):
+    manifest = gpu_bundle.bundle(tmp_path / "bundle", tmp_path / "absent", 10, wheels=False, cache_dir=None,
+                                 speed_only=True)  # fmt: skip
+    assert manifest == {"wheels": [], "size_mb": 0.0}
+    assert sorted(p.name for p in (tmp_path / "bundle").iterdir()) == ["manifest.json"]
+    out = tmp_path / "out"
+    env = {
+        **os.environ,
+        "GPU_CHECK_TINY": "1",
+        "BUNDLE": str(tmp_path / "bundle"),
+        "GPU_CHECK_WORK": str(tmp_path / "work"),
+        "PYTHON": sys.executable,
+        "DCGAN_CACHE_DIR": str(tmp_path / "cache"),
+        "GPU_CHECK_SPEED": "graph",  # the graph check alone
+    }
+    result = subprocess.run(["bash", str(ROOT / "benchmarks" / "gpu_check.sh"), str(out)], env=env,
+                            capture_output=True)  # fmt: skip
+    assert result.returncode == 0, result.stdout.decode()[-2000:]
+    assert sorted(p.name for p in out.iterdir()) == ["gpu-check.log", "speed.json"]
+    log = (out / "gpu-check.log").read_text()
+    assert "quality skipped: no" in log and "a --speed-only bundle" in log and "failed" not in log
+    assert len(json.loads((out / "speed.json").read_text())["graph"]) == 2
