@@ -8,6 +8,7 @@ from lightning.pytorch.plugins.precision import MixedPrecision
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_leaves
 
+from dcgan_lit.batches import Block
 from tests.helpers.model import changed, fit, snapshot, tiny_model
 from tests.helpers.run_if import RunIf
 
@@ -205,3 +206,28 @@ def test_an_iteration_on_cuda_makes_no_device_sync():
     )
     fit(model, steps=3, accelerator="gpu", devices=1)
     assert model.iteration == 3
+
+
+def test_after_the_first_iteration_every_persistent_tensor_keeps_its_storage():
+    """A CUDA graph replays reads and writes at fixed addresses: the weights, buffers (the EMA, LeCam's anchors,
+    the iteration count) and the optimizers' states must be updated in place, never replaced."""
+    torch.manual_seed(0)
+    ema, lecam = {"decay": 0.99, "start_step": 2, "warmup": True}, {"weight": 0.3, "decay": 0.99}
+    model = tiny_model(ema=ema, lecam=lecam)
+    opt_d, opt_g = model.configure_optimizers()
+    images = torch.randint(0, 256, (32, 3, 32, 32), dtype=torch.uint8)
+    block = Block(images, torch.randperm(32), None, 4, hflip=True)
+
+    def storages() -> dict[str, int]:
+        tensors = {f"model.{k}": v for k, v in [*model.named_parameters(), *model.named_buffers()]}
+        for name, optimizer in (("d", opt_d), ("g", opt_g)):
+            for i, state in enumerate(optimizer.state.values()):
+                tensors.update({f"adam_{name}.{i}.{k}": v for k, v in state.items() if torch.is_tensor(v)})
+        return {name: tensor.data_ptr() for name, tensor in tensors.items()}
+
+    model.train_iteration(block, block.picked(0), opt_d, opt_g)  # Adam's state is made on its first step
+    first = storages()
+    assert any(name.startswith("adam_d.") for name in first) and "model.device_iteration" in first
+    for i in range(1, 8):  # through the EMA's start (2) into its warm-up
+        model.train_iteration(block, block.picked(i), opt_d, opt_g)
+        assert storages() == first, i
