@@ -32,7 +32,12 @@ GRAPH_PRECISIONS = ("32-true", "bf16-mixed", "bf16-true")
 
 
 def graph_refusal(
-    device: torch.device, precision: str, world_size: int, adaptive: bool, block: Block
+    device: torch.device,
+    precision: str,
+    world_size: int,
+    adaptive: bool,
+    block: Block,
+    compiled: bool = False,
 ) -> str | None:
     """Why this run's iterations cannot be one CUDA graph (the run then trains eagerly), or None."""
     if device.type != "cuda":
@@ -43,6 +48,8 @@ def graph_refusal(
         return f"trainer.precision={precision} (a graph runs under {', '.join(GRAPH_PRECISIONS)})"
     if adaptive:
         return "model.ada adjusts its probability on the host every few iterations"
+    if compiled:
+        return "model.compile=true (torch.compile's code is not captured here; use one or the other)"
     if block.indices is None:
         return "the images are not on the device (dataset.on_device=true, or auto with room for them)"
     if block.batch_size is None or block.rows % block.batch_size:

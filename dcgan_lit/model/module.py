@@ -381,6 +381,7 @@ class DCGAN(L.LightningModule):
                 trainer.world_size,
                 isinstance(self.augment, AdaptiveAugment),
                 block,
+                compiled=bool(self.hparams.compile),
             )
             if reason is None and lightning_step_hooks_needed(trainer):
                 reason = "a callback or the module overrides Lightning's backward or optimizer-step hooks"

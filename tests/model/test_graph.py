@@ -19,6 +19,10 @@ CUDA = torch.device("cuda")
 RESIDENT = Block(torch.zeros(8, 3, 4, 4, dtype=torch.uint8), torch.arange(8), None, 4, False)
 
 
+def test_a_compiled_model_is_not_captured():
+    assert "model.compile=true" in graph_refusal(CUDA, "32-true", 1, False, RESIDENT, compiled=True)
+
+
 @pytest.mark.parametrize(
     ("device", "precision", "world", "ada", "block", "reason"),
     [
@@ -57,7 +61,7 @@ class SameStream:
 def graph_on_cpu(monkeypatch):
     monkeypatch.setattr(IterationGraph, "graph_type", Rerun)
     monkeypatch.setattr(IterationGraph, "side_stream_type", SameStream)
-    monkeypatch.setattr(module, "graph_refusal", lambda *args: None)
+    monkeypatch.setattr(module, "graph_refusal", lambda *args, **kwargs: None)
     captures = []
     original = IterationGraph.capture
     monkeypatch.setattr(IterationGraph, "capture", lambda self, *a: captures.append(1) or original(self, *a))
