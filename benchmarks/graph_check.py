@@ -37,7 +37,8 @@ from dcgan_lit.model.module import DCGAN
 
 
 class Rerun:
-    """A CPU stand-in for a CUDA graph: a replay runs the captured function again."""
+    """A CPU stand-in for a CUDA graph: a replay runs the captured function again (on the index buffer as it is
+    then). The tests run graph mode's mechanics with it too."""
 
     def capture(self, fn):
         self.fn, self.outputs = fn, {}
@@ -48,6 +49,8 @@ class Rerun:
 
 
 class SameStream:
+    """A CPU stand-in for the side stream: the work runs where it is."""
+
     def run(self, fn):
         return fn()
 

@@ -8,6 +8,7 @@ import pytest
 import torch
 
 import dcgan_lit.model.module as module
+from benchmarks.graph_check import Rerun, SameStream  # the CPU stand-ins for a CUDA graph and a side stream
 from dcgan_lit.batches import Block
 from dcgan_lit.model.graph import IterationGraph, graph_refusal
 from dcgan_lit.run.fit import train
@@ -39,22 +40,6 @@ def test_a_compiled_model_is_not_captured():
 def test_a_graph_applies_only_where_it_can_and_says_why_not(device, precision, world, ada, block, reason):
     found = graph_refusal(device, precision, world, ada, block)
     assert found == reason if reason is None else reason in found
-
-
-class Rerun:
-    """A stand-in CUDA graph: a replay runs the captured function again (on the index buffer as it is then)."""
-
-    def capture(self, fn):
-        self.fn, self.outputs = fn, {}
-        return self.outputs
-
-    def replay(self):
-        self.outputs.update(self.fn())
-
-
-class SameStream:
-    def run(self, fn):
-        return fn()
 
 
 @pytest.fixture
