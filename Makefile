@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 ARGS ?=
 PYTEST_ARGS ?=
 
-.PHONY: install train test test-fast bench quality quality-published gpu-bundle gpu-check lint format clean
+.PHONY: install train test test-fast bench quality quality-published quality-small-data gpu-bundle gpu-check lint format clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -45,6 +45,9 @@ quality: install ## sample quality on CIFAR-10 in real FID: classic loop vs reci
 
 quality-published: install ## CIFAR-10 FID at the published protocol: 50k fakes vs all 50k, 100k iterations (GPU; docs/quality.md)
 	$(BIN)/python -m benchmarks.quality --config-name benchmarks/quality_published $(ARGS)
+
+quality-small-data: install ## small data at length: 12,000 iterations on 1,000 images, whole curves (docs/small_data.md)
+	$(BIN)/python -m benchmarks.quality --config-name benchmarks/quality_small_data $(ARGS)
 
 gpu-bundle: install ## .gpu/: wheels, float16 FID Inception and 3,000 CIFAR-10 images (<= 60 MB) for gpu-check
 	$(BIN)/python -m benchmarks.gpu_bundle $(ARGS)

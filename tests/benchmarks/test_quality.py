@@ -426,3 +426,23 @@ def test_a_training_folder_assembled_from_parts_says_how_much_arrived(quality_cf
     assert (
         f"assembled from parts: {report.line()}" in (Path(quality_cfg().out_dir) / "quality.md").read_text()
     )
+
+
+@pytest.mark.parametrize(
+    ("preset", "expected"),
+    [
+        (
+            "quality_published",
+            {"iterations": 100000, "final_fakes": 50000, "best_fakes": 50000, "subset": None},
+        ),
+        ("quality_small_data", {"iterations": 12000, "evaluate_every": 2000, "subset": 1000}),
+    ],
+)
+def test_the_protocol_presets_compose_with_known_rows(preset, expected, folder, tmp_path):
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        cfg = compose(config_name=f"benchmarks/{preset}", overrides=[f"data_path={folder}"])
+    GlobalHydra.instance().clear()
+    assert {key: cfg[key] for key in expected} == expected
+    quality.check(cfg)  # every row a recipe, iterations a multiple of evaluate_every, counts valid
+    assert "paper" in cfg.rows
