@@ -57,6 +57,7 @@ INTEGER_SETTINGS: dict[str, tuple[int | None, int | None, tuple, str]] = {
     "callbacks.samples.nrow": (1, None, (), ""),
     "callbacks.divergence.check_every_n_steps": (1, None, (), ""),
     "callbacks.divergence.d_wins_window": (1, None, (), ""),
+    "callbacks.divergence.d_ahead_window": (1, None, (), ""),
     "callbacks.divergence.collapse_every_n_steps": (0, None, (), "; 0: off"),
     "callbacks.divergence.collapse_patience": (1, None, (), ""),
 }
