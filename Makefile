@@ -49,7 +49,7 @@ quality-published: install ## CIFAR-10 FID at the published protocol: 50k fakes 
 quality-small-data: install ## small data at length: 12,000 iterations on 1,000 images, whole curves (docs/small_data.md)
 	$(BIN)/python -m benchmarks.quality --config-name benchmarks/quality_small_data $(ARGS)
 
-gpu-bundle: install ## .gpu/: wheels, float16 FID Inception and 3,000 CIFAR-10 images (<= 60 MB) for gpu-check
+gpu-bundle: install ## .gpu/: wheels, float16 FID Inception and 3,000 CIFAR-10 images (<= 60 MB) for gpu-check; ARGS=--speed-only: the wheels alone
 	$(BIN)/python -m benchmarks.gpu_bundle $(ARGS)
 
 # On the GPU machine (Python with PyTorch, Lightning, torchmetrics; no network needed), from the repository root
