@@ -59,7 +59,7 @@ if [ "${GPU_CHECK_TINY:-0}" = 1 ]; then
   QUALITY=(iterations=4 evaluate_every=2 batch_size=4 workers=0 grid=4 metrics.fid.num_fake=4
            "train_overrides=['model.ngf=8','model.ndf=8']")
 else
-  SPEED=(sizes=[32,64] warmup=30 iterations=200 reference_workers=8)
+  SPEED=(sizes=[32,64] warmup=20 iterations=100 reference_workers=8)
   GRAPH=()
   BATCHES=(128 512)
   QUALITY=(iterations=50000 evaluate_every=2500 batch_size=64 workers=8 metrics.fid.num_fake=10000)
