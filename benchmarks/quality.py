@@ -19,7 +19,6 @@ seed) in ``out_dir``.
 
 from __future__ import annotations
 
-import copy
 import json
 import logging
 import time
@@ -43,9 +42,10 @@ from benchmarks.quality_results import (
     write_results,
     write_text,
 )
-from dcgan_lit.api import pick_device, save_grid
+from dcgan_lit.api import load_generator, pick_device, save_grid
 from dcgan_lit.callbacks import Checkpoint
 from dcgan_lit.checkpoint.io import atomic_torch_save, read_weights_only
+from dcgan_lit.checkpoint.load import save_generator
 from dcgan_lit.data.datamodule import subset_indices
 from dcgan_lit.data.images import find_images
 from dcgan_lit.errors import UserError, exit_on_user_error
@@ -315,7 +315,13 @@ def benchmark(cfg: DictConfig) -> list[dict]:
     done = {point_key(p): p for p in load_results(out / "quality.json")}  # every point, in order
     mine: dict[tuple, dict] = {}  # the points this process scored or rescored: another process sharing the
     # folder may have written its own since this one loaded quality.json, and only these replace what is there
-    scorer = Scorer(cfg, device)
+    scorer = Scorer(cfg, device)  # computes (or reads) the reference statistics, cached under their key
+    if cfg.get("reference_only"):
+        log.info(
+            "quality: reference_only=true: the statistics of %d training images are cached",
+            scorer.num_real_used,
+        )
+        return []
     protocol = {
         "image_size": cfg.image_size,
         "batch_size": cfg.batch_size,
@@ -453,13 +459,19 @@ def best_file(run) -> Path:
 
 
 def keep_if_best(run, point: dict, generator: torch.nn.Module, done: dict) -> None:
-    """Saves the generator of a point that beats the run's earlier ones (``generator_best.pt``, with its
-    iteration): the best point can then be scored again, and looked at, after the run went on."""
+    """Saves the generator of a point that beats the run's earlier ones as a standalone generator file
+    (``generator_best.pt``, which every loader and tool reads: ``python -m dcgan_lit.tools.evaluate
+    ckpt_path=...`` scores it anywhere), and its iteration and FID beside it (``generator_best.json``)."""
     best = best_point(done, point["row"], point["seed"])
     if best is None or point["fid"] < best["fid"]:
-        atomic_torch_save(
-            {"iteration": point["iteration"], "state_dict": generator.state_dict()}, best_file(run)
-        )
+        save_generator(generator, best_file(run))
+        about = {
+            "iteration": point["iteration"],
+            "fid": point["fid"],
+            "row": point["row"],
+            "seed": point["seed"],
+        }
+        write_text(best_file(run).with_suffix(".json"), json.dumps(about))
 
 
 def wants_best(cfg: DictConfig, point: dict) -> bool:
@@ -472,7 +484,8 @@ def score_best(cfg: DictConfig, scorer: Scorer, run, point: dict, device: torch.
     if point["iteration"] == run.iteration and point.get("final_fakes") == cfg.best_fakes:
         values = {k.removesuffix("_final"): v for k, v in point.items() if k.endswith("_final")}
     else:
-        saved = read_weights_only(best_file(run)) if best_file(run).is_file() else None
+        about = best_file(run).with_suffix(".json")
+        saved = json.loads(about.read_text()) if about.is_file() and best_file(run).is_file() else None
         if saved is None or int(saved["iteration"]) != point["iteration"]:
             log.warning(
                 "quality: %s seed %d: no saved generator of its best point (iteration %d), so fid_best is not "
@@ -482,9 +495,7 @@ def score_best(cfg: DictConfig, scorer: Scorer, run, point: dict, device: torch.
                 point["iteration"],
             )
             return
-        generator = copy.deepcopy(run.generator)
-        generator.load_state_dict(saved["state_dict"])
-        values = scorer.score(generator.to(device), cfg.best_fakes)
+        values = scorer.score(load_generator(best_file(run), device), cfg.best_fakes)
     point.update({f"{key}_best": value for key, value in values.items()})
     point["best_fakes"] = cfg.best_fakes
     log.info("quality: %s seed %d: fid_best %.2f of %d fakes (iteration %d)", point["row"], point["seed"],

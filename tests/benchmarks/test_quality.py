@@ -16,9 +16,11 @@ from omegaconf import OmegaConf
 import benchmarks.quality as quality
 import benchmarks.quality_results as results
 from benchmarks import gpu_parts
+from dcgan_lit.api import load_generator
 from dcgan_lit.checkpoint.io import read_weights_only
 from dcgan_lit.data.images import decode_images
 from dcgan_lit.errors import UserError, exit_on_user_error
+from dcgan_lit.model.networks import Generator
 from dcgan_lit.run.config import validate
 from tests.helpers.config import CONF_DIR
 from tests.helpers.images import write_images
@@ -403,7 +405,9 @@ def test_the_best_point_is_kept_and_scored_again_and_every_curve_is_summed_up(qu
     best = by_iteration[4]
     assert best["best_fakes"] == 24 and best["fid_best"] == 60.0 and "fid_best" not in by_iteration[6]
     folder = Path(quality_cfg().out_dir)
-    assert read_weights_only(folder / "paper-seed0" / "generator_best.pt")["iteration"] == 4
+    assert json.loads((folder / "paper-seed0" / "generator_best.json").read_text())["iteration"] == 4
+    kept = load_generator(folder / "paper-seed0" / "generator_best.pt")  # a standalone generator file
+    assert isinstance(kept, Generator) and not kept.training
     assert best["params_g"] > 0 and best["params_d"] > 0
     [curve] = results.curves(points)
     assert (curve["best_iteration"], curve["best_fid"], curve["last_fid"]) == (4, 40.0, 70.0)
@@ -446,3 +450,11 @@ def test_the_protocol_presets_compose_with_known_rows(preset, expected, folder, 
     assert {key: cfg[key] for key in expected} == expected
     quality.check(cfg)  # every row a recipe, iterations a multiple of evaluate_every, counts valid
     assert "paper" in cfg.rows
+
+
+def test_reference_only_caches_the_statistics_and_trains_nothing(quality_cfg, monkeypatch):
+    for run in (quality.RecipeRun, quality.ClassicRun):
+        monkeypatch.setattr(run, "train_until", lambda *a: pytest.fail("trained"))
+    assert quality.benchmark(quality_cfg("rows=[classic,paper]", "reference_only=true")) == []
+    cached = list((Path(quality_cfg().out_dir).parent / "cache" / "fid_stats").glob("*.pt"))
+    assert len(cached) == 1  # the training set's statistics, under their key, for the runs to come
