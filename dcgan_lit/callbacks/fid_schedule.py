@@ -50,12 +50,10 @@ class FIDSchedule:
 
     def choose(self, trainer: L.Trainer, eval_seconds: float) -> None:
         """N from an evaluation's cost and this epoch's pace (rank 0's, broadcast to every rank)."""
-        start, batches = self._epoch_clock or (
-            time.perf_counter(),
-            0,
-        )  # iterations: batches per epoch counts them
-        seconds_per_batch = (time.perf_counter() - start) / max(batches, 1)
-        epoch_seconds = seconds_per_batch * max(trainer.num_training_batches, batches, 1)
+        # counted in iterations, as the epoch's batches (trainer.num_training_batches) are
+        start, iterations = self._epoch_clock or (time.perf_counter(), 0)
+        seconds_per_iteration = (time.perf_counter() - start) / max(iterations, 1)
+        epoch_seconds = seconds_per_iteration * max(trainer.num_training_batches, iterations, 1)
         every = evaluations_every(eval_seconds, epoch_seconds, self.budget, planned_epochs(trainer))
         self.every_n_epochs = int(trainer.strategy.broadcast(every, src=0))
         if trainer.is_global_zero:

@@ -328,16 +328,13 @@ class ImageDataModule(L.LightningDataModule):
         """In training, a :class:`Block` (the model turns each batch into floats as it trains on it); outside
         it, the images as training sees them (and their labels)."""
         if self.on_device:  # the batch holds indices into the resident copy
-            images, labels = self.resident(batch.device)
-            block = Block(images, batch, labels, self.batch_size, self.hflip)
+            (images, labels), indices = self.resident(batch.device), batch
         else:
-            images, labels = batch if self.conditional else (batch, None)
-            block = Block(images, None, labels, self.batch_size, self.hflip)
+            (images, labels), indices = (batch if self.conditional else (batch, None)), None
         if self.trainer is not None and self.trainer.training:
-            return block
-        images, labels = Block(*block[:3], batch_size=None, hflip=self.hflip and self.trainer is None).batch(
-            0
-        )
+            return Block(images, indices, labels, self.batch_size, self.hflip)
+        # all of it at once, flipped only outside a trainer (as training's real-samples grid and tools want)
+        images, labels = Block(images, indices, labels, hflip=self.hflip and self.trainer is None).batch(0)
         return images if labels is None else (images, labels)
 
 

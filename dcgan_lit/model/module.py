@@ -249,10 +249,11 @@ class DCGAN(L.LightningModule):
         self._speed_options_applied = False
         self.last_step_metrics: dict[str, torch.Tensor] = {}
         self.iteration_observers: list[IterationObserver] = []
-        self._graph: IterationGraph | None = (
-            None  # with cuda_graph, where it applies (decided at the first step)
-        )
+        # with cuda_graph, where it applies (decided at the first step)
+        self._graph: IterationGraph | None = None
         self._graph_decided = False
+        # whether iterations go through Lightning's backward and optimizer wrappers (decided at a fit's first step)
+        self._lightning_step_hooks: bool | None = None
 
     # ----------------------------------------------------------------------------------------------
     # The algorithm (Goodfellow et al. 2014, Algorithm 1, with the non-saturating G loss; DCGAN settings)
@@ -260,11 +261,14 @@ class DCGAN(L.LightningModule):
     def training_step(self, batch: Block | torch.Tensor | tuple, batch_idx: int) -> dict[str, torch.Tensor]:
         """The block's iterations in a row (one unless ``iterations_per_step`` asks for more; the data module
         ends blocks where something is scheduled). Returns, and logs when due, the last iteration's metrics."""
-        if not isinstance(batch, Block):  # a data module of one's own: one batch of float images per step
+        if isinstance(batch, Block):
+            block = batch
+        else:  # a data module of one's own: one batch of float images per step
             images, labels = self.split_batch(batch)
-            batch = Block(images, labels=labels)
-        block = batch
+            block = Block(images, labels=labels)
         opt_d, opt_g = self.optimizers()
+        if self._lightning_step_hooks is None:  # once per fit, not per step
+            self._lightning_step_hooks = lightning_step_hooks_needed(self._trainer)
         self.count_iterations_as_batches(block.iterations)
         if self.graphed(block):
             direct = DirectOptimizer(opt_d), DirectOptimizer(opt_g)
@@ -274,7 +278,7 @@ class DCGAN(L.LightningModule):
             self.last_step_metrics = metrics
         else:
             backward = self.manual_backward
-            if not lightning_step_hooks_needed(self._trainer):
+            if not self._lightning_step_hooks:
                 opt_d, opt_g, backward = DirectOptimizer(opt_d), DirectOptimizer(opt_g), torch.Tensor.backward
             for i in range(block.iterations):
                 metrics = self.train_iteration(block, block.picked(i), opt_d, opt_g, backward)
@@ -383,12 +387,10 @@ class DCGAN(L.LightningModule):
                 block,
                 compiled=bool(self.hparams.compile),
             )
-            if reason is None and lightning_step_hooks_needed(trainer):
+            if reason is None and self._lightning_step_hooks:
                 reason = "a callback or the module overrides Lightning's backward or optimizer-step hooks"
             if reason is None:
-                self._graph = IterationGraph(
-                    lambda block, picked, opt_d, opt_g: self.train_iteration(block, picked, opt_d, opt_g)
-                )
+                self._graph = IterationGraph(self.train_iteration)
             else:
                 log.warning("model.cuda_graph=true, but %s: training eagerly", reason)
         return self._graph is not None
@@ -533,6 +535,7 @@ class DCGAN(L.LightningModule):
 
     def on_train_start(self) -> None:
         self.device_iteration.fill_(self.iteration)
+        self._lightning_step_hooks = None  # this fit's callbacks decide, at its first step
         # Restored here, not at load: set-up after loading (callbacks' on_train_start, which run before this
         # hook, the sampler's seed) draws random numbers; a resumed epoch may not call on_train_epoch_start.
         if states := getattr(self, "_resumed_rng_states", None):
