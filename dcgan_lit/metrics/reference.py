@@ -57,6 +57,26 @@ def save_stats(
         )
 
 
+def partial_path(cache_dir: str | Path, key: str) -> Path:
+    """Where an unfinished computation of ``key``'s statistics keeps its running sums."""
+    return stats_path(cache_dir, key).with_name(f"{key}.partial.pt")
+
+
+def load_partial(cache_dir: str | Path, key: str) -> dict | None:
+    """The running sums of an interrupted computation of ``key``'s statistics, or None."""
+    state = read_cached(partial_path(cache_dir, key), "partial reference statistics")
+    return state if state is not None and state.get("key") == key else None
+
+
+def save_partial(cache_dir: str | Path, key: str, state: dict) -> None:
+    """Writes the running sums atomically (a crash leaves the previous ones)."""
+    write_cached({**state, "key": key}, partial_path(cache_dir, key), "partial reference statistics")
+
+
+def drop_partial(cache_dir: str | Path, key: str) -> None:
+    partial_path(cache_dir, key).unlink(missing_ok=True)
+
+
 def real_subset(count: int, num_real: int | None, seed: int = 0) -> torch.Tensor:
     """Indices of the reference images: all of them, or a fixed random ``num_real`` of them."""
     if num_real is None or num_real >= count:

@@ -15,15 +15,26 @@ from dcgan_lit.data.cache import fingerprint_pixels
 from dcgan_lit.metrics.features import describe
 from dcgan_lit.metrics.frechet import FeatureStats, fid_from_stats
 from dcgan_lit.metrics.optional import build_inception_score, build_kid, build_mifid, enabled
-from dcgan_lit.metrics.reference import load_stats, real_subset, reference_key, save_stats, stats_path
+from dcgan_lit.metrics.reference import (
+    drop_partial,
+    load_partial,
+    load_stats,
+    real_subset,
+    reference_key,
+    save_partial,
+    save_stats,
+    stats_path,
+)
 from dcgan_lit.model.networks import cycled_labels
 from dcgan_lit.model.sampling import generate_batches
 from dcgan_lit.pixels import to_rgb, to_uint8
-from dcgan_lit.progress import watch
+from dcgan_lit.progress import Pace, watch
 
 log = logging.getLogger(__name__)
 
 OPTIONAL = {"kid": build_kid, "inception_score": build_inception_score, "mifid": build_mifid}
+PARTIAL_EVERY_SECONDS = 300.0  # how often an unfinished reference computation saves its running sums
+REAL_SUMS = ("real_features_sum", "real_features_cov_sum", "real_features_num_samples")
 
 
 def world() -> tuple[int, int]:
@@ -116,17 +127,32 @@ class MetricSuite(nn.Module):
         if cached is None or needs_real_features:
             start = time.perf_counter()
             offset, count = shard(len(indices))
-            chunks = batches(real_images[indices[offset : offset + count]], batch_size)
-            for batch in watch(
-                chunks,
-                "FID reference",
-                -(-count // batch_size),
-                batch_size,
-                "images",
-                terminal=False,
-                check=check,
-            ):
-                self._update(batch, real=True, fid=cached is None)
+            # hours of work for a large set on a CPU: the running sums are saved as it goes (and when it is
+            # stopped), and the same call resumes from them. One process, FID's sums only.
+            resumable = (
+                cached is None and not needs_real_features and world()[1] == 1 and cache_dir is not None
+            )
+            done = self._resume_partial(cache_dir, key, count) if resumable else 0
+            chunks = batches(real_images[indices[offset + done : offset + count]], batch_size)
+            saving = Pace(PARTIAL_EVERY_SECONDS)
+            try:
+                for batch in watch(
+                    chunks,
+                    "FID reference",
+                    -(-(count - done) // batch_size),
+                    batch_size,
+                    "images",
+                    terminal=False,
+                    check=check,
+                ):
+                    self._update(batch, real=True, fid=cached is None)
+                    done += batch.size(0)
+                    if resumable and saving.due():
+                        self._save_partial(cache_dir, key, done)
+            except BaseException:
+                if resumable and done:
+                    self._save_partial(cache_dir, key, done)
+                raise
             if cached is None:
                 self.reference = self._synced_stats(real=True)
                 log.info(
@@ -138,7 +164,25 @@ class MetricSuite(nn.Module):
                 )
                 if world()[0] == 0:
                     save_stats(cache_dir, key, self.reference, {"dataset": dataset_key})
+                if resumable:
+                    drop_partial(cache_dir, key)
         return cached is not None
+
+    def _resume_partial(self, cache_dir: str, key: str, count: int) -> int:
+        """Loads an interrupted computation's running sums into the FID metric; how many images they hold."""
+        state = load_partial(cache_dir, key)
+        if state is None or not 0 < int(state["real_features_num_samples"]) < count:
+            return 0
+        for name in REAL_SUMS:
+            getattr(self.fid, name).copy_(state[name])
+        done = int(state["real_features_num_samples"])
+        log.info("FID reference: resuming after %d of %d images (their sums were saved)", done, count)
+        return done
+
+    def _save_partial(self, cache_dir: str, key: str, done: int) -> None:
+        """Saves the running sums of the first ``done`` images (not when a stop landed inside an update)."""
+        if int(self.fid.real_features_num_samples) == done:
+            save_partial(cache_dir, key, {name: getattr(self.fid, name).cpu() for name in REAL_SUMS})
 
     @torch.no_grad()
     def _update(self, images: torch.Tensor, real: bool, fid: bool = True) -> None:

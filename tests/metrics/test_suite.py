@@ -166,8 +166,9 @@ def test_a_conditional_generator_draws_its_classes_uniformly_or_one_class(monkey
     assert torch.cat(recorder.seen)[:, 0].tolist() == [2, 2]  # rank 1's share of 4
 
 
-def test_a_sigterm_stops_the_fid_loops_between_two_batches_and_caches_nothing(tmp_path):
-    """Lightning acts on SIGTERM between training batches; the FID loops ask between theirs (sigterm_check)."""
+def test_a_sigterm_stops_the_fid_loops_between_two_batches_and_the_reference_resumes(tmp_path):
+    """Lightning acts on SIGTERM between training batches; the FID loops ask between theirs (sigterm_check).
+    A stopped reference computation keeps its running sums, and the same call resumes from them."""
     trainer = types.SimpleNamespace(received_sigterm=False)
     check, calls = sigterm_check(trainer), []
 
@@ -179,12 +180,46 @@ def test_a_sigterm_stops_the_fid_loops_between_two_batches_and_caches_nothing(tm
     suite, cache = MetricSuite(CountingExtractor()), tmp_path / "cache"
     with pytest.raises(SIGTERMException):
         suite.prepare_reference(real_images(), "d", str(cache), 100, 10, check=sigterm_after_three_batches)
-    assert suite.extractor.images_seen == 30 and not (cache / "fid_stats").exists()  # not a partial reference
-    suite.prepare_reference(real_images(), "d", str(cache), 100, 10)  # a resumed run computes it whole
-    assert suite.extractor.images_seen == 30 + 100 and (cache / "fid_stats").is_dir()
+    assert suite.extractor.images_seen == 30
+    partial_only = [p.name.endswith(".partial.pt") for p in (cache / "fid_stats").iterdir()]
+    assert partial_only == [True]  # running sums, no statistics
+    resumed = MetricSuite(CountingExtractor())
+    resumed.prepare_reference(real_images(), "d", str(cache), 100, 10)
+    assert resumed.extractor.images_seen == 70  # only the images the stopped call had not seen
+    assert [p.stem for p in (cache / "fid_stats").iterdir()] == [resumed.reference_key]  # partial sums gone
+    whole = MetricSuite(CountingExtractor())
+    whole.prepare_reference(real_images(), "d", None, 100, 10)
+    assert torch.equal(resumed.reference.mean, whole.reference.mean)
+    assert torch.equal(resumed.reference.cov, whole.reference.cov) and resumed.reference.num == 100
     calls.clear()
     with pytest.raises(SIGTERMException):
         score_generator(
             suite, lambda z: z.expand(-1, 3, 16, 16), 3, 50, 10, "cpu", check=sigterm_after_three_batches
         )
-    assert suite.extractor.images_seen == 30 + 100 + 30  # 3 of the 5 batches of fakes
+    assert suite.extractor.images_seen == 30 + 30  # 3 of the 5 batches of fakes
+
+
+def test_a_long_reference_computation_saves_its_sums_as_it_goes(tmp_path, monkeypatch):
+    """A process killed outright (no chance to save on the way out) resumes from the last periodic save."""
+    saved = []
+    monkeypatch.setattr(suite_module, "PARTIAL_EVERY_SECONDS", 0.0)
+    real_save = suite_module.save_partial
+    monkeypatch.setattr(
+        suite_module,
+        "save_partial",
+        lambda cache, key, state: (
+            saved.append(int(state["real_features_num_samples"])) or real_save(cache, key, state)
+        ),
+    )
+    kept = {}
+    monkeypatch.setattr(  # the partial file as it was before the finished computation removed it
+        suite_module, "drop_partial", lambda cache, key: kept.update(key=key)
+    )
+    suite = MetricSuite(CountingExtractor())
+    suite.prepare_reference(real_images(), "d", str(tmp_path), 100, 10)
+    assert saved == [10, 20, 30, 40, 50, 60, 70, 80, 90, 100]
+    # a partial holding every image (or none, or another key's) is not resumed: the work is recomputed whole
+    (tmp_path / "fid_stats" / f"{kept['key']}.pt").unlink()
+    again = MetricSuite(CountingExtractor())
+    again.prepare_reference(real_images(), "d", str(tmp_path), 100, 10)
+    assert again.extractor.images_seen == 100
