@@ -240,22 +240,22 @@ class Scorer:
         self.description = self.suites["full"].extractor_description
 
     def score(self, generator: torch.nn.Module, num_fake: int | None = None) -> dict[str, float]:
-        """The metrics of ``num_fake`` fakes (default: the protocol's ``metrics.fid.num_fake``)."""
-        row = {}
+        """The metrics of ``num_fake`` fakes (default: the protocol's ``metrics.fid.num_fake``); with a subset,
+        the same fakes' FID against the subset's statistics too (``fid_subset``)."""
+        full = self.suites["full"]
         with eval_mode(generator):
-            for name, suite in self.suites.items():
-                values = score_generator(
-                    suite,
-                    generator,
-                    generator.latent_dim,
-                    num_fake or self.num_fake,
-                    self.batch_size,
-                    self.device,
-                    self.seed,
-                    num_classes=getattr(generator, "num_classes", 0),  # conditional: classes drawn uniformly
-                )
-                suffix = "" if name == "full" else f"_{name}"
-                row.update({f"{k}{suffix}": v for k, v in values.items()})
+            row = score_generator(
+                full,
+                generator,
+                generator.latent_dim,
+                num_fake or self.num_fake,
+                self.batch_size,
+                self.device,
+                self.seed,
+                num_classes=getattr(generator, "num_classes", 0),  # conditional: classes drawn uniformly
+            )
+        if "subset" in self.suites:
+            row["fid_subset"] = full.fid_against(self.suites["subset"].reference)
         return row
 
 

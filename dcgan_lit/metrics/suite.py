@@ -241,6 +241,11 @@ class MetricSuite(nn.Module):
                 results[name] = float(value)
         return results
 
+    def fid_against(self, reference: FeatureStats) -> float:
+        """The FID of the generated images scored so far against another reference (e.g. a training subset's
+        statistics): the same fakes, their features not computed twice."""
+        return fid_from_stats(reference, self._synced_stats(real=False))
+
     def reset(self) -> None:
         """Forgets the generated images (the reference side stays)."""
         self.fid.reset()

@@ -223,3 +223,17 @@ def test_a_long_reference_computation_saves_its_sums_as_it_goes(tmp_path, monkey
     again = MetricSuite(CountingExtractor())
     again.prepare_reference(real_images(), "d", str(tmp_path), 100, 10)
     assert again.extractor.images_seen == 100
+
+
+def test_the_fakes_scored_once_give_their_fid_against_another_reference():
+    """The quality benchmark's fid_subset: the same fakes against a subset's statistics, features computed once."""
+    images, fake = real_images(), lambda z: z.expand(-1, 3, 16, 16)
+    full, subset = MetricSuite(CountingExtractor()), MetricSuite(CountingExtractor())
+    full.prepare_reference(images, "all", None)
+    subset.prepare_reference(images[:40] // 4, "darker", None)  # another set: another FID
+    score_generator(full, fake, 3, 50, 10, "cpu")
+    seen = full.extractor.images_seen
+    expected = score_generator(subset, fake, 3, 50, 10, "cpu")["fid"]
+    assert full.fid_against(subset.reference) == pytest.approx(expected, rel=1e-9)
+    assert full.fid_against(subset.reference) != pytest.approx(full.compute()["fid"], rel=1e-3)
+    assert full.extractor.images_seen == seen  # no fake scored again
