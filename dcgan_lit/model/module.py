@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import ctypes
 import logging
+import os
 from collections.abc import Callable, Mapping, Sequence
 from typing import NamedTuple
 
@@ -107,6 +109,23 @@ def check_ada(ada: Mapping | None, policy: list[str]) -> None:
     speed = ada.get("speed_images")
     if "speed_images" in ada and (not is_number(speed) or speed <= 0):
         raise ValueError(f"model.ada.speed_images={speed} must be a positive number of images (ADA's 500000)")
+
+
+NVML_CHECK = "PYTORCH_NVML_BASED_CUDA_CHECK"
+
+
+def skip_failing_nvml_check() -> None:
+    """Lightning sets ``PYTORCH_NVML_BASED_CUDA_CHECK=1`` when imported (so that asking whether CUDA is available
+    does not initialise it before a fork), and torch's Adam asks that before every step. Where NVIDIA's management
+    library cannot be loaded (no NVIDIA driver: every CPU-only machine), torch tries to load it again at every
+    question and then takes the CUDA runtime's answer anyway: ~0.09 ms per optimizer step, for the same answer.
+    There the variable is dropped; where the library loads, it is kept."""
+    if os.environ.get(NVML_CHECK) != "1":
+        return
+    try:
+        ctypes.CDLL("libnvidia-ml.so.1")  # the name torch loads
+    except OSError:
+        del os.environ[NVML_CHECK]
 
 
 class DirectOptimizer:
@@ -446,6 +465,7 @@ class DCGAN(L.LightningModule):
             self.discriminator.compile()
 
     def configure_optimizers(self) -> list[torch.optim.Optimizer]:
+        skip_failing_nvml_check()  # Adam's every step asks whether CUDA is available
         if not (self.hparams.cuda_graph and self.device.type == "cuda"):
             return [
                 self.optimizer_d(self.discriminator.parameters()),

@@ -141,7 +141,11 @@ def test_bench_writes_one_row_per_size_to_the_table_and_bench_json(bench_cfg, tm
     monkeypatch.setattr(
         speed, "matmul_peak_flops", lambda device, n=2048, dtype=None: 1e12
     )  # not what is tested here
-    cfg = bench_cfg("memory.enabled=false", f"out={tmp_path / 'out' / 'bench.json'}")
+    cfg = bench_cfg(
+        "memory.enabled=false",
+        f"out={tmp_path / 'out' / 'bench.json'}",
+        "train_overrides=['trainer.log_every_n_steps=2']",  # a row logged within the few iterations run
+    )
     speed.bench(cfg)
     written = json.loads((tmp_path / "out" / "bench.json").read_text())
     assert written["memory"] is None

@@ -1,5 +1,6 @@
 """DCGAN's speed options: mixed precision, channels_last, torch.compile, no host sync in the step."""
 
+import os
 import traceback
 
 import pytest
@@ -231,3 +232,25 @@ def test_after_the_first_iteration_every_persistent_tensor_keeps_its_storage():
     for i in range(1, 8):  # through the EMA's start (2) into its warm-up
         model.train_iteration(block, block.picked(i), opt_d, opt_g)
         assert storages() == first, i
+
+
+@pytest.mark.parametrize(
+    ("set_to", "loads", "kept"), [("1", False, False), ("1", True, True), (None, False, None)]
+)
+def test_the_nvml_check_is_dropped_only_where_nvml_cannot_load(monkeypatch, set_to, loads, kept):
+    """Lightning's PYTORCH_NVML_BASED_CUDA_CHECK=1 makes every Adam step try to load NVML where it is absent."""
+    from dcgan_lit.model import module
+
+    if set_to is None:
+        monkeypatch.delenv(module.NVML_CHECK, raising=False)
+    else:
+        monkeypatch.setenv(module.NVML_CHECK, set_to)
+
+    def cdll(name):
+        if not loads:
+            raise OSError(f"{name}: cannot open shared object file")
+
+    monkeypatch.setattr(module.ctypes, "CDLL", cdll)
+    tiny_model().configure_optimizers()
+    assert (os.environ.get(module.NVML_CHECK) == "1") is bool(kept)
+    assert (module.NVML_CHECK in os.environ) is bool(kept)
