@@ -503,12 +503,24 @@ def score_best(cfg: DictConfig, scorer: Scorer, run, point: dict, device: torch.
 
 
 def trained_seconds(run) -> float:
-    """The training time behind a resumed run's saved state (its progress.json), 0 for a new run."""
+    """The training time behind a resumed run's saved state (its progress.json), 0 for a new run. A process
+    killed between writing the state and its progress.json leaves the time of an earlier iteration: that time is
+    kept, and the uncounted iterations are named."""
     path = run.folder / "progress.json"
     if run.iteration == 0 or not path.is_file():
         return 0.0
     progress = json.loads(path.read_text())
-    return float(progress["train_seconds"]) if progress["iteration"] == run.iteration else 0.0
+    if progress["iteration"] != run.iteration:
+        log.warning(
+            "quality: %s's training time is recorded up to iteration %d, its state is at %d; %s",
+            run.folder,
+            progress["iteration"],
+            run.iteration,
+            "the time of the iterations between is not counted"
+            if progress["iteration"] < run.iteration
+            else "its train_seconds restart from 0",
+        )
+    return float(progress["train_seconds"]) if progress["iteration"] <= run.iteration else 0.0
 
 
 def out_of_time(cfg: DictConfig, started: float) -> bool:

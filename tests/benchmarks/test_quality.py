@@ -3,7 +3,9 @@ Nothing here asserts a quality; the tiny feature network stands in for the Incep
 
 import copy
 import json
+import logging
 import signal
+import types
 from pathlib import Path
 
 import pytest
@@ -458,3 +460,17 @@ def test_reference_only_caches_the_statistics_and_trains_nothing(quality_cfg, mo
     assert quality.benchmark(quality_cfg("rows=[classic,paper]", "reference_only=true")) == []
     cached = list((Path(quality_cfg().out_dir).parent / "cache" / "fid_stats").glob("*.pt"))
     assert len(cached) == 1  # the training set's statistics, under their key, for the runs to come
+
+
+def test_a_state_newer_than_its_recorded_time_keeps_the_time_recorded(tmp_path, caplog):
+    """A process killed between saving a stage's state and its progress.json: the earlier time is kept."""
+    run = types.SimpleNamespace(folder=tmp_path, iteration=6000)
+    assert quality.trained_seconds(run) == 0.0  # a new run
+    (tmp_path / "progress.json").write_text(json.dumps({"iteration": 6000, "train_seconds": 90.0}))
+    assert quality.trained_seconds(run) == 90.0
+    (tmp_path / "progress.json").write_text(json.dumps({"iteration": 4000, "train_seconds": 60.0}))
+    with caplog.at_level(logging.WARNING):
+        assert quality.trained_seconds(run) == 60.0
+    assert "recorded up to iteration 4000, its state is at 6000" in caplog.text
+    (tmp_path / "progress.json").write_text(json.dumps({"iteration": 8000, "train_seconds": 120.0}))
+    assert quality.trained_seconds(run) == 0.0
