@@ -19,6 +19,7 @@ seed) in ``out_dir``.
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 import time
@@ -52,9 +53,11 @@ from dcgan_lit.errors import UserError, exit_on_user_error
 from dcgan_lit.metrics import MetricSuite, score_generator
 from dcgan_lit.metrics.cost import resolve_counts
 from dcgan_lit.metrics.features import extractor_from_config
+from dcgan_lit.metrics.reference import real_subset
 from dcgan_lit.model.module import DCGAN
 from dcgan_lit.model.networks import count_parameters
 from dcgan_lit.model.sampling import eval_mode, generate, sampling_generator
+from dcgan_lit.pixels import from_uint8
 from dcgan_lit.run.config import validate
 from dcgan_lit.run.fit import accelerator_choice, build_datamodule, build_model, build_trainer
 from dcgan_lit.run.instantiate import instantiate_callbacks
@@ -62,6 +65,7 @@ from dcgan_lit.run.instantiate import instantiate_callbacks
 log = logging.getLogger(__name__)
 
 CLASSIC = "classic"
+GAP_IMAGES = 1000  # training images D's gap is measured on at every point
 
 
 # --------------------------------------------------------------------------------------------------
@@ -114,6 +118,11 @@ class ClassicRun:
     @property
     def generator(self) -> torch.nn.Module:
         return self.example.netG
+
+    @property
+    def networks(self) -> tuple[torch.nn.Module, torch.nn.Module] | None:
+        """The G and D being trained (for :func:`d_gap`)."""
+        return self.example.netG, self.example.netD
 
     @property
     def parameters(self) -> dict[str, int]:
@@ -178,6 +187,11 @@ class RecipeRun:
         return sampling_generator(self.model)  # the EMA generator when the recipe keeps one
 
     @property
+    def networks(self) -> tuple[torch.nn.Module, torch.nn.Module] | None:
+        """The G and D being trained (for :func:`d_gap`); None for a conditional model (D takes classes)."""
+        return None if self.model.hparams.conditional else (self.model.generator, self.model.discriminator)
+
+    @property
     def parameters(self) -> dict[str, int]:
         counts = self.model.parameter_counts()
         return {"params_g": counts["params/generator"], "params_d": counts["params/discriminator"]}
@@ -231,9 +245,12 @@ class Scorer:
             images, key, cfg.paths.cache_dir, self.num_real, self.batch_size
         )
         self.num_real_used = self.suites["full"].reference.num
+        # D's gap is measured on the images it trains on: the subset, or a fixed 1,000 of the set
+        self.gap_images = images[real_subset(images.size(0), GAP_IMAGES)]
         if cfg.subset:
             self.suites["subset"] = MetricSuite(extractor).to(device)
             subset = images[subset_indices(images.size(0), cfg.subset, cfg.subset_seed)]
+            self.gap_images = subset[real_subset(subset.size(0), GAP_IMAGES)]
             self.suites["subset"].prepare_reference(
                 subset, f"{key}-subset{cfg.subset}-seed{cfg.subset_seed}", cfg.paths.cache_dir, None
             )
@@ -257,6 +274,27 @@ class Scorer:
         if "subset" in self.suites:
             row["fid_subset"] = full.fid_against(self.suites["subset"].reference)
         return row
+
+
+@torch.no_grad()
+def d_gap(
+    networks: tuple[torch.nn.Module, torch.nn.Module], real: torch.Tensor, batch_size: int, device
+) -> float:
+    """Mean D(x) - D(G(z)) over the training images ``real`` (uint8) and as many fakes, as training sees them
+    (both networks in training mode, batches of ``batch_size``, on copies so that no BatchNorm statistics move):
+    the divergence guard's ``health/d_gap``, near 1 when D has memorised the set (docs/small_data.md)."""
+    generator, discriminator = (copy.deepcopy(net).to(device).train() for net in networks)
+    noise = torch.Generator().manual_seed(0)
+    gaps = []
+    for start in range(0, real.size(0), batch_size):
+        x = from_uint8(real[start : start + batch_size].to(device))
+        z = torch.randn(x.size(0), generator.latent_dim, 1, 1, generator=noise).to(device)
+        d_real, d_fake = (
+            torch.sigmoid(discriminator(x)).mean(),
+            torch.sigmoid(discriminator(generator(z))).mean(),
+        )
+        gaps.append((d_real - d_fake).item() * x.size(0))
+    return sum(gaps) / real.size(0)
 
 
 def extractor_has_logits(extractor: torch.nn.Module) -> bool:
@@ -402,6 +440,8 @@ def benchmark(cfg: DictConfig) -> list[dict]:
                 }
                 generator = run.generator.to(device)  # Lightning's teardown leaves a fitted model on the CPU
                 point.update(scorer.score(generator))
+                if run.networks is not None:
+                    point["d_gap"] = d_gap(run.networks, scorer.gap_images, run.batch_size, device)
                 keep_if_best(run, point, generator, done)
                 point["score_seconds"] = round(time.perf_counter() - start, 1)
                 write_grid(generator, run.folder / f"samples_{iteration:06d}.png", cfg.grid, device)

@@ -85,7 +85,7 @@ def summary(points: list[dict], batch_size: int) -> list[dict]:
     for (row, iteration), group in rows.items():
         entry = {"row": row, "iteration": iteration, "seeds": sorted(p["seed"] for p in group)}
         entry["batch_size"] = group[0].get("batch_size", batch_size)
-        for key in dict.fromkeys(k for p in group for k in p if k.startswith(("fid", "is_mean"))):
+        for key in dict.fromkeys(k for p in group for k in p if k.startswith(("fid", "is_mean", "d_gap"))):
             values = [p[key] for p in group if key in p]
             entry[key] = statistics.fmean(values)
             entry[f"{key}_min"], entry[f"{key}_max"] = min(values), max(values)
@@ -106,7 +106,9 @@ def markdown_table(points: list[dict], protocol: dict) -> str:
         header += f" The training folder was assembled from parts: {protocol['data_parts']}."
     entries = summary(points, protocol["batch_size"])
     extra = [
-        k for k in ("is_mean", "fid_subset", "fid_final", "fid_subset_final") if any(k in e for e in entries)
+        k
+        for k in ("is_mean", "fid_subset", "fid_final", "fid_subset_final", "d_gap")
+        if any(k in e for e in entries)
     ]
     finals = sorted({p["final_fakes"] for p in points if "final_fakes" in p})
     if finals:  # the last iteration scored again with more fakes: less of FID's small-sample bias
@@ -181,9 +183,10 @@ def curves_table(points: list[dict]) -> str:
 
 
 def spread(entry: dict, key: str) -> str:
+    digits = 2 if key == "d_gap" else 1  # a difference of probabilities; FIDs in tenths
     if entry.get(f"{key}_seeds", len(entry["seeds"])) == 1:
-        return f"{entry[key]:.1f}"
-    return f"{entry[key]:.1f} ({entry[key + '_min']:.1f}-{entry[key + '_max']:.1f})"
+        return f"{entry[key]:.{digits}f}"
+    return f"{entry[key]:.{digits}f} ({entry[key + '_min']:.{digits}f}-{entry[key + '_max']:.{digits}f})"
 
 
 def plot(points: list[dict], path: Path, protocol: dict) -> Path | None:

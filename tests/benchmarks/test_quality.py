@@ -119,9 +119,34 @@ def test_a_rerun_resumes_and_a_longer_one_continues_exactly(quality_cfg, monkeyp
 
 
 def test_a_subset_is_scored_against_the_full_set_and_itself(quality_cfg):
-    points = quality.benchmark(quality_cfg("rows=[classic,paper]", "subset=8", "iterations=2"))
+    cfg = quality_cfg("rows=[classic,paper]", "subset=8", "iterations=2")
+    points = quality.benchmark(cfg)
     assert all("fid_subset" in p and p["fid_subset"] > 0 for p in points)
     assert {p["row"] for p in points} == {"classic", "paper"}
+    assert all(-1 <= p["d_gap"] <= 1 for p in points)  # D's gap on the 8 images it trains on, every point
+    assert "| d_gap |" in (Path(cfg.out_dir) / "quality.md").read_text()
+
+
+def test_d_gap_is_d_s_confidence_on_the_training_images_minus_on_fakes_and_moves_no_statistics():
+    class Fakes(torch.nn.Module):  # G: every image black
+        latent_dim = 4
+
+        def forward(self, z):
+            return -torch.ones(z.size(0), 3, 2, 2)
+
+    class Judge(torch.nn.Module):  # D: sure that bright images are real, with a BatchNorm to watch
+        def __init__(self):
+            super().__init__()
+            self.norm = torch.nn.BatchNorm2d(3)
+
+        def forward(self, x):
+            self.norm(x)
+            return 100 * x.mean(dim=(1, 2, 3))
+
+    judge, real = Judge(), torch.full((10, 3, 2, 2), 255, dtype=torch.uint8)
+    assert quality.d_gap((Fakes(), judge), real, 4, "cpu") == pytest.approx(1.0)
+    assert quality.d_gap((Fakes(), judge), torch.zeros_like(real), 4, "cpu") == pytest.approx(0.0)
+    assert judge.norm.num_batches_tracked == 0 and torch.equal(judge.norm.running_mean, torch.zeros(3))
 
 
 def test_the_classic_subset_is_the_datamodules_subset(quality_cfg):
