@@ -330,6 +330,21 @@ def check(cfg: DictConfig) -> None:
         raise UserError(
             f"quality: iterations={cfg.iterations} must be a multiple of evaluate_every={cfg.evaluate_every} (> 0)"
         )
+    for row, length in (cfg.get("row_iterations") or {}).items():
+        if row not in cfg.recipes and row != CLASSIC:
+            raise UserError(
+                f"quality: row_iterations names {row}, which is not a row (recipes or `{CLASSIC}`)"
+            )
+        if (
+            isinstance(length, bool)
+            or not isinstance(length, int)
+            or length <= 0
+            or length % cfg.evaluate_every
+        ):
+            raise UserError(
+                f"quality: row_iterations.{row}={length} must be a positive multiple of "
+                f"evaluate_every={cfg.evaluate_every}"
+            )
     for key in ("final_fakes", "best_fakes"):
         count = cfg.get(key)
         if count is not None and (not isinstance(count, int) or isinstance(count, bool) or count < 2):
@@ -391,6 +406,8 @@ def benchmark(cfg: DictConfig) -> list[dict]:
         # stage by stage, every row in turn: a time-limited run ends with all rows at about the same length
         for iteration in range(cfg.evaluate_every, cfg.iterations + 1, cfg.evaluate_every):
             for row, run in runs.items():
+                if iteration > row_length(cfg, row):
+                    continue  # a row capped by row_iterations has finished
                 scored = done.get((row, seed, iteration))
                 if (scored and not wants_final(cfg, scored)) or (not scored and iteration < run.iteration):
                     continue  # scored, or passed by a longer earlier run
@@ -452,7 +469,8 @@ def benchmark(cfg: DictConfig) -> list[dict]:
                 log.info("quality: %s", point)
         for row, run in runs.items():  # each finished run's best point, scored again with best_fakes
             best = best_point(done, row, seed)
-            if cfg.get("best_fakes") and run.iteration == cfg.iterations and best and wants_best(cfg, best):
+            finished = run.iteration == row_length(cfg, row)
+            if cfg.get("best_fakes") and finished and best and wants_best(cfg, best):
                 score_best(cfg, scorer, run, best, device)
                 mine[point_key(best)] = best
                 write_results(cfg.out_dir, list(mine.values()), protocol)
@@ -463,10 +481,17 @@ def benchmark(cfg: DictConfig) -> list[dict]:
     return points
 
 
+def row_length(cfg: DictConfig, row: str) -> int:
+    """How long ``row`` trains: ``iterations``, or less where ``row_iterations`` caps a slow row (the classic
+    loop on a GPU)."""
+    return min(cfg.iterations, (cfg.get("row_iterations") or {}).get(row, cfg.iterations))
+
+
 def wants_final(cfg: DictConfig, point: dict) -> bool:
     """The run's last point, not yet scored with ``final_fakes`` fakes (or scored with another count)."""
     final = cfg.get("final_fakes")
-    return final is not None and point["iteration"] == cfg.iterations and point.get("final_fakes") != final
+    last = row_length(cfg, point["row"])
+    return final is not None and point["iteration"] == last and point.get("final_fakes") != final
 
 
 def score_final(cfg: DictConfig, scorer: Scorer, run, point: dict, device: torch.device) -> None:

@@ -464,7 +464,13 @@ def test_a_training_folder_assembled_from_parts_says_how_much_arrived(quality_cf
     [
         (
             "quality_published",
-            {"iterations": 100000, "final_fakes": 50000, "best_fakes": 50000, "subset": None},
+            {
+                "iterations": 100000,
+                "final_fakes": 50000,
+                "best_fakes": 50000,
+                "subset": None,
+                "row_iterations": {"classic": 20000},
+            },
         ),
         ("quality_small_data", {"iterations": 12000, "evaluate_every": 2000, "subset": 1000}),
     ],
@@ -499,3 +505,31 @@ def test_a_state_newer_than_its_recorded_time_keeps_the_time_recorded(tmp_path, 
     assert "recorded up to iteration 4000, its state is at 6000" in caplog.text
     (tmp_path / "progress.json").write_text(json.dumps({"iteration": 8000, "train_seconds": 120.0}))
     assert quality.trained_seconds(run) == 0.0
+
+
+def test_a_slow_row_can_stop_earlier_with_its_final_and_best_points_there(quality_cfg):
+    """row_iterations: the classic loop to 2 of the 4 iterations, scored again at its own last and best point."""
+    cfg = quality_cfg(
+        "rows=[classic,paper]", "row_iterations={classic: 2}", "final_fakes=20", "best_fakes=24"
+    )
+    points = quality.benchmark(cfg)
+    assert sorted((p["row"], p["iteration"]) for p in points) == [("classic", 2), ("paper", 2), ("paper", 4)]
+    classic_point = next(p for p in points if p["row"] == "classic")
+    assert classic_point["final_fakes"] == 20 and classic_point["best_fakes"] == 24
+    assert quality.benchmark(cfg) == points  # finished: a rerun trains and scores nothing
+
+
+@pytest.mark.parametrize(
+    ("setting", "message"),
+    [
+        ("row_iterations={hinge: 2}", "row_iterations names hinge, which is not a row"),
+        (
+            "row_iterations={classic: 3}",
+            "row_iterations.classic=3 must be a positive multiple of evaluate_every=2",
+        ),
+        ("row_iterations={classic: true}", "row_iterations.classic=True must be a positive multiple"),
+    ],
+)
+def test_bad_row_lengths_are_one_line(quality_cfg, setting, message):
+    with pytest.raises(UserError, match=message):
+        quality.check(quality_cfg(setting))
