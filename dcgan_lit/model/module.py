@@ -55,10 +55,10 @@ class StepResult(NamedTuple):
 
 
 def default_adam(
-    params, lr: float = 2e-4, betas: tuple[float, float] = (0.5, 0.999)
+    params, lr: float = 2e-4, betas: tuple[float, float] = (0.5, 0.999), **options
 ) -> torch.optim.Optimizer:
-    """The paper's optimizer: Adam, lr 2e-4, beta1 0.5."""
-    return torch.optim.Adam(params, lr=lr, betas=betas)
+    """The paper's optimizer: Adam, lr 2e-4, beta1 0.5 (``options``: Adam's others, e.g. ``fused``)."""
+    return torch.optim.Adam(params, lr=lr, betas=betas, **options)
 
 
 def check_options(
@@ -466,16 +466,28 @@ class DCGAN(L.LightningModule):
 
     def configure_optimizers(self) -> list[torch.optim.Optimizer]:
         skip_failing_nvml_check()  # Adam's every step asks whether CUDA is available
-        if not (self.hparams.cuda_graph and self.device.type == "cuda"):
-            return [
-                self.optimizer_d(self.discriminator.parameters()),
-                self.optimizer_g(self.generator.parameters()),
-            ]
-        try:  # a graph replays the optimizers' steps: their step counts must live on the device
-            return [
-                self.optimizer_d(self.discriminator.parameters(), capturable=True),
-                self.optimizer_g(self.generator.parameters(), capturable=True),
-            ]
+        return [
+            self.build_optimizer(self.optimizer_d, self.discriminator.parameters()),
+            self.build_optimizer(self.optimizer_g, self.generator.parameters()),
+        ]
+
+    def build_optimizer(self, factory: OptimizerFactory, parameters) -> torch.optim.Optimizer:
+        """``factory(parameters)``; on CUDA fused (one kernel per step over all tensors where the default
+        launches several per parameter group and step) unless the config chose ``fused`` or ``foreach`` itself
+        or the optimizer has no fused form; in graph mode also ``capturable`` (a replayed step keeps its step
+        counts on the device)."""
+        params = list(parameters)
+        graph = {"capturable": True} if self.hparams.cuda_graph and self.device.type == "cuda" else {}
+        chosen = set(getattr(factory, "keywords", None) or {})
+        if self.device.type == "cuda" and not {"fused", "foreach"} & chosen:
+            try:
+                return factory(params, fused=True, **graph)
+            except (TypeError, RuntimeError):
+                pass  # no fused implementation of this optimizer (or of these tensors): its default one
+        if not graph:
+            return factory(params)
+        try:
+            return factory(params, **graph)
         except TypeError as error:
             raise ValueError(
                 f"model.cuda_graph=true needs optimizers that take capturable=True (torch.optim.Adam, AdamW): {error}"

@@ -2,6 +2,7 @@
 
 import copy
 import re
+from functools import partial
 
 import pytest
 import torch
@@ -98,6 +99,23 @@ def test_optimizers_are_the_papers_adam_and_configurable():
     assert {id(p) for g in opt_d.param_groups for p in g["params"]} == {
         id(p) for p in model.discriminator.parameters()
     }
+
+
+@pytest.mark.parametrize(
+    ("device", "factory", "fused"),
+    [
+        ("cpu", None, None),  # the default implementation off CUDA
+        ("cuda", None, True),  # Adam fused on CUDA
+        ("cuda", partial(torch.optim.Adam, lr=2e-4, foreach=False), None),  # the config's choice kept
+        ("cuda", partial(torch.optim.Adam, lr=2e-4, fused=False), False),
+        ("cuda", partial(torch.optim.RMSprop, lr=2e-4), None),  # no fused form: its default one
+    ],
+)
+def test_on_cuda_the_optimizers_are_fused_unless_the_config_chose(monkeypatch, device, factory, fused):
+    model = tiny_model(**({"optimizer_d": factory, "optimizer_g": factory} if factory else {}))
+    monkeypatch.setattr(type(model), "device", property(lambda self: torch.device(device)))
+    for optimizer in model.configure_optimizers():  # built on the CPU's tensors: the choice is what is tested
+        assert optimizer.defaults.get("fused") == fused
 
 
 def test_fixed_noise_is_saved_in_state_dict_and_sampling_keeps_train_mode():
