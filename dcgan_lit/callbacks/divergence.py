@@ -63,7 +63,7 @@ class DivergenceGuard(L.Callback):
         d_wins_loss_d_below: float = 0.05,
         d_wins_d_fake_below: float = 0.05,
         d_ahead_window: int = 2000,
-        d_ahead_gap_above: float = 0.7,
+        d_ahead_gap_above: float = 0.85,
         collapse_every_n_steps: int = 500,
         collapse_ratio_below: float = 0.2,
         collapse_patience: int = 2,
