@@ -245,15 +245,15 @@ class Scorer:
             images, key, cfg.paths.cache_dir, self.num_real, self.batch_size
         )
         self.num_real_used = self.suites["full"].reference.num
-        # D's gap is measured on the images it trains on: the subset, or a fixed 1,000 of the set
-        self.gap_images = images[real_subset(images.size(0), GAP_IMAGES)]
+        trained_on = images
         if cfg.subset:
             self.suites["subset"] = MetricSuite(extractor).to(device)
-            subset = images[subset_indices(images.size(0), cfg.subset, cfg.subset_seed)]
-            self.gap_images = subset[real_subset(subset.size(0), GAP_IMAGES)]
+            trained_on = images[subset_indices(images.size(0), cfg.subset, cfg.subset_seed)]
             self.suites["subset"].prepare_reference(
-                subset, f"{key}-subset{cfg.subset}-seed{cfg.subset_seed}", cfg.paths.cache_dir, None
+                trained_on, f"{key}-subset{cfg.subset}-seed{cfg.subset_seed}", cfg.paths.cache_dir, None
             )
+        # D's gap is measured on the images it trains on: the subset, or a fixed 1,000 of the set
+        self.gap_images = trained_on[real_subset(trained_on.size(0), GAP_IMAGES)]
         self.description = self.suites["full"].extractor_description
 
     def score(self, generator: torch.nn.Module, num_fake: int | None = None) -> dict[str, float]:
