@@ -54,6 +54,7 @@ from dcgan_lit.metrics import MetricSuite, score_generator
 from dcgan_lit.metrics.cost import resolve_counts
 from dcgan_lit.metrics.features import extractor_from_config
 from dcgan_lit.metrics.reference import real_subset
+from dcgan_lit.model.diffaugment import AdaptiveAugment
 from dcgan_lit.model.module import DCGAN
 from dcgan_lit.model.networks import count_parameters
 from dcgan_lit.model.sampling import eval_mode, generate, sampling_generator
@@ -124,6 +125,8 @@ class ClassicRun:
         """The G and D being trained (for :func:`d_gap`)."""
         return self.example.netG, self.example.netD
 
+    augment_p = None  # the PyTorch example augments nothing
+
     @property
     def parameters(self) -> dict[str, int]:
         return {
@@ -190,6 +193,12 @@ class RecipeRun:
     def networks(self) -> tuple[torch.nn.Module, torch.nn.Module] | None:
         """The G and D being trained (for :func:`d_gap`); None for a conditional model (D takes classes)."""
         return None if self.model.hparams.conditional else (self.model.generator, self.model.discriminator)
+
+    @property
+    def augment_p(self) -> float | None:
+        """The adaptive augmentation's probability now (None for a recipe without one)."""
+        augment = self.model.augment
+        return float(augment.p) if isinstance(augment, AdaptiveAugment) else None
 
     @property
     def parameters(self) -> dict[str, int]:
@@ -459,6 +468,10 @@ def benchmark(cfg: DictConfig) -> list[dict]:
                 point.update(scorer.score(generator))
                 if run.networks is not None:
                     point["d_gap"] = d_gap(run.networks, scorer.gap_images, run.batch_size, device)
+                if (
+                    run.augment_p is not None
+                ):  # how far the adaptive augmentation has gone (docs/small_data.md)
+                    point["augment_p"] = run.augment_p
                 keep_if_best(run, point, generator, done)
                 point["score_seconds"] = round(time.perf_counter() - start, 1)
                 write_grid(generator, run.folder / f"samples_{iteration:06d}.png", cfg.grid, device)

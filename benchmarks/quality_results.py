@@ -85,7 +85,9 @@ def summary(points: list[dict], batch_size: int) -> list[dict]:
     for (row, iteration), group in rows.items():
         entry = {"row": row, "iteration": iteration, "seeds": sorted(p["seed"] for p in group)}
         entry["batch_size"] = group[0].get("batch_size", batch_size)
-        for key in dict.fromkeys(k for p in group for k in p if k.startswith(("fid", "is_mean", "d_gap"))):
+        for key in dict.fromkeys(
+            k for p in group for k in p if k.startswith(("fid", "is_mean", "d_gap", "augment_p"))
+        ):
             values = [p[key] for p in group if key in p]
             entry[key] = statistics.fmean(values)
             entry[f"{key}_min"], entry[f"{key}_max"] = min(values), max(values)
@@ -107,7 +109,7 @@ def markdown_table(points: list[dict], protocol: dict) -> str:
     entries = summary(points, protocol["batch_size"])
     extra = [
         k
-        for k in ("is_mean", "fid_subset", "fid_final", "fid_subset_final", "d_gap")
+        for k in ("is_mean", "fid_subset", "fid_final", "fid_subset_final", "d_gap", "augment_p")
         if any(k in e for e in entries)
     ]
     finals = sorted({p["final_fakes"] for p in points if "final_fakes" in p})
@@ -183,7 +185,7 @@ def curves_table(points: list[dict]) -> str:
 
 
 def spread(entry: dict, key: str) -> str:
-    digits = 2 if key == "d_gap" else 1  # a difference of probabilities; FIDs in tenths
+    digits = 2 if key in ("d_gap", "augment_p") else 1  # probabilities in hundredths; FIDs in tenths
     if entry.get(f"{key}_seeds", len(entry["seeds"])) == 1:
         return f"{entry[key]:.{digits}f}"
     return f"{entry[key]:.{digits}f} ({entry[key + '_min']:.{digits}f}-{entry[key + '_max']:.{digits}f})"

@@ -127,6 +127,19 @@ def test_a_subset_is_scored_against_the_full_set_and_itself(quality_cfg):
     assert "| d_gap |" in (Path(cfg.out_dir) / "quality.md").read_text()
 
 
+def test_an_adaptive_rows_points_record_its_augmentation_probability(quality_cfg):
+    ada = "+recipes.ada=['augment=diffaugment','model.ada.target=0.5','model.ada.interval=1','model.ada.speed_images=16']"
+    cfg = quality_cfg("rows=[paper,ada]", ada)
+    points = {(p["row"], p["iteration"]): p for p in quality.benchmark(cfg)}
+    assert all("augment_p" not in points["paper", i] for i in (2, 4))  # no adaptive augmentation to report
+    state = read_weights_only(Path(cfg.out_dir) / "ada-seed0" / "last.ckpt")["state_dict"]
+    assert points["ada", 4]["augment_p"] == pytest.approx(
+        float(state["augment.p"])
+    )  # the run's p at the point
+    assert all(0 <= points["ada", i]["augment_p"] <= 1 for i in (2, 4))
+    assert "| augment_p |" in (Path(cfg.out_dir) / "quality.md").read_text()
+
+
 def test_d_gap_is_d_s_confidence_on_the_training_images_minus_on_fakes_and_moves_no_statistics():
     class Fakes(torch.nn.Module):  # G: every image black
         latent_dim = 4
