@@ -77,7 +77,7 @@ def test_groups_have_the_documented_options():
         "pokemon_plus",
         "monet_plus",
     } <= set(options("experiment"))
-    assert options("recipe") == ["fast_ema", "paper"]
+    assert options("recipe") == ["fast_ema", "paper", "small_ada"]
 
 
 def test_default_is_dcgan32_on_mnist(tmp_path):
@@ -141,8 +141,33 @@ def test_the_fast_ema_recipe_goes_on_any_dataset_and_the_command_line_wins(tmp_p
     assert plus.model.ema == fast.model.ema and plus.model.optimizer_d == fast.model.optimizer_d
     back = compose_config(["experiment=pokemon_plus", "recipe=paper"], tmp_path)
     assert back.model.ema.decay is None and back.model.optimizer_g.lr == 2e-4 and back.dataset.hflip
+    assert (
+        back.gan.label_smoothing == 0.0 and list(back.augment.policy) == [] and back.model.ada.target is None
+    )
     one_key = compose_config(["recipe=fast_ema", "model.optimizer_g.lr=0.001"], tmp_path)
     assert one_key.model.optimizer_g.lr == 0.001 and one_key.model.optimizer_d.lr == 4e-4
+
+
+def test_the_small_ada_recipe_is_the_benchmark_row_it_was_measured_as_on_any_dataset(tmp_path):
+    """recipe=small_ada composes exactly what the quality benchmark's `small_ada` row trained (its overrides
+    in conf/benchmarks/quality.yaml), on any dataset; a key on the command line still wins."""
+    row = OmegaConf.load(CONF_DIR / "benchmarks" / "quality.yaml").recipes.small_ada
+    base = ["dataset=catfaces", "model=dcgan64"]
+    recipe = compose_config([*base, "recipe=small_ada"], tmp_path)
+    spelled_out = compose_config([*base, *row], tmp_path)
+
+    def settings(cfg):  # all but Hydra's own record of the command line
+        return {k: v for k, v in OmegaConf.to_container(cfg).items() if k != "hydra"}
+
+    assert settings(recipe) == settings(spelled_out)
+    assert recipe.model.ada.target == 0.6 and list(recipe.augment.policy) == [
+        "color",
+        "translation",
+        "cutout",
+    ]
+    assert recipe.model.optimizer_g.lr == 4e-4 and recipe.model.ema.decay == 0.999 and recipe.dataset.hflip
+    one_key = compose_config([*base, "recipe=small_ada", "model.ada.target=0.5"], tmp_path)
+    assert one_key.model.ada.target == 0.5 and one_key.gan.label_smoothing == 0.1
 
 
 def test_ttur_learning_rates_and_d_steps_reach_the_model(tmp_path):

@@ -187,32 +187,42 @@ def test_cli_prints_the_composed_config(tmp_path):
 
 
 @pytest.mark.parametrize("experiment", ["pokemon_plus", "monet_plus"])
-def test_small_data_experiments_compose_and_train_two_steps(experiment, tiny_cfg):
-    # start_step=0: the average already differs from G after 2 iterations, so the export check below can tell.
+def test_small_data_experiments_train_on_recipe_small_ada_and_export_the_best_generator(
+    experiment, tiny_cfg, caplog
+):
+    # start_step=0: the average already differs from G after a few iterations, so the export check can tell.
     cfg = tiny_cfg(
-        f"experiment={experiment}", "model=dcgan32", "trainer.max_steps=2", "model.ema.start_step=0"
+        f"experiment={experiment}",
+        "model=dcgan32",
+        "metrics=tiny",  # FID on (the tiny extractor): best.ckpt and a best-FID generator.pt
+        "trainer.max_steps=6",
+        "dataset.batch_size=8",  # 2 iterations per epoch of the 16 images: FID at iterations 2, 4 and 6
+        "model.ema.start_step=0",
     )
-    # the benchmark's `small_data_smooth` row (docs/quality.md): cifar10_best's training, the dataset's flips
-    # and one-sided label smoothing
+    # the benchmark's `small_ada` row (docs/small_data.md): cifar10_best's training, the dataset's flips,
+    # one-sided label smoothing and DiffAugment's operations at ADA's adaptive probability
     assert cfg.model.d_norm == "batch" and cfg.gan.loss == "bce" and cfg.model.ema.decay == 0.999
     assert cfg.gan.label_smoothing == 0.1 and cfg.model.label_smoothing == 0.1
     assert cfg.model.ema.warmup and cfg.model.ema.recompute_bn and cfg.dataset.hflip
     assert cfg.model.optimizer_g.lr == cfg.model.optimizer_d.lr == 0.0004
-    assert list(cfg.augment.policy) == []
+    assert list(cfg.augment.policy) == ["color", "translation", "cutout"] and cfg.model.ada.target == 0.6
     best = tiny_cfg("experiment=cifar10_best", "model=dcgan32")
     assert cfg.model.ema == best.model.ema and cfg.model.optimizer_g == best.model.optimizer_g
     assert cfg.model.optimizer_d == best.model.optimizer_d
-    metrics = train(cfg)
+    with caplog.at_level(logging.INFO):
+        metrics = train(cfg)
     assert all(torch.isfinite(torch.tensor(v)) for v in metrics.values())
-    state = torch.load(Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt", weights_only=True)[
-        "state_dict"
-    ]
-    assert any(k.startswith("generator_ema.") for k in state)
-    # The exported generator.pt and the tools' loaders take the EMA weights; D reloads as it trained.
+    checkpoints = Path(cfg.paths.output_dir) / "checkpoints"
+    state = torch.load(checkpoints / "best.ckpt", weights_only=True)
+    # The exported generator.pt is the best-FID checkpoint's EMA generator, and the log says which iteration
     exported = load_generator(Path(cfg.paths.output_dir) / "generator.pt").state_dict()
-    assert all(torch.equal(v, state[f"generator_ema.{k}"]) for k, v in exported.items())
-    assert not all(torch.equal(v, state[f"generator.{k}"]) for k, v in exported.items())
-    discriminator = load_discriminator(Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt")
+    assert all(torch.equal(v, state["state_dict"][f"generator_ema.{k}"]) for k, v in exported.items())
+    assert not all(torch.equal(v, state["state_dict"][f"generator.{k}"]) for k, v in exported.items())
+    iteration = state["global_step"] // 2
+    assert f"generator.pt: the best-FID generator, of iteration {iteration}" in caplog.text
+    last = torch.load(checkpoints / "last.ckpt", weights_only=True)["state_dict"]
+    assert 0 <= float(last["augment.p"]) <= 1  # the adaptive augmentation's state is in the checkpoint
+    discriminator = load_discriminator(checkpoints / "last.ckpt")
     assert discriminator.norm == "batch"
 
 
