@@ -181,7 +181,7 @@ class DivergenceGuard(L.Callback):
                 "d_ahead",
                 f"the discriminator stays ahead: over the last {self.d_ahead_window} iterations (to "
                 f"{pl_module.iteration}) D(x) - D(G(z)) averaged {gap:.2f} (> {self.d_ahead_gap_above}); on a small "
-                "set this is D memorising it: try augment=diffaugment model.ada.target=0.6 model.lecam.weight=0.3 "
+                "set this is D memorising it: try recipe=small_ada (DiffAugment at an adaptive probability) "
                 "and keep the best-FID generator (docs/small_data.md)",
             )
 

@@ -153,7 +153,7 @@ def test_a_discriminator_that_stays_ahead_is_logged_and_named_with_the_small_dat
     warned = [r.getMessage() for r in caplog.records if "stays ahead" in r.getMessage()]
     assert len(warned) == 1  # once, when the window first fills (iteration 4); action=warn: it ran on
     assert "over the last 4 iterations (to 4)" in warned[0]
-    assert "augment=diffaugment model.ada.target=0.6 model.lecam.weight=0.3" in warned[0]
+    assert "try recipe=small_ada (DiffAugment at an adaptive probability)" in warned[0]
     assert load_weights(run / "checkpoints" / "last.ckpt")["global_step"] == 8 * 2
 
 
