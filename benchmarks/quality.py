@@ -468,10 +468,9 @@ def benchmark(cfg: DictConfig) -> list[dict]:
                 point.update(scorer.score(generator))
                 if run.networks is not None:
                     point["d_gap"] = d_gap(run.networks, scorer.gap_images, run.batch_size, device)
-                if (
-                    run.augment_p is not None
-                ):  # how far the adaptive augmentation has gone (docs/small_data.md)
-                    point["augment_p"] = run.augment_p
+                augment_p = run.augment_p  # how far the adaptive augmentation has gone (docs/small_data.md)
+                if augment_p is not None:
+                    point["augment_p"] = augment_p
                 keep_if_best(run, point, generator, done)
                 point["score_seconds"] = round(time.perf_counter() - start, 1)
                 write_grid(generator, run.folder / f"samples_{iteration:06d}.png", cfg.grid, device)

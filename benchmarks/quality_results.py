@@ -75,6 +75,9 @@ def write_text(path: Path, text: str) -> None:
     partial.replace(path)
 
 
+PROBABILITIES = ("d_gap", "augment_p")  # per-point measures that are probabilities, beside the FIDs
+
+
 def summary(points: list[dict], batch_size: int) -> list[dict]:
     """Per row and evaluated iteration: mean FID over seeds, its spread (min-max), wall time, the batch (a
     recipe may set its own; points that do not say trained at the benchmark's ``batch_size``)."""
@@ -86,7 +89,7 @@ def summary(points: list[dict], batch_size: int) -> list[dict]:
         entry = {"row": row, "iteration": iteration, "seeds": sorted(p["seed"] for p in group)}
         entry["batch_size"] = group[0].get("batch_size", batch_size)
         for key in dict.fromkeys(
-            k for p in group for k in p if k.startswith(("fid", "is_mean", "d_gap", "augment_p"))
+            k for p in group for k in p if k.startswith(("fid", "is_mean", *PROBABILITIES))
         ):
             values = [p[key] for p in group if key in p]
             entry[key] = statistics.fmean(values)
@@ -109,7 +112,7 @@ def markdown_table(points: list[dict], protocol: dict) -> str:
     entries = summary(points, protocol["batch_size"])
     extra = [
         k
-        for k in ("is_mean", "fid_subset", "fid_final", "fid_subset_final", "d_gap", "augment_p")
+        for k in ("is_mean", "fid_subset", "fid_final", "fid_subset_final", *PROBABILITIES)
         if any(k in e for e in entries)
     ]
     finals = sorted({p["final_fakes"] for p in points if "final_fakes" in p})
@@ -185,7 +188,7 @@ def curves_table(points: list[dict]) -> str:
 
 
 def spread(entry: dict, key: str) -> str:
-    digits = 2 if key in ("d_gap", "augment_p") else 1  # probabilities in hundredths; FIDs in tenths
+    digits = 2 if key in PROBABILITIES else 1  # probabilities in hundredths; FIDs in tenths
     if entry.get(f"{key}_seeds", len(entry["seeds"])) == 1:
         return f"{entry[key]:.{digits}f}"
     return f"{entry[key]:.{digits}f} ({entry[key + '_min']:.{digits}f}-{entry[key + '_max']:.{digits}f})"

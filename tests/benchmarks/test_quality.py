@@ -133,9 +133,8 @@ def test_an_adaptive_rows_points_record_its_augmentation_probability(quality_cfg
     points = {(p["row"], p["iteration"]): p for p in quality.benchmark(cfg)}
     assert all("augment_p" not in points["paper", i] for i in (2, 4))  # no adaptive augmentation to report
     state = read_weights_only(Path(cfg.out_dir) / "ada-seed0" / "last.ckpt")["state_dict"]
-    assert points["ada", 4]["augment_p"] == pytest.approx(
-        float(state["augment.p"])
-    )  # the run's p at the point
+    # the run's p at the point
+    assert points["ada", 4]["augment_p"] == pytest.approx(float(state["augment.p"]))
     assert all(0 <= points["ada", i]["augment_p"] <= 1 for i in (2, 4))
     assert "| augment_p |" in (Path(cfg.out_dir) / "quality.md").read_text()
 

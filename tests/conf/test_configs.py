@@ -160,11 +160,8 @@ def test_the_small_ada_recipe_is_the_benchmark_row_it_was_measured_as_on_any_dat
         return {k: v for k, v in OmegaConf.to_container(cfg).items() if k != "hydra"}
 
     assert settings(recipe) == settings(spelled_out)
-    assert recipe.model.ada.target == 0.6 and list(recipe.augment.policy) == [
-        "color",
-        "translation",
-        "cutout",
-    ]
+    assert recipe.model.ada.target == 0.6
+    assert list(recipe.augment.policy) == ["color", "translation", "cutout"]
     assert recipe.model.optimizer_g.lr == 4e-4 and recipe.model.ema.decay == 0.999 and recipe.dataset.hflip
     one_key = compose_config([*base, "recipe=small_ada", "model.ada.target=0.5"], tmp_path)
     assert one_key.model.ada.target == 0.5 and one_key.gan.label_smoothing == 0.1
