@@ -125,7 +125,7 @@ class ClassicRun:
         """The G and D being trained (for :func:`d_gap`)."""
         return self.example.netG, self.example.netD
 
-    augment_p = None  # the PyTorch example augments nothing
+    augment = augment_p = None  # the PyTorch example augments nothing
 
     @property
     def parameters(self) -> dict[str, int]:
@@ -193,6 +193,11 @@ class RecipeRun:
     def networks(self) -> tuple[torch.nn.Module, torch.nn.Module] | None:
         """The G and D being trained (for :func:`d_gap`); None for a conditional model (D takes classes)."""
         return None if self.model.hparams.conditional else (self.model.generator, self.model.discriminator)
+
+    @property
+    def augment(self) -> torch.nn.Module | None:
+        """What D's step applies to every image it sees (DiffAugment, adaptive or not); None when nothing."""
+        return self.model.augment if self.model.augment.policy else None
 
     @property
     def augment_p(self) -> float | None:
@@ -287,22 +292,34 @@ class Scorer:
 
 @torch.no_grad()
 def d_gap(
-    networks: tuple[torch.nn.Module, torch.nn.Module], real: torch.Tensor, batch_size: int, device
+    networks: tuple[torch.nn.Module, torch.nn.Module],
+    real: torch.Tensor,
+    batch_size: int,
+    device,
+    augment: torch.nn.Module | None = None,
 ) -> float:
     """Mean D(x) - D(G(z)) over the training images ``real`` (uint8) and as many fakes, as training sees them
-    (both networks in training mode, batches of ``batch_size``, on copies so that no BatchNorm statistics move):
-    the divergence guard's ``health/d_gap``, near 1 when D has memorised the set (docs/small_data.md)."""
+    (both networks in training mode, batches of ``batch_size``, on copies so that no BatchNorm statistics move),
+    near 1 when D has memorised the set (docs/small_data.md). With the run's ``augment``, both sides pass through
+    it first, as in D's step: the divergence guard's ``health/d_gap`` (its random draws seeded, the caller's
+    random state untouched)."""
     generator, discriminator = (copy.deepcopy(net).to(device).train() for net in networks)
-    noise = torch.Generator().manual_seed(0)
+    seen = copy.deepcopy(augment).to(device) if augment is not None else torch.nn.Identity()
+    noise, device = torch.Generator().manual_seed(0), torch.device(device)
+    cuda = []  # the CUDA device whose random state is kept, as the CPU's is
+    if device.type == "cuda":
+        cuda = [device.index if device.index is not None else torch.cuda.current_device()]
     gaps = []
-    for start in range(0, real.size(0), batch_size):
-        x = from_uint8(real[start : start + batch_size].to(device))
-        z = torch.randn(x.size(0), generator.latent_dim, 1, 1, generator=noise).to(device)
-        d_real, d_fake = (
-            torch.sigmoid(discriminator(x)).mean(),
-            torch.sigmoid(discriminator(generator(z))).mean(),
-        )
-        gaps.append((d_real - d_fake).item() * x.size(0))
+    with torch.random.fork_rng(devices=cuda):
+        torch.manual_seed(0)
+        for start in range(0, real.size(0), batch_size):
+            x = from_uint8(real[start : start + batch_size].to(device))
+            z = torch.randn(x.size(0), generator.latent_dim, 1, 1, generator=noise).to(device)
+            d_real, d_fake = (
+                torch.sigmoid(discriminator(seen(x))).mean(),
+                torch.sigmoid(discriminator(seen(generator(z)))).mean(),
+            )
+            gaps.append((d_real - d_fake).item() * x.size(0))
     return sum(gaps) / real.size(0)
 
 
@@ -468,6 +485,10 @@ def benchmark(cfg: DictConfig) -> list[dict]:
                 point.update(scorer.score(generator))
                 if run.networks is not None:
                     point["d_gap"] = d_gap(run.networks, scorer.gap_images, run.batch_size, device)
+                    if run.augment is not None:  # and on what D sees in training: the guard's signal
+                        point["d_gap_seen"] = d_gap(
+                            run.networks, scorer.gap_images, run.batch_size, device, run.augment
+                        )
                 augment_p = run.augment_p  # how far the adaptive augmentation has gone (docs/small_data.md)
                 if augment_p is not None:
                     point["augment_p"] = augment_p

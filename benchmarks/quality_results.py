@@ -75,7 +75,8 @@ def write_text(path: Path, text: str) -> None:
     partial.replace(path)
 
 
-PROBABILITIES = ("d_gap", "augment_p")  # per-point measures that are probabilities, beside the FIDs
+# per-point measures that are probabilities, beside the FIDs
+PROBABILITIES = ("d_gap", "d_gap_seen", "augment_p")
 
 
 def summary(points: list[dict], batch_size: int) -> list[dict]:

@@ -132,11 +132,14 @@ def test_an_adaptive_rows_points_record_its_augmentation_probability(quality_cfg
     cfg = quality_cfg("rows=[paper,ada]", ada)
     points = {(p["row"], p["iteration"]): p for p in quality.benchmark(cfg)}
     assert all("augment_p" not in points["paper", i] for i in (2, 4))  # no adaptive augmentation to report
+    assert all("d_gap_seen" not in points["paper", i] for i in (2, 4))  # D sees the images themselves
+    assert all(-1 <= points["ada", i]["d_gap_seen"] <= 1 for i in (2, 4))  # and, augmented, what D sees
     state = read_weights_only(Path(cfg.out_dir) / "ada-seed0" / "last.ckpt")["state_dict"]
     # the run's p at the point
     assert points["ada", 4]["augment_p"] == pytest.approx(float(state["augment.p"]))
     assert all(0 <= points["ada", i]["augment_p"] <= 1 for i in (2, 4))
     assert "| augment_p |" in (Path(cfg.out_dir) / "quality.md").read_text()
+    assert "| d_gap_seen |" in (Path(cfg.out_dir) / "quality.md").read_text()
 
 
 def test_d_gap_is_d_s_confidence_on_the_training_images_minus_on_fakes_and_moves_no_statistics():
@@ -159,6 +162,31 @@ def test_d_gap_is_d_s_confidence_on_the_training_images_minus_on_fakes_and_moves
     assert quality.d_gap((Fakes(), judge), real, 4, "cpu") == pytest.approx(1.0)
     assert quality.d_gap((Fakes(), judge), torch.zeros_like(real), 4, "cpu") == pytest.approx(0.0)
     assert judge.norm.num_batches_tracked == 0 and torch.equal(judge.norm.running_mean, torch.zeros(3))
+
+
+def test_d_gap_with_the_runs_augmentation_judges_what_d_sees_seeded_and_leaves_the_random_state_alone():
+    class Fakes(torch.nn.Module):  # G: every image black
+        latent_dim = 4
+
+        def forward(self, z):
+            return -torch.ones(z.size(0), 3, 2, 2)
+
+    class Judge(torch.nn.Module):  # D: sure that bright images are real
+        def forward(self, x):
+            return 100 * x.mean(dim=(1, 2, 3))
+
+    class Darken(torch.nn.Module):  # an augmentation that blacks out a random half of the images
+        def forward(self, x):
+            return torch.where(torch.rand(x.size(0), 1, 1, 1) < 0.5, -torch.ones_like(x), x)
+
+    real = torch.full((64, 3, 2, 2), 255, dtype=torch.uint8)
+    networks = (Fakes(), Judge())
+    assert quality.d_gap(networks, real, 16, "cpu", torch.nn.Identity()) == pytest.approx(1.0)
+    state = torch.get_rng_state()
+    seen = quality.d_gap(networks, real, 16, "cpu", Darken())
+    assert 0.2 < seen < 0.8  # the blacked-out real images look like the fakes to D
+    assert quality.d_gap(networks, real, 16, "cpu", Darken()) == seen  # the same draws every time
+    assert torch.equal(torch.get_rng_state(), state)  # training's random state is not moved
 
 
 def test_the_classic_subset_is_the_datamodules_subset(quality_cfg):
