@@ -306,11 +306,9 @@ def d_gap(
     generator, discriminator = (copy.deepcopy(net).to(device).train() for net in networks)
     seen = copy.deepcopy(augment).to(device) if augment is not None else torch.nn.Identity()
     noise, device = torch.Generator().manual_seed(0), torch.device(device)
-    cuda = []  # the CUDA device whose random state is kept, as the CPU's is
-    if device.type == "cuda":
-        cuda = [device.index if device.index is not None else torch.cuda.current_device()]
     gaps = []
-    with torch.random.fork_rng(devices=cuda):
+    # the CPU's random state, and the CUDA device's when on one, are restored afterwards
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
         torch.manual_seed(0)
         for start in range(0, real.size(0), batch_size):
             x = from_uint8(real[start : start + batch_size].to(device))
